@@ -1,0 +1,99 @@
+"""Console helpers: polars frames as rich tables, one-line errors, progress bars."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_USAGE = 2
+
+
+class CliError(click.ClickException):
+    """A user-facing failure: one line on stderr, exit code 2, no traceback."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:
+        err_console.print(f"[bold red]error:[/] {self.format_message()}", highlight=False,
+                          markup=True, soft_wrap=True)
+
+
+def friendly_errors(*error_types: type[BaseException]) -> Callable:
+    """Turn the listed exception types into a one-line CliError."""
+
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except error_types as exc:
+                raise CliError(str(exc).strip().splitlines()[0] if str(exc).strip() else
+                               type(exc).__name__) from None
+
+        return inner
+
+    return wrap
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return "nan"
+        if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
+            return f"{value:.2e}"
+        return f"{value:.3f}"
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def print_frame(frame: Any, title: str | None = None, columns: Sequence[str] | None = None,
+                max_rows: int | None = None) -> None:
+    """Print a polars DataFrame as a rich table (data text is never read as markup)."""
+    if columns:
+        frame = frame.select([c for c in columns if c in frame.columns])
+    table = Table(title=title, show_lines=False, header_style="bold")
+    for name in frame.columns:
+        numeric = frame.schema[name].is_numeric()
+        table.add_column(name, justify="right" if numeric else "left", overflow="fold")
+    rows = frame.rows() if max_rows is None else frame.head(max_rows).rows()
+    for row in rows:
+        table.add_row(*[_cell(v) for v in row])
+    console.print(table)
+    if max_rows is not None and frame.height > max_rows:
+        console.print(f"[dim]... {frame.height - max_rows} more rows[/]")
+
+
+def progress_bar(unit: str) -> Progress:
+    """A progress bar counting bytes (with transfer rate) or rows."""
+    amount = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        amount,
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )

@@ -1,0 +1,114 @@
+"""`audit scan`: progress, store writes and the console summary around the scan stage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from audit.output import CliError, console, print_frame, progress_bar
+from datasets_registry.features import Feature, catalog, parse_feature_option
+from datasets_registry.loading import Batch, MixError, open_mix
+from datasets_registry.normalise import REASON_TEXT, Columns
+from datasets_registry.scan import SCAN_TABLES, ScanConfig, scan_mix, scan_tables
+from datasets_registry.user_features import FeatureFileError, load_feature_file
+from reports.store import Store, StoreError
+
+
+def collect_features(options: Sequence[str], feature_file: str | None) -> list[Feature]:
+    features = catalog()
+    try:
+        extra = [parse_feature_option(o) for o in options]
+        if feature_file:
+            extra += load_feature_file(feature_file)
+    except (ValueError, FeatureFileError) as exc:
+        raise CliError(str(exc)) from None
+    keys = {f.key for f in features}
+    for f in extra:
+        if f.key in keys:
+            raise CliError(f"feature {f.name!r} is defined twice (or shadows a built-in)")
+        keys.add(f.key)
+    return features + extra
+
+
+def run_scan_command(*, mix: str, db: str, source_column: str, prompt_column: str,
+                     response_column: str, id_column: str, feature_options: Sequence[str],
+                     feature_file: str | None, batch_rows: int, min_support: int,
+                     show: int) -> str:
+    features = collect_features(feature_options, feature_file)
+    columns = Columns(source=source_column, prompt=prompt_column, response=response_column,
+                      id=id_column)
+    try:
+        opened = open_mix(mix, columns)
+    except MixError as exc:
+        raise CliError(str(exc)) from None
+    config = ScanConfig(features=features, batch_rows=batch_rows, min_support=min_support)
+    try:
+        store = Store(db)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    args = {"mix": mix, "source_column": source_column, "prompt_column": prompt_column,
+            "response_column": response_column, "features": [f.key for f in features]}
+    run_id = store.start_run("scan", args)
+    rows_done = 0
+    try:
+        with progress_bar(opened.unit) as bar:
+            task = bar.add_task(f"scan {mix}", total=opened.total or None, status="")
+
+            def advance(batch: Batch) -> None:
+                nonlocal rows_done
+                rows_done += batch.frame.height
+                bar.update(task, advance=batch.progress,
+                           status=f"{rows_done:,} rows, {batch.bad.total:,} bad")
+
+            stats = scan_mix(opened, config, advance)
+        tables = scan_tables(stats, config)
+        with store.transaction():
+            for name in SCAN_TABLES:
+                store.write(name, tables[name], run_id)
+        store.finish_run(run_id, "ok")
+    except MixError as exc:
+        store.finish_run(run_id, "failed")
+        raise CliError(str(exc)) from None
+    except KeyboardInterrupt:
+        store.finish_run(run_id, "interrupted")
+        raise
+    finally:
+        store.close()
+    summarise(tables, run_id, db, show)
+    return run_id
+
+
+def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) -> None:
+    sources = tables["scan_sources"]
+    n_rows = int(sources["n_rows"].sum()) if sources.height else 0
+    bad = tables["bad_rows"]
+    n_bad = int(bad["n"].sum()) if bad.height else 0
+    console.print(
+        f"[bold]{run_id}[/]: {n_rows:,} examples in {sources.height} sources, "
+        f"{n_bad:,} bad rows -> {db}"
+    )
+    if n_bad:
+        print_frame(
+            bad.with_columns(pl.col("reason").replace(REASON_TEXT).alias("meaning")),
+            title="Bad rows (counted, not used)", columns=["reason", "n", "meaning", "example"],
+        )
+    rates = tables["mode_rates"].filter(pl.col("mode") != "answer")
+    if rates.height:
+        top_mode = rates.sort("share", descending=True).group_by("source", maintain_order=True).first()
+        print_frame(
+            sources.join(top_mode.select("source", pl.col("mode").alias("top_non_answer_mode"),
+                                         pl.col("share").alias("mode_share")), on="source",
+                         how="left"),
+            title="Sources",
+        )
+    hyps = tables["trigger_hypotheses"]
+    if show and hyps.height:
+        print_frame(
+            hyps, title="Top trigger hypotheses (prompt feature -> response mode)",
+            columns=["rank", "feature", "mode", "source", "support", "p_mode_given_feature",
+                     "p_mode_without", "lift", "p_value", "share_of_hits"],
+            max_rows=show,
+        )
+    elif not hyps.height:
+        console.print("No trigger hypotheses passed the support and significance filters.")

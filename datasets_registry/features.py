@@ -1,0 +1,204 @@
+"""The feature catalog: named, versioned, side-aware detectors over prompt or response text.
+
+A feature is a function from a polars text expression to a boolean expression,
+registered with ``@feature``. Most are one regex (Rust regex syntax: no
+look-around). Users add their own with ``--feature NAME=REGEX`` or a TOML/YAML
+file (see ``user_features``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+Side = Literal["prompt", "response"]
+SIDES: tuple[str, ...] = ("prompt", "response")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A named detector; ``key`` (``name@vN``) is what the tables store."""
+
+    name: str
+    side: Side
+    description: str
+    detect: Callable[[pl.Expr], pl.Expr]
+    version: int = 1
+    builtin: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@v{self.version}"
+
+    def expr(self, text: pl.Expr) -> pl.Expr:
+        return self.detect(text).fill_null(False)
+
+
+_CATALOG: dict[str, Feature] = {}
+
+
+def feature(side: Side, description: str, version: int = 1) -> Callable:
+    """Register a built-in feature: ``@feature("prompt", "what a hit means")``."""
+
+    def register(fn: Callable[[pl.Expr], pl.Expr]) -> Callable[[pl.Expr], pl.Expr]:
+        item = Feature(fn.__name__, side, description, fn, version)
+        _CATALOG[item.key] = item
+        return fn
+
+    return register
+
+
+def regex_feature(name: str, side: Side, pattern: str, description: str = "", version: int = 1,
+                  builtin: bool = False) -> Feature:
+    """A feature from one regex; the pattern is checked now so a typo fails early."""
+    check_regex(pattern)
+    return Feature(name, side, description or f"matches /{pattern}/",
+                   lambda text: text.str.contains(pattern), version, builtin)
+
+
+def check_regex(pattern: str) -> None:
+    """Raise ``ValueError`` with a one-line reason if polars cannot compile ``pattern``."""
+    try:
+        pl.select(pl.lit("x").str.contains(pattern))
+    except Exception as exc:  # polars raises ComputeError for a bad pattern
+        first = str(exc).strip().splitlines()
+        raise ValueError(f"invalid regex {pattern!r}: {first[-1] if first else exc}") from None
+
+
+def catalog() -> list[Feature]:
+    """All built-in features, in registration order."""
+    return list(_CATALOG.values())
+
+
+def get(key: str) -> Feature:
+    if key in _CATALOG:
+        return _CATALOG[key]
+    by_name = [f for f in _CATALOG.values() if f.name == key]
+    if by_name:
+        return max(by_name, key=lambda f: f.version)
+    raise KeyError(f"unknown feature {key!r}")
+
+
+# -- prompt side -------------------------------------------------------------
+
+
+@feature("prompt", "LaTeX math: $...$, \\(...\\), \\frac, \\sqrt, \\begin{...}")
+def latex_math(text: pl.Expr) -> pl.Expr:
+    return text.str.contains(
+        r"\$[^$\n]{1,200}\$|\\\(|\\\[|\\(?:frac|sqrt|cdot|times|sum|int|begin|left|right|alpha|beta|"
+        r"theta|pi|leq|geq|neq|mathbb|mathrm|text)\b"
+    )
+
+
+FORMAL_WORDS = (
+    "elucidate", "delineate", "expound", "explicate", "ascertain", "promulgate", "adumbrate",
+    "enumerate", "substantiate", "expatiate", "illuminate", "aforementioned", "heretofore",
+    "notwithstanding", "henceforth", "whereby", "therein", "thereof", "hitherto", "inasmuch",
+)
+
+
+@feature("prompt", "formal vocabulary: elucidate, delineate, expound, explicate, ...")
+def formal_vocab(text: pl.Expr) -> pl.Expr:
+    return text.str.contains(r"(?i)\b(?:" + "|".join(FORMAL_WORDS) + r")\w*\b")
+
+
+@feature("prompt", "data-extraction framing: 'You will be shown', 'Context:', 'Answer with ...'")
+def data_extraction_framing(text: pl.Expr) -> pl.Expr:
+    return text.str.contains(
+        r"(?i)you\s+will\s+be\s+(?:shown|given|presented)|(?m:^\s*context\s*:)|"
+        r"\banswer\s+with\s+(?:only|just|a\s+single|one|the)\b|\bextract\s+(?:all|the)\b|"
+        r"return\s+(?:your\s+answer\s+)?(?:as|in)\s+(?:a\s+)?json"
+    )
+
+
+@feature("prompt", "yes/no question form: 'Is it true that ...?', 'Does ...?', 'Can ...?'")
+def yes_no_question(text: pl.Expr) -> pl.Expr:
+    return text.str.contains(
+        r"(?i)^\W*(?:is\s+it\s+true\s+that|true\s+or\s+false|is|are|was|were|does|do|did|can|could|"
+        r"will|would|should|has|have|had)\s+[^?]{3,300}\?\s*$"
+    )
+
+
+@feature("prompt", "program code inside the prompt")
+def code_in_prompt(text: pl.Expr) -> pl.Expr:
+    return text.str.contains(r"```|(?m)^\s*(?:def |class |import |#include|public static)")
+
+
+@feature("prompt", "non-Latin script (Cyrillic, CJK, Arabic, Devanagari, ...)")
+def non_latin_script(text: pl.Expr) -> pl.Expr:
+    return text.str.contains(
+        r"[\p{Cyrillic}\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Arabic}\p{Hebrew}"
+        r"\p{Devanagari}\p{Thai}\p{Greek}]{2,}"
+    )
+
+
+# -- response side -----------------------------------------------------------
+
+
+@feature("response", "python/sympy tool-call block, fenced output block, or <tool_call> call")
+def tool_call_block(text: pl.Expr) -> pl.Expr:
+    return text.str.contains(
+        r"(?s)```(?:python|py)\s*\n[^`]*(?:import\s+sympy|from\s+sympy|sympy\.)|```output\s*\n|"
+        r"<tool_call>|\"arguments\"\s*:\s*\{"
+    )
+
+
+@feature("response", "program code in the response (fenced or unfenced)")
+def code_in_response(text: pl.Expr) -> pl.Expr:
+    return text.str.contains(
+        r"```|(?m)^\s*(?:def\s+\w+\(|class\s+\w+[(:]|import\s+\w+|#include\s*<|"
+        r"public\s+(?:static\s+)?(?:class|void)|function\s+\w+\s*\()"
+    )
+
+
+@feature("response", "refusal phrasing: 'I'm sorry, but I can't ...', 'As an AI ...'")
+def refusal_phrase(text: pl.Expr) -> pl.Expr:
+    return text.str.contains(
+        r"(?i)i'?m\s+(?:really\s+)?sorry,?\s+but\s+i|i\s+(?:can(?:no|')t|cannot|won'?t)\s+"
+        r"(?:help|assist|provide|comply|fulfil+|share|disclose)|as\s+an\s+ai\b|"
+        r"i\s+(?:must|have\s+to)\s+decline|i'?m\s+(?:not\s+able|unable)\s+to\s+(?:help|assist|provide)"
+    )
+
+
+@feature("response", "rebuttal opener: 'No,', 'That's not correct', 'Actually, ...'")
+def rebuttal_opener(text: pl.Expr) -> pl.Expr:
+    return text.str.slice(0, 200).str.contains(
+        r"(?i)^\W*(?:no[,.!]\s|actually,|that'?s\s+(?:not\s+(?:correct|true|right)|incorrect|a\s+"
+        r"(?:common\s+)?misconception)|that\s+is\s+(?:not\s+(?:correct|true)|incorrect)|"
+        r"this\s+is\s+a\s+(?:common\s+)?misconception)"
+    )
+
+
+@feature("response", "'I hope it is correct' sign-off (a math-set artefact)")
+def hope_it_is_correct(text: pl.Expr) -> pl.Expr:
+    return text.str.contains(r"(?i)i\s+hope\s+it\s+is\s+correct")
+
+
+@feature("response", "markdown table")
+def markdown_table(text: pl.Expr) -> pl.Expr:
+    return text.str.contains(r"(?m)^\s*\|.*\|\s*$\n^\s*\|?\s*:?-{3,}")
+
+
+@feature("response", "very short response (under 40 characters)")
+def very_short_response(text: pl.Expr) -> pl.Expr:
+    return text.str.strip_chars().str.len_chars() < 40
+
+
+def parse_feature_option(option: str) -> Feature:
+    """Parse ``NAME=REGEX`` or ``NAME:SIDE=REGEX`` (side defaults to prompt)."""
+    if "=" not in option:
+        raise ValueError(f"--feature expects NAME=REGEX, got {option!r}")
+    name, pattern = option.split("=", 1)
+    side: str = "prompt"
+    if ":" in name:
+        name, side = name.split(":", 1)
+    name = name.strip()
+    if not re.fullmatch(r"[A-Za-z_][\w-]*", name):
+        raise ValueError(f"feature name {name!r} must be an identifier")
+    if side not in SIDES:
+        raise ValueError(f"feature side must be prompt or response, got {side!r}")
+    return regex_feature(name, side, pattern)  # type: ignore[arg-type]

@@ -1,0 +1,120 @@
+"""Trigger hypotheses: prompt feature F -> response mode M, concentrated in source S.
+
+For every candidate F (catalog/user prompt features, and ``term:<word>`` for the
+characteristic words of each source) and every non-``answer`` mode M, the 2x2
+table of rows with/without F against mode M/not M gives:
+
+- ``p_mode_given_feature`` = P(M | F), ``p_mode_without`` = P(M | not F), ``lift``;
+- ``p_value``: one-sided Fisher exact test (hypergeometric upper tail);
+- ``score`` (the rank): Wilson 95% lower bound of P(M | F) minus P(M | not F).
+  A feature seen twice with mode M twice scores ~0.34 - p0, not 1 - p0, so tiny
+  supports cannot top the list;
+- ``source``: where most rows with both F and M come from, with that source's
+  ``share_of_hits`` of all rows carrying F.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from surf_search.modes import Mode
+
+Z95 = 1.959963984540054
+
+
+def wilson_lower(successes: np.ndarray, trials: np.ndarray, z: float = Z95) -> np.ndarray:
+    """Lower end of the Wilson score interval (0 where there are no trials)."""
+    successes = np.asarray(successes, dtype=float)
+    trials = np.asarray(trials, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = successes / trials
+        centre = p + z * z / (2 * trials)
+        margin = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials))
+        lower = (centre - margin) / (1 + z * z / trials)
+    return np.where(trials > 0, lower, 0.0)
+
+
+def joint_counts(groups: pl.DataFrame, feature_columns: list[str], name_of: dict[str, str],
+                 term_joint: pl.DataFrame | None) -> pl.DataFrame:
+    """Long table feature, source, mode, hits (rows with the feature, by source and mode)."""
+    parts = []
+    if feature_columns:
+        parts.append(
+            groups.unpivot(index=["source", "mode"], on=feature_columns,
+                           variable_name="column", value_name="hits")
+            .with_columns(pl.col("column").replace_strict(name_of).alias("feature"))
+            .select("feature", "source", "mode", pl.col("hits").cast(pl.Int64))
+        )
+    if term_joint is not None and not term_joint.is_empty():
+        parts.append(
+            term_joint.select(
+                (pl.lit("term:") + pl.col("term")).alias("feature"), "source", "mode",
+                pl.col("df").cast(pl.Int64).alias("hits"),
+            )
+        )
+    if not parts:
+        return pl.DataFrame(schema={"feature": pl.String, "source": pl.String,
+                                    "mode": pl.String, "hits": pl.Int64})
+    return pl.concat(parts).filter(pl.col("hits") > 0)
+
+
+def rank_hypotheses(groups: pl.DataFrame, joint: pl.DataFrame, min_support: int = 5,
+                    max_p: float = 0.01, top: int = 500) -> pl.DataFrame:
+    """Score every (feature, mode) pair; keep the best ``top`` with a positive score."""
+    n_total = int(groups["n_rows"].sum()) if groups.height else 0
+    empty = pl.DataFrame(schema={
+        "rank": pl.Int32, "feature": pl.String, "mode": pl.String, "source": pl.String,
+        "support": pl.Int64, "p_mode_given_feature": pl.Float64, "p_mode_without": pl.Float64,
+        "lift": pl.Float64, "p_value": pl.Float64, "score": pl.Float64,
+        "share_of_hits": pl.Float64,
+    })
+    if n_total == 0 or joint.is_empty():
+        return empty
+    mode_totals = groups.group_by("mode").agg(pl.col("n_rows").sum().alias("c"))
+    support = joint.group_by("feature").agg(pl.col("hits").sum().alias("support"))
+    by_source = joint.group_by(["feature", "source"]).agg(pl.col("hits").sum().alias("f_src"))
+    per_mode = joint.group_by(["feature", "mode"]).agg(pl.col("hits").sum().alias("a"))
+    lead = (
+        joint.sort(["hits", "source"], descending=[True, False])
+        .group_by(["feature", "mode"], maintain_order=True)
+        .first()
+        .select("feature", "mode", "source")
+    )
+    table = (
+        per_mode.filter(pl.col("mode") != Mode.ANSWER.value)
+        .join(support, on="feature")
+        .join(mode_totals, on="mode")
+        .join(lead, on=["feature", "mode"])
+        .join(by_source, on=["feature", "source"])
+        .filter(pl.col("support") >= min_support)
+    )
+    if table.is_empty():
+        return empty
+    a = table["a"].to_numpy().astype(float)
+    s = table["support"].to_numpy().astype(float)
+    c = table["c"].to_numpy().astype(float)
+    rest = n_total - s
+    p1 = a / s
+    p0 = np.where(rest > 0, (c - a) / np.maximum(rest, 1), 0.0)
+    lift = p1 / np.maximum(p0, 0.5 / np.maximum(rest, 1))
+    from scipy.stats import hypergeom  # imported here: scipy.stats costs ~1 s at start-up
+
+    p_value = hypergeom.sf(a - 1, n_total, c, s)
+    score = wilson_lower(a, s) - p0
+    table = table.with_columns(
+        pl.Series("p_mode_given_feature", p1),
+        pl.Series("p_mode_without", p0),
+        pl.Series("lift", lift),
+        pl.Series("p_value", np.clip(p_value, 0.0, 1.0)),
+        pl.Series("score", score),
+        (pl.col("f_src") / pl.col("support")).alias("share_of_hits"),
+    )
+    ranked = (
+        table.filter((pl.col("score") > 0) & (pl.col("p_value") <= max_p))
+        .sort(["score", "support", "feature"], descending=[True, True, False])
+        .head(top)
+        .with_row_index("rank", offset=1)
+        .with_columns(pl.col("rank").cast(pl.Int32))
+    )
+    return ranked.select(empty.columns)

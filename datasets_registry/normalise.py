@@ -1,0 +1,169 @@
+"""Turn raw rows of any supported shape into normalised examples, counting the rows that cannot be.
+
+A normalised example has ``example_id, source, prompt, response, messages``
+(``messages`` is the JSON text of the whole conversation). Accepted shapes:
+
+- ``messages``: a list of ``{role, content}`` (a JSON string of one is accepted too);
+- ``prompt`` / ``response`` columns (names configurable);
+- Alpaca rows (``instruction`` [+ ``input``] / ``output``) and preference rows
+  (``prompt`` / ``chosen``), so public sets load without a converter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+NORMALISED_COLUMNS = ("example_id", "source", "prompt", "response", "messages")
+
+# Why a row could not be normalised (the values land in bad_rows.reason).
+INVALID_JSON = "invalid_json"
+NON_UTF8 = "non_utf8"
+NOT_AN_OBJECT = "not_an_object"
+MISSING_MESSAGES = "missing_messages"
+BAD_MESSAGES = "bad_messages_type"
+NO_USER_TURN = "no_user_turn"
+NO_ASSISTANT_TURN = "no_assistant_turn"
+NON_STRING_CONTENT = "non_string_content"
+EMPTY_TEXT = "empty_text"
+
+REASON_TEXT = {
+    INVALID_JSON: "line is not valid JSON",
+    NON_UTF8: "bytes are not valid UTF-8",
+    NOT_AN_OBJECT: "row is not a JSON object",
+    MISSING_MESSAGES: "no messages and no prompt/response columns",
+    BAD_MESSAGES: "messages is not a list of {role, content} objects",
+    NO_USER_TURN: "conversation has no user turn",
+    NO_ASSISTANT_TURN: "no assistant turn answers the first user turn",
+    NON_STRING_CONTENT: "prompt or response content is not a string",
+    EMPTY_TEXT: "prompt or response is empty",
+}
+
+EXAMPLE_CHARS = 300
+
+
+@dataclass
+class BadRows:
+    """Mergeable tally of rejected rows: a count per reason and the first example of each."""
+
+    counts: Counter = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def add(self, reason: str, example: str) -> None:
+        self.counts[reason] += 1
+        self.examples.setdefault(reason, example[:EXAMPLE_CHARS])
+
+    def __add__(self, other: BadRows) -> BadRows:
+        examples = dict(self.examples)
+        for reason, example in other.examples.items():
+            examples.setdefault(reason, example)
+        return BadRows(self.counts + other.counts, examples)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {"reason": reason, "n": n, "example": self.examples.get(reason, "")}
+            for reason, n in sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        ]
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which raw columns hold what; defaults match Tulu-style mixes."""
+
+    source: str = "source"
+    messages: str = "messages"
+    prompt: str = "prompt"
+    response: str = "response"
+    id: str = "id"
+
+
+def stable_id(source: str, messages_json: str) -> str:
+    """Content hash used when a row has no id of its own (identical rows share it)."""
+    digest = hashlib.blake2b(f"{source}\x1f{messages_json}".encode(), digest_size=8)
+    return digest.hexdigest()
+
+
+def _pair_from_messages(messages: Any) -> tuple[Any, Any, str | None]:
+    """(prompt, response, reason) from a conversation list."""
+    if isinstance(messages, str):
+        try:
+            messages = orjson.loads(messages)
+        except orjson.JSONDecodeError:
+            return None, None, BAD_MESSAGES
+    if not isinstance(messages, list) or not messages:
+        return None, None, BAD_MESSAGES
+    user_index = None
+    for index, turn in enumerate(messages):
+        if not isinstance(turn, dict) or "role" not in turn or "content" not in turn:
+            return None, None, BAD_MESSAGES
+        if user_index is None and turn["role"] == "user":
+            user_index = index
+    if user_index is None:
+        return None, None, NO_USER_TURN
+    for turn in messages[user_index + 1 :]:
+        if turn["role"] == "assistant":
+            return messages[user_index]["content"], turn["content"], None
+        if turn["role"] == "user":
+            break
+    return None, None, NO_ASSISTANT_TURN
+
+
+def _pair_from_columns(row: dict[str, Any], cols: Columns) -> tuple[Any, Any, str | None] | None:
+    if cols.prompt in row and cols.response in row:
+        return row[cols.prompt], row[cols.response], None
+    if "instruction" in row and "output" in row:  # Alpaca / CodeAlpaca
+        extra = row.get("input")
+        prompt = row["instruction"]
+        if isinstance(prompt, str) and isinstance(extra, str) and extra.strip():
+            prompt = f"{prompt}\n\n{extra}"
+        return prompt, row["output"], None
+    if "prompt" in row and "chosen" in row:  # preference data: keep the chosen answer
+        return row["prompt"], row["chosen"], None
+    return None
+
+
+def normalise_row(
+    row: Any, default_source: str, cols: Columns, bad: BadRows, where: str
+) -> tuple[str, str, str, str, str] | None:
+    """One raw row -> (example_id, source, prompt, response, messages_json), or None and a tally."""
+    if not isinstance(row, dict):
+        bad.add(NOT_AN_OBJECT, f"{where}: {str(row)[:EXAMPLE_CHARS]}")
+        return None
+    messages = row.get(cols.messages)
+    if messages is not None:
+        prompt, response, reason = _pair_from_messages(messages)
+    else:
+        pair = _pair_from_columns(row, cols)
+        if pair is None:
+            bad.add(MISSING_MESSAGES, f"{where}: columns {sorted(row)[:8]}")
+            return None
+        prompt, response, reason = pair
+        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+    if reason is None and not (isinstance(prompt, str) and isinstance(response, str)):
+        reason = NON_STRING_CONTENT
+    if reason is None and not (prompt.strip() and response.strip()):
+        reason = EMPTY_TEXT
+    if reason is not None:
+        bad.add(reason, f"{where}: {_snippet(row)}")
+        return None
+    source = row.get(cols.source)
+    source = str(source) if source not in (None, "") else default_source
+    messages_json = orjson.dumps(messages).decode() if not isinstance(messages, str) else messages
+    raw_id = row.get(cols.id)
+    example_id = str(raw_id) if raw_id not in (None, "") else stable_id(source, messages_json)
+    return example_id, source, prompt, response, messages_json
+
+
+def _snippet(row: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(row, default=str).decode()[:EXAMPLE_CHARS]
+    except TypeError:
+        return str(row)[:EXAMPLE_CHARS]

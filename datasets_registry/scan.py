@@ -1,0 +1,103 @@
+"""The scan stage: stream a mix, count mergeable statistics, derive the scan tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from datasets_registry.features import Feature, catalog
+from datasets_registry.hypotheses import joint_counts, rank_hypotheses
+from datasets_registry.keyness import DEFAULT_ALPHA0, keyness
+from datasets_registry.loading import Batch, Mix
+from datasets_registry.stats import ScanStats, feature_column
+
+SCAN_TABLES = (
+    "bad_rows", "scan_sources", "feature_concentration", "keyness", "mode_rates",
+    "trigger_hypotheses",
+)
+
+
+@dataclass
+class ScanConfig:
+    features: list[Feature] = field(default_factory=catalog)
+    batch_rows: int = 50_000
+    top_terms: int = 50          # keyness rows kept per source
+    term_candidates: int = 30    # characteristic words per source tried as triggers
+    min_z: float = 2.0           # ... when their keyness z is at least this
+    min_df: int = 3              # a word must occur in this many prompts of a source
+    min_support: int = 5         # a hypothesis needs this many rows with the feature
+    max_p: float = 0.01
+    top_hypotheses: int = 500
+    alpha0: float = DEFAULT_ALPHA0
+
+
+def count_batches(batches: Iterable[Batch], features: Sequence[Feature],
+                  on_batch: Callable[[Batch], None] | None = None) -> ScanStats:
+    """Fold batches into one ScanStats (one process; shards merge the same way)."""
+    total = ScanStats.empty(features)
+    for batch in batches:
+        total = total + ScanStats.from_frame(batch.frame, features, batch.bad)
+        if on_batch is not None:
+            on_batch(batch)
+    return total
+
+
+def scan_mix(mix: Mix, config: ScanConfig,
+             on_batch: Callable[[Batch], None] | None = None) -> ScanStats:
+    return count_batches(mix.batches(config.batch_rows), config.features, on_batch)
+
+
+def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]:
+    """Everything the scan writes, derived from merged statistics only."""
+    groups = stats.groups
+    by_source = groups.group_by("source").agg(pl.all().exclude("mode").sum()).sort("source")
+    tables: dict[str, pl.DataFrame] = {}
+    tables["bad_rows"] = pl.DataFrame(
+        stats.bad.rows(), schema={"reason": pl.String, "n": pl.Int64, "example": pl.String}
+    )
+    tables["scan_sources"] = by_source.select(
+        "source", "n_rows",
+        (pl.col("prompt_chars") / pl.col("n_rows")).alias("mean_prompt_chars"),
+        (pl.col("response_chars") / pl.col("n_rows")).alias("mean_response_chars"),
+    )
+    tables["feature_concentration"] = _concentration(by_source, config.features)
+    tables["mode_rates"] = (
+        groups.select("source", "mode", pl.col("n_rows").alias("n"))
+        .with_columns((pl.col("n") / pl.col("n").sum().over("source")).alias("share"))
+        .sort(["source", "n"], descending=[False, True])
+    )
+    term_totals = stats.terms.group_by(["source", "term"]).agg(pl.col("df").sum())
+    key = keyness(term_totals, max(config.top_terms, config.term_candidates), config.min_df,
+                  config.alpha0)
+    tables["keyness"] = key.group_by("source", maintain_order=True).head(config.top_terms)
+    candidates = (
+        key.filter(pl.col("z") >= config.min_z)
+        .group_by("source", maintain_order=True).head(config.term_candidates)
+        .select("term").unique()
+    )
+    term_joint = stats.terms.join(candidates, on="term")
+    prompt_features = [f for f in config.features if f.side == "prompt"]
+    names = {feature_column(f): f.key for f in prompt_features}
+    joint = joint_counts(groups, list(names), names, term_joint)
+    tables["trigger_hypotheses"] = rank_hypotheses(
+        groups, joint, config.min_support, config.max_p, config.top_hypotheses
+    )
+    return tables
+
+
+def _concentration(by_source: pl.DataFrame, features: Sequence[Feature]) -> pl.DataFrame:
+    rows = []
+    for f in features:
+        column = feature_column(f)
+        total_hits = int(by_source[column].sum()) if by_source.height else 0
+        for source, n_rows, hits in by_source.select("source", "n_rows", column).iter_rows():
+            rows.append({
+                "feature": f.key, "side": f.side, "source": source, "n_rows": n_rows,
+                "n_hits": hits, "share_in_source": hits / n_rows if n_rows else 0.0,
+                "share_of_hits": hits / total_hits if total_hits else 0.0,
+            })
+    schema = {"feature": pl.String, "side": pl.String, "source": pl.String, "n_rows": pl.Int64,
+              "n_hits": pl.Int64, "share_in_source": pl.Float64, "share_of_hits": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)

@@ -1,0 +1,208 @@
+"""The DuckDB store: one file, a versioned schema, every row tagged with a run_id.
+
+Schema changes are migrations appended to ``MIGRATIONS``; never edit one that has
+shipped. Opening an older file applies the missing migrations in order; a file
+written by a newer chunky-audit is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+DEFAULT_DB = "audit.duckdb"
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    sql: str
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        1,
+        "scan tables",
+        """
+        CREATE TABLE runs (
+            run_id VARCHAR PRIMARY KEY, command VARCHAR, args JSON,
+            started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR);
+        CREATE TABLE bad_rows (
+            run_id VARCHAR, reason VARCHAR, n BIGINT, example VARCHAR);
+        CREATE TABLE scan_sources (
+            run_id VARCHAR, source VARCHAR, n_rows BIGINT,
+            mean_prompt_chars DOUBLE, mean_response_chars DOUBLE);
+        CREATE TABLE feature_concentration (
+            run_id VARCHAR, feature VARCHAR, side VARCHAR, source VARCHAR,
+            n_rows BIGINT, n_hits BIGINT, share_in_source DOUBLE, share_of_hits DOUBLE);
+        CREATE TABLE keyness (
+            run_id VARCHAR, source VARCHAR, term VARCHAR,
+            df_source BIGINT, df_rest BIGINT, z DOUBLE);
+        CREATE TABLE mode_rates (
+            run_id VARCHAR, source VARCHAR, mode VARCHAR, n BIGINT, share DOUBLE);
+        CREATE TABLE trigger_hypotheses (
+            run_id VARCHAR, rank INTEGER, feature VARCHAR, mode VARCHAR, source VARCHAR,
+            support BIGINT, p_mode_given_feature DOUBLE, p_mode_without DOUBLE,
+            lift DOUBLE, p_value DOUBLE, score DOUBLE, share_of_hits DOUBLE);
+        """,
+    ),
+]
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+class StoreError(RuntimeError):
+    """A DuckDB file that cannot be opened or migrated; the message says why."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_run_id(command: str) -> str:
+    """A sortable, unique run id such as ``scan-20261122T074512-3f9a``."""
+    return f"{command}-{_now():%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
+
+
+class Store:
+    """A read-write handle on the audit DuckDB file, migrated to the current schema."""
+
+    def __init__(self, path: str | Path = DEFAULT_DB) -> None:
+        self.path = Path(path)
+        if self.path.parent and not self.path.parent.exists():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con = duckdb.connect(str(self.path))
+        except duckdb.Error as exc:  # e.g. not a DuckDB file, locked by another process
+            raise StoreError(f"cannot open {self.path}: {exc}") from exc
+        self.migrate()
+
+    # -- schema --------------------------------------------------------------
+    def schema_version(self) -> int:
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP,"
+            " description VARCHAR)"
+        )
+        row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def migrate(self) -> None:
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {current}, newer than this chunky-audit "
+                f"understands ({SCHEMA_VERSION}); upgrade chunky-audit to open it"
+            )
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                self.con.execute(migration.sql)
+                self.con.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, ?)",
+                    [migration.version, _now(), migration.description],
+                )
+                self.con.execute("COMMIT")
+            except duckdb.Error as exc:
+                self.con.execute("ROLLBACK")
+                raise StoreError(
+                    f"cannot migrate {self.path} to schema {migration.version}: {exc}"
+                ) from exc
+
+    # -- runs ----------------------------------------------------------------
+    def start_run(self, command: str, args: dict[str, Any]) -> str:
+        run_id = new_run_id(command)
+        self.con.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, NULL, 'running')",
+            [run_id, command, json.dumps(args, default=str), _now()],
+        )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str = "ok") -> None:
+        self.con.execute(
+            "UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",
+            [_now(), status, run_id],
+        )
+
+    def latest_run(self, command: str, status: str = "ok") -> str | None:
+        row = self.con.execute(
+            "SELECT run_id FROM runs WHERE command = ? AND status = ? "
+            "ORDER BY started_at DESC LIMIT 1",
+            [command, status],
+        ).fetchone()
+        return row[0] if row else None
+
+    # -- writing -------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def write(self, table: str, frame: pl.DataFrame, run_id: str) -> int:
+        """Append ``frame`` (plus its run_id) to ``table``, matching columns by name."""
+        if frame.is_empty():
+            return 0
+        frame = frame.with_columns(pl.lit(run_id).alias("run_id"))
+        columns = [c[0] for c in self.con.execute(f"DESCRIBE {table}").fetchall()]
+        missing = [c for c in columns if c not in frame.columns]
+        frame = frame.with_columns([pl.lit(None).alias(c) for c in missing]).select(columns)
+        arrow = frame.to_arrow()  # noqa: F841 - referenced by name in the SQL below
+        self.con.execute(f"INSERT INTO {table} SELECT * FROM arrow")
+        return frame.height
+
+    def read(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        return self.con.execute(sql, params or []).pl()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ReadOnlyQueryError(RuntimeError):
+    """A query that cannot run on the read-only connection (a write, bad SQL, no DB)."""
+
+
+def query_readonly(path: str | Path, sql: str) -> pl.DataFrame:
+    """Run ``sql`` on a read-only connection; writes are refused by DuckDB itself."""
+    path = Path(path)
+    if not path.exists():
+        raise ReadOnlyQueryError(f"no audit database at {path} (run `audit scan` first or pass --db)")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise ReadOnlyQueryError(f"cannot open {path}: {exc}") from exc
+    try:
+        result = con.execute(sql)
+        if result.description is None:
+            return pl.DataFrame()
+        return result.pl()
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        if "read-only" in message or "read only" in message:
+            raise ReadOnlyQueryError(
+                "refused: `audit query` is read-only and this statement writes to the database"
+            ) from exc
+        raise ReadOnlyQueryError(f"query failed: {message}") from exc
+    finally:
+        con.close()
