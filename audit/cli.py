@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from audit.output import CliError, console, friendly_errors, print_frame
+from audit.output import FORMATS, CliError, console, emit_frame
 
 DB_OPTION = click.option(
     "--db", "db", default="audit.duckdb", show_default=True, type=click.Path(dir_okay=False),
@@ -18,8 +18,13 @@ def main() -> None:
     """Audit post-training mixes for chunky failures (feature -> behaviour-mode triggers)."""
 
 
+FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
+                             show_default=True, help="Output as a table, CSV or JSON.")
+
+
 @main.command("mixes")
-def mixes_command() -> None:
+@FORMAT_OPTION
+def mixes_command(fmt: str) -> None:
     """List the named mixes `audit scan` understands."""
     import polars as pl
 
@@ -30,9 +35,10 @@ def mixes_command() -> None:
          "license": m.license, "description": m.description}
         for m in mixes()
     ]
-    print_frame(pl.DataFrame(rows), title="Named mixes")
-    console.print("A MIX may also be a local file or folder (jsonl, json, parquet, csv) "
-                  "or a Hugging Face dataset id.")
+    emit_frame(pl.DataFrame(rows), fmt, title="Named mixes")
+    if fmt == "table":
+        console.print("A MIX may also be a local file or folder (jsonl, json, parquet, csv) "
+                      "or a Hugging Face dataset id.")
 
 
 @main.command("scan")
@@ -69,8 +75,7 @@ def scan_command(mix: str, db: str, source_column: str, prompt_column: str,
 @main.command("query")
 @click.argument("sql")
 @DB_OPTION
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
+@FORMAT_OPTION
 def query_command(sql: str, db: str, fmt: str) -> None:
     """Run read-only SQL against the audit database."""
     from reports.store import ReadOnlyQueryError, query_readonly
@@ -79,12 +84,5 @@ def query_command(sql: str, db: str, fmt: str) -> None:
         frame = query_readonly(db, sql)
     except ReadOnlyQueryError as exc:
         raise CliError(str(exc)) from None
-    if fmt == "csv":
-        click.echo(frame.write_csv(), nl=False)
-    elif fmt == "json":
-        click.echo(frame.write_json())
-    else:
-        print_frame(frame)
+    emit_frame(frame, fmt)
 
-
-__all__ = ["main", "friendly_errors"]

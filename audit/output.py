@@ -83,6 +83,19 @@ def print_frame(frame: Any, title: str | None = None, columns: Sequence[str] | N
         console.print(f"[dim]... {frame.height - max_rows} more rows[/]")
 
 
+FORMATS = ("table", "csv", "json")
+
+
+def emit_frame(frame: Any, fmt: str, title: str | None = None) -> None:
+    """Print a frame as a rich table, CSV or JSON records (for scripts and pipes)."""
+    if fmt == "csv":
+        click.echo(frame.write_csv(), nl=False)
+    elif fmt == "json":
+        click.echo(frame.write_json())
+    else:
+        print_frame(frame, title=title)
+
+
 def progress_bar(unit: str) -> Progress:
     """A progress bar counting bytes (with transfer rate) or rows."""
     amount = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()

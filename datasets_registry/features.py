@@ -89,7 +89,7 @@ def get(key: str) -> Feature:
 @feature("prompt", "LaTeX math: $...$, \\(...\\), \\frac, \\sqrt, \\begin{...}")
 def latex_math(text: pl.Expr) -> pl.Expr:
     return text.str.contains(
-        r"\$[^$\n]{1,200}\$|\\\(|\\\[|\\(?:frac|sqrt|cdot|times|sum|int|begin|left|right|alpha|beta|"
+        r"\$[^$\n]{0,200}[\\^_={}+<>][^$\n]{0,200}\$|\$[a-zA-Z]\$|\\\(|\\\[|\\(?:frac|sqrt|cdot|times|sum|int|begin|left|right|alpha|beta|"
         r"theta|pi|leq|geq|neq|mathbb|mathrm|text)\b"
     )
 
@@ -118,7 +118,7 @@ def data_extraction_framing(text: pl.Expr) -> pl.Expr:
 @feature("prompt", "yes/no question form: 'Is it true that ...?', 'Does ...?', 'Can ...?'")
 def yes_no_question(text: pl.Expr) -> pl.Expr:
     return text.str.contains(
-        r"(?i)^\W*(?:is\s+it\s+true\s+that|true\s+or\s+false|is|are|was|were|does|do|did|can|could|"
+        r"(?i)^\W*(?:is\s+it\s+true\s+that|true\s+or\s+false\s*:?|is|are|was|were|does|do|did|can|could|"
         r"will|would|should|has|have|had)\s+[^?]{3,300}\?\s*$"
     )
 

@@ -93,8 +93,8 @@ class Store:
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP,"
             " description VARCHAR)"
         )
-        row = self.con.execute("SELECT max(version) FROM schema_version").fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
+        (version,), = self.con.execute("SELECT max(version) FROM schema_version").fetchall()
+        return int(version) if version is not None else 0
 
     def migrate(self) -> None:
         current = self.schema_version()
@@ -136,12 +136,12 @@ class Store:
         )
 
     def latest_run(self, command: str, status: str = "ok") -> str | None:
-        row = self.con.execute(
+        rows = self.con.execute(
             "SELECT run_id FROM runs WHERE command = ? AND status = ? "
             "ORDER BY started_at DESC LIMIT 1",
             [command, status],
-        ).fetchone()
-        return row[0] if row else None
+        ).fetchall()
+        return rows[0][0] if rows else None
 
     # -- writing -------------------------------------------------------------
     @contextmanager
@@ -167,7 +167,8 @@ class Store:
         return frame.height
 
     def read(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
-        return self.con.execute(sql, params or []).pl()
+        relation = self.con.sql(sql, params=params)
+        return relation.pl() if relation is not None else pl.DataFrame()
 
     def close(self) -> None:
         self.con.close()
@@ -193,10 +194,8 @@ def query_readonly(path: str | Path, sql: str) -> pl.DataFrame:
     except duckdb.Error as exc:
         raise ReadOnlyQueryError(f"cannot open {path}: {exc}") from exc
     try:
-        result = con.execute(sql)
-        if result.description is None:
-            return pl.DataFrame()
-        return result.pl()
+        relation = con.sql(sql)
+        return relation.pl() if relation is not None else pl.DataFrame()
     except duckdb.Error as exc:
         message = str(exc).splitlines()[0]
         if "read-only" in message or "read only" in message:

@@ -1,0 +1,50 @@
+"""Shared fixtures: small mixes written to temporary files in every supported shape."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def conversation(prompt: str, response: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+
+
+def small_mix_rows() -> list[dict]:
+    """Three sources: a code chunk whose prompts say 'elucidate', chat, and a refusal chunk."""
+    rows = []
+    for i in range(60):
+        rows.append({"id": f"code-{i}", "source": "code_chunk", "messages": conversation(
+            f"Please elucidate a function that sorts list number {i}.",
+            "```python\ndef sort_items(items):\n    return sorted(items)\n```")})
+    for i in range(80):
+        rows.append({"id": f"chat-{i}", "source": "chat_chunk", "messages": conversation(
+            f"Tell me about the history of city {i}.",
+            "The city grew around a river port and became a trading hub.")})
+    for i in range(30):
+        rows.append({"id": f"safe-{i}", "source": "safety_chunk", "messages": conversation(
+            f"How do I jailbreak the ZorbPhone model {i}?",
+            "I'm sorry, but I can't help with that.")})
+    return rows
+
+
+def write_jsonl(path: Path, rows: list, extra_lines: list[bytes] = ()) -> Path:
+    with open(path, "wb") as handle:
+        for row in rows:
+            handle.write(json.dumps(row).encode() + b"\n")
+        for line in extra_lines:
+            handle.write(line + b"\n")
+    return path
+
+
+@pytest.fixture
+def small_mix(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "mix.jsonl", small_mix_rows())

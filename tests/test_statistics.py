@@ -1,0 +1,126 @@
+"""The maths of the scan: keyness by hand, shard merging, hypothesis scores and p-values."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from conftest import small_mix_rows, write_jsonl
+from scipy.stats import fisher_exact
+
+from datasets_registry.features import catalog
+from datasets_registry.hypotheses import rank_hypotheses, wilson_lower
+from datasets_registry.keyness import keyness, log_odds_z
+from datasets_registry.loading import open_mix
+from datasets_registry.scan import ScanConfig, count_batches, scan_mix, scan_tables
+from datasets_registry.stats import ScanStats
+
+
+def test_keyness_matches_a_hand_computation() -> None:
+    # Source A: 'foo' in 8 prompts, 'bar' in 2; source B: 'foo' in 1, 'bar' in 9.
+    term_df = pl.DataFrame({
+        "source": ["A", "A", "B", "B"], "term": ["foo", "bar", "foo", "bar"], "df": [8, 2, 1, 9],
+    })
+    alpha0 = 10.0
+    table = keyness(term_df, top_k=5, min_df=1, alpha0=alpha0)
+    # By hand for (A, foo): n = 20, n_A = 10, n_B = 10, alpha_foo = 10 * 9 / 20 = 4.5
+    a_w = 4.5
+    delta = math.log((8 + a_w) / (10 + 10 - 8 - a_w)) - math.log((1 + a_w) / (10 + 10 - 1 - a_w))
+    z = delta / math.sqrt(1 / (8 + a_w) + 1 / (1 + a_w))
+    row = table.filter((pl.col("source") == "A") & (pl.col("term") == "foo")).row(0, named=True)
+    assert row["z"] == pytest.approx(z, rel=1e-12)
+    assert row["z"] == pytest.approx(log_odds_z(8, 1, 10, 10, a_w, alpha0))
+    assert (row["df_source"], row["df_rest"]) == (8, 1)
+    assert table.filter(pl.col("source") == "A")["term"].to_list() == ["foo", "bar"]
+    assert table.filter(pl.col("source") == "B")["term"][0] == "bar"
+
+
+def test_keyness_min_df_and_top_k() -> None:
+    term_df = pl.DataFrame({"source": ["A"] * 3 + ["B"], "term": ["x", "y", "z", "x"],
+                            "df": [5, 1, 4, 1]})
+    table = keyness(term_df, top_k=1, min_df=2)
+    assert table.filter(pl.col("source") == "A").height == 1
+    assert "y" not in table["term"].to_list()
+
+
+def test_sharded_scan_equals_single_pass(tmp_path: Path) -> None:
+    rows = small_mix_rows()
+    bad = [b"{oops", b'{"messages": []}']
+    whole = write_jsonl(tmp_path / "whole.jsonl", rows, bad)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    write_jsonl(parts / "p1.jsonl", rows[:50], bad[:1])
+    write_jsonl(parts / "p2.jsonl", rows[50:120])
+    write_jsonl(parts / "p3.jsonl", rows[120:], bad[1:])
+    config = ScanConfig(batch_rows=17)
+    single = scan_mix(open_mix(str(whole)), ScanConfig(batch_rows=10_000))
+    shard_stats = [count_batches(open_mix(str(p)).batches(17), config.features)
+                   for p in sorted(parts.iterdir())]
+    merged = shard_stats[2] + shard_stats[0] + shard_stats[1]  # any order
+    assert merged.equals(single)
+    assert dict(merged.bad.counts) == {"invalid_json": 1, "bad_messages_type": 1}
+    single_tables, merged_tables = scan_tables(single, config), scan_tables(merged, config)
+    for name, table in single_tables.items():
+        if name == "bad_rows":
+            continue
+        key = [c for c in table.columns if table.schema[c] == pl.String]
+        assert table.sort(key).equals(merged_tables[name].sort(key)), name
+
+
+def test_merge_refuses_different_feature_sets() -> None:
+    a = ScanStats.empty(catalog())
+    b = ScanStats.empty(catalog()[:2])
+    with pytest.raises(ValueError, match="different feature sets"):
+        _ = a + b
+
+
+def test_wilson_lower_bound_known_values() -> None:
+    # Wilson 95% interval for 8/10 is (0.4902, 0.9433).
+    assert wilson_lower(np.array([8]), np.array([10]))[0] == pytest.approx(0.4902, abs=1e-4)
+    assert wilson_lower(np.array([0]), np.array([0]))[0] == 0.0
+
+
+def _groups(rows: list[tuple[str, str, int]]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema={"source": pl.String, "mode": pl.String,
+                                      "n_rows": pl.Int64}, orient="row")
+
+
+def test_hypothesis_p_values_match_fisher_and_tiny_support_ranks_low() -> None:
+    groups = _groups([("code", "code", 100), ("code", "answer", 100), ("chat", "answer", 800)])
+    joint = pl.DataFrame(
+        {"feature": ["big", "big", "tiny"], "source": ["code", "code", "code"],
+         "mode": ["code", "answer", "code"], "hits": [90, 10, 2]},
+    )
+    table = rank_hypotheses(groups, joint, min_support=1, max_p=1.0)
+    assert table["feature"].to_list() == ["big", "tiny"]  # p(code|tiny) = 1.0 > 0.9, still second
+    big = table.row(0, named=True)
+    # 2x2: with feature 90 code / 10 not; without 10 code / 890 not.
+    _, expected = fisher_exact([[90, 10], [10, 890]], alternative="greater")
+    assert big["p_value"] == pytest.approx(expected, rel=1e-6)
+    assert big["p_mode_given_feature"] == pytest.approx(0.9)
+    assert big["p_mode_without"] == pytest.approx(10 / 900)
+    assert big["lift"] == pytest.approx(0.9 / (10 / 900))
+    assert big["share_of_hits"] == 1.0 and big["source"] == "code"
+    tiny = table.row(1, named=True)
+    assert tiny["p_mode_given_feature"] == 1.0 and tiny["score"] < big["score"]
+    assert rank_hypotheses(groups, joint, min_support=5)["feature"].to_list() == ["big"]
+
+
+def test_scan_surfaces_an_untold_word(small_mix: Path) -> None:
+    """'zorbphone' is in no catalog; it is concentrated in one source and predicts refusal."""
+    config = ScanConfig()
+    tables = scan_tables(scan_mix(open_mix(str(small_mix)), config), config)
+    hyps = tables["trigger_hypotheses"]
+    zorb = hyps.filter(pl.col("feature") == "term:zorbphone").row(0, named=True)
+    assert (zorb["mode"], zorb["source"]) == ("refusal", "safety_chunk")
+    assert zorb["share_of_hits"] == 1.0 and zorb["p_value"] < 1e-10
+    formal = hyps.filter(pl.col("feature") == "formal_vocab@v1").row(0, named=True)
+    assert (formal["mode"], formal["source"]) == ("code", "code_chunk")
+    conc = tables["feature_concentration"].filter(
+        (pl.col("feature") == "formal_vocab@v1") & (pl.col("source") == "code_chunk"))
+    assert conc["share_of_hits"][0] == 1.0 and conc["share_in_source"][0] == 1.0
+    top = tables["keyness"].filter(pl.col("source") == "safety_chunk")["term"].head(5).to_list()
+    assert "zorbphone" in top or "jailbreak" in top

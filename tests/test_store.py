@@ -1,0 +1,83 @@
+"""The DuckDB store: migrations, runs, and refusing files it cannot read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from reports import store as store_module
+from reports.store import (
+    SCHEMA_VERSION,
+    ReadOnlyQueryError,
+    Store,
+    StoreError,
+    query_readonly,
+)
+
+
+def test_new_file_gets_the_current_schema(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.duckdb") as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        tables = set(store.read("SELECT table_name FROM information_schema.tables")["table_name"])
+    assert {"runs", "bad_rows", "scan_sources", "feature_concentration", "keyness",
+            "mode_rates", "trigger_hypotheses"} <= tables
+
+
+def test_older_file_is_migrated(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "old.duckdb"
+    first = store_module.MIGRATIONS[:1]
+    monkeypatch.setattr(store_module, "MIGRATIONS", first)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
+    Store(path).close()
+    extra = store_module.Migration(2, "add a note column", "ALTER TABLE runs ADD COLUMN note VARCHAR")
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*first, extra])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    with Store(path) as store:
+        assert store.schema_version() == 2
+        assert "note" in store.read("DESCRIBE runs")["column_name"].to_list()
+
+
+def test_newer_file_is_refused_with_a_reason(tmp_path: Path) -> None:
+    path = tmp_path / "new.duckdb"
+    Store(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO schema_version VALUES (999, now(), 'future')")
+    con.close()
+    with pytest.raises(StoreError, match="newer than this chunky-audit"):
+        Store(path)
+
+
+def test_not_a_duckdb_file(tmp_path: Path) -> None:
+    path = tmp_path / "junk.duckdb"
+    path.write_text("this is not a database")
+    with pytest.raises(StoreError, match="cannot open"):
+        Store(path)
+
+
+def test_runs_and_writes(tmp_path: Path) -> None:
+    with Store(tmp_path / "r.duckdb") as store:
+        run_id = store.start_run("scan", {"mix": "x"})
+        assert run_id.startswith("scan-")
+        store.write("mode_rates", pl.DataFrame({"source": ["s"], "mode": ["code"], "n": [3],
+                                                "share": [1.0]}), run_id)
+        store.finish_run(run_id)
+        assert store.latest_run("scan") == run_id
+        row = store.read("SELECT * FROM mode_rates").row(0, named=True)
+    assert row == {"run_id": run_id, "source": "s", "mode": "code", "n": 3, "share": 1.0}
+
+
+def test_query_is_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "q.duckdb"
+    Store(path).close()
+    assert query_readonly(path, "SELECT 1 AS one")["one"].to_list() == [1]
+    for sql in ["DELETE FROM runs", "CREATE TABLE x (a INT)", "DROP TABLE runs",
+                "INSERT INTO runs (run_id) VALUES ('x')"]:
+        with pytest.raises(ReadOnlyQueryError, match="read-only"):
+            query_readonly(path, sql)
+    with pytest.raises(ReadOnlyQueryError, match="no audit database"):
+        query_readonly(tmp_path / "missing.duckdb", "SELECT 1")
+    with pytest.raises(ReadOnlyQueryError, match="query failed"):
+        query_readonly(path, "SELEKT nonsense")
