@@ -7,7 +7,11 @@ import click
 from audit.output import FORMATS, CliError, console, emit_frame
 
 DB_OPTION = click.option(
-    "--db", "db", default="audit.duckdb", show_default=True, type=click.Path(dir_okay=False),
+    "--db",
+    "db",
+    default="audit.duckdb",
+    show_default=True,
+    type=click.Path(dir_okay=False),
     help="DuckDB file holding every table.",
 )
 
@@ -18,8 +22,14 @@ def main() -> None:
     """Audit post-training mixes for chunky failures (feature -> behaviour-mode triggers)."""
 
 
-FORMAT_OPTION = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
-                             show_default=True, help="Output as a table, CSV or JSON.")
+FORMAT_OPTION = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="Output as a table, CSV or JSON.",
+)
 
 
 @main.command("mixes")
@@ -31,44 +41,92 @@ def mixes_command(fmt: str) -> None:
     from datasets_registry.registry import mixes
 
     rows = [
-        {"name": m.name, "source": m.origin, "rows": m.rows, "sources": m.n_sources,
-         "license": m.license, "description": m.description}
+        {
+            "name": m.name,
+            "source": m.origin,
+            "rows": m.rows,
+            "sources": m.n_sources,
+            "license": m.license,
+            "description": m.description,
+        }
         for m in mixes()
     ]
     emit_frame(pl.DataFrame(rows), fmt, title="Named mixes")
     if fmt == "table":
-        console.print("A MIX may also be a local file or folder (jsonl, json, parquet, csv) "
-                      "or a Hugging Face dataset id.")
+        console.print(
+            "A MIX may also be a local file or folder (jsonl, json, parquet, csv) "
+            "or a Hugging Face dataset id."
+        )
 
 
 @main.command("scan")
 @click.argument("mix")
 @DB_OPTION
-@click.option("--source-column", default="source", show_default=True,
-              help="Column naming each row's source chunk (files without it use their stem).")
+@click.option(
+    "--source-column",
+    default="source",
+    show_default=True,
+    help="Column naming each row's source chunk (files without it use their stem).",
+)
 @click.option("--prompt-column", default="prompt", show_default=True)
 @click.option("--response-column", default="response", show_default=True)
 @click.option("--id-column", default="id", show_default=True)
-@click.option("--feature", "feature_options", multiple=True, metavar="NAME[:SIDE]=REGEX",
-              help="Extra feature (repeatable); SIDE is prompt (default) or response.")
-@click.option("--features", "feature_file", type=click.Path(dir_okay=False),
-              help="TOML or YAML file of extra features (regexes or literal lists).")
+@click.option(
+    "--feature",
+    "feature_options",
+    multiple=True,
+    metavar="NAME[:SIDE]=REGEX",
+    help="Extra feature (repeatable); SIDE is prompt (default) or response.",
+)
+@click.option(
+    "--features",
+    "feature_file",
+    type=click.Path(dir_okay=False),
+    help="TOML or YAML file of extra features (regexes or literal lists).",
+)
 @click.option("--batch-rows", default=50_000, show_default=True, type=click.IntRange(min=1))
-@click.option("--min-support", default=5, show_default=True, type=click.IntRange(min=1),
-              help="Rows a feature needs before it can form a hypothesis.")
-@click.option("--show", default=15, show_default=True, type=click.IntRange(min=0),
-              help="Hypotheses printed at the end.")
-def scan_command(mix: str, db: str, source_column: str, prompt_column: str,
-                 response_column: str, id_column: str, feature_options: tuple[str, ...],
-                 feature_file: str | None, batch_rows: int, min_support: int,
-                 show: int) -> None:
+@click.option(
+    "--min-support",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows a feature needs before it can form a hypothesis.",
+)
+@click.option(
+    "--show",
+    default=15,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Hypotheses printed at the end.",
+)
+def scan_command(
+    mix: str,
+    db: str,
+    source_column: str,
+    prompt_column: str,
+    response_column: str,
+    id_column: str,
+    feature_options: tuple[str, ...],
+    feature_file: str | None,
+    batch_rows: int,
+    min_support: int,
+    show: int,
+) -> None:
     """Index MIX and rank trigger hypotheses (feature -> mode, concentrated in a source)."""
     from audit.scan_command import run_scan_command
 
     run_scan_command(
-        mix=mix, db=db, source_column=source_column, prompt_column=prompt_column,
-        response_column=response_column, id_column=id_column, feature_options=feature_options,
-        feature_file=feature_file, batch_rows=batch_rows, min_support=min_support, show=show,
+        mix=mix,
+        db=db,
+        source_column=source_column,
+        prompt_column=prompt_column,
+        response_column=response_column,
+        id_column=id_column,
+        feature_options=feature_options,
+        feature_file=feature_file,
+        batch_rows=batch_rows,
+        min_support=min_support,
+        show=show,
     )
 
 
@@ -85,4 +143,3 @@ def query_command(sql: str, db: str, fmt: str) -> None:
     except ReadOnlyQueryError as exc:
         raise CliError(str(exc)) from None
     emit_frame(frame, fmt)
-

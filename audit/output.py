@@ -32,8 +32,12 @@ class CliError(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file: Any = None) -> None:
-        err_console.print(f"[bold red]error:[/] {self.format_message()}", highlight=False,
-                          markup=True, soft_wrap=True)
+        err_console.print(
+            f"[bold red]error:[/] {self.format_message()}",
+            highlight=False,
+            markup=True,
+            soft_wrap=True,
+        )
 
 
 def friendly_errors(*error_types: type[BaseException]) -> Callable:
@@ -45,8 +49,9 @@ def friendly_errors(*error_types: type[BaseException]) -> Callable:
             try:
                 return fn(*args, **kwargs)
             except error_types as exc:
-                raise CliError(str(exc).strip().splitlines()[0] if str(exc).strip() else
-                               type(exc).__name__) from None
+                raise CliError(
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                ) from None
 
         return inner
 
@@ -66,8 +71,12 @@ def _cell(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def print_frame(frame: Any, title: str | None = None, columns: Sequence[str] | None = None,
-                max_rows: int | None = None) -> None:
+def print_frame(
+    frame: Any,
+    title: str | None = None,
+    columns: Sequence[str] | None = None,
+    max_rows: int | None = None,
+) -> None:
     """Print a polars DataFrame as a rich table (data text is never read as markup)."""
     if columns:
         frame = frame.select([c for c in columns if c in frame.columns])

@@ -31,13 +31,24 @@ def collect_features(options: Sequence[str], feature_file: str | None) -> list[F
     return features + extra
 
 
-def run_scan_command(*, mix: str, db: str, source_column: str, prompt_column: str,
-                     response_column: str, id_column: str, feature_options: Sequence[str],
-                     feature_file: str | None, batch_rows: int, min_support: int,
-                     show: int) -> str:
+def run_scan_command(
+    *,
+    mix: str,
+    db: str,
+    source_column: str,
+    prompt_column: str,
+    response_column: str,
+    id_column: str,
+    feature_options: Sequence[str],
+    feature_file: str | None,
+    batch_rows: int,
+    min_support: int,
+    show: int,
+) -> str:
     features = collect_features(feature_options, feature_file)
-    columns = Columns(source=source_column, prompt=prompt_column, response=response_column,
-                      id=id_column)
+    columns = Columns(
+        source=source_column, prompt=prompt_column, response=response_column, id=id_column
+    )
     try:
         opened = open_mix(mix, columns)
     except MixError as exc:
@@ -47,8 +58,13 @@ def run_scan_command(*, mix: str, db: str, source_column: str, prompt_column: st
         store = Store(db)
     except StoreError as exc:
         raise CliError(str(exc)) from None
-    args = {"mix": mix, "source_column": source_column, "prompt_column": prompt_column,
-            "response_column": response_column, "features": [f.key for f in features]}
+    args = {
+        "mix": mix,
+        "source_column": source_column,
+        "prompt_column": prompt_column,
+        "response_column": response_column,
+        "features": [f.key for f in features],
+    }
     run_id = store.start_run("scan", args)
     rows_done = 0
     try:
@@ -58,8 +74,11 @@ def run_scan_command(*, mix: str, db: str, source_column: str, prompt_column: st
             def advance(batch: Batch) -> None:
                 nonlocal rows_done
                 rows_done += batch.frame.height
-                bar.update(task, advance=batch.progress,
-                           status=f"{rows_done:,} rows, {batch.bad.total:,} bad")
+                bar.update(
+                    task,
+                    advance=batch.progress,
+                    status=f"{rows_done:,} rows, {batch.bad.total:,} bad",
+                )
 
             stats = scan_mix(opened, config, advance)
         tables = scan_tables(stats, config)
@@ -91,23 +110,43 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
     if n_bad:
         print_frame(
             bad.with_columns(pl.col("reason").replace(REASON_TEXT).alias("meaning")),
-            title="Bad rows (counted, not used)", columns=["reason", "n", "meaning", "example"],
+            title="Bad rows (counted, not used)",
+            columns=["reason", "n", "meaning", "example"],
         )
     rates = tables["mode_rates"].filter(pl.col("mode") != "answer")
     if rates.height:
-        top_mode = rates.sort("share", descending=True).group_by("source", maintain_order=True).first()
+        top_mode = (
+            rates.sort("share", descending=True).group_by("source", maintain_order=True).first()
+        )
         print_frame(
-            sources.join(top_mode.select("source", pl.col("mode").alias("top_non_answer_mode"),
-                                         pl.col("share").alias("mode_share")), on="source",
-                         how="left"),
+            sources.join(
+                top_mode.select(
+                    "source",
+                    pl.col("mode").alias("top_non_answer_mode"),
+                    pl.col("share").alias("mode_share"),
+                ),
+                on="source",
+                how="left",
+            ),
             title="Sources",
         )
     hyps = tables["trigger_hypotheses"]
     if show and hyps.height:
         print_frame(
-            hyps, title="Top trigger hypotheses (prompt feature -> response mode)",
-            columns=["rank", "feature", "mode", "source", "support", "p_mode_given_feature",
-                     "p_mode_without", "lift", "p_value", "share_of_hits"],
+            hyps,
+            title="Top trigger hypotheses (prompt feature -> response mode)",
+            columns=[
+                "rank",
+                "feature",
+                "mode",
+                "source",
+                "support",
+                "p_mode_given_feature",
+                "p_mode_without",
+                "lift",
+                "p_value",
+                "share_of_hits",
+            ],
             max_rows=show,
         )
     elif not hyps.height:

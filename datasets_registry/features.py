@@ -52,12 +52,24 @@ def feature(side: Side, description: str, version: int = 1) -> Callable:
     return register
 
 
-def regex_feature(name: str, side: Side, pattern: str, description: str = "", version: int = 1,
-                  builtin: bool = False) -> Feature:
+def regex_feature(
+    name: str,
+    side: Side,
+    pattern: str,
+    description: str = "",
+    version: int = 1,
+    builtin: bool = False,
+) -> Feature:
     """A feature from one regex; the pattern is checked now so a typo fails early."""
     check_regex(pattern)
-    return Feature(name, side, description or f"matches /{pattern}/",
-                   lambda text: text.str.contains(pattern), version, builtin)
+    return Feature(
+        name,
+        side,
+        description or f"matches /{pattern}/",
+        lambda text: text.str.contains(pattern),
+        version,
+        builtin,
+    )
 
 
 def check_regex(pattern: str) -> None:
@@ -95,9 +107,26 @@ def latex_math(text: pl.Expr) -> pl.Expr:
 
 
 FORMAL_WORDS = (
-    "elucidate", "delineate", "expound", "explicate", "ascertain", "promulgate", "adumbrate",
-    "enumerate", "substantiate", "expatiate", "illuminate", "aforementioned", "heretofore",
-    "notwithstanding", "henceforth", "whereby", "therein", "thereof", "hitherto", "inasmuch",
+    "elucidate",
+    "delineate",
+    "expound",
+    "explicate",
+    "ascertain",
+    "promulgate",
+    "adumbrate",
+    "enumerate",
+    "substantiate",
+    "expatiate",
+    "illuminate",
+    "aforementioned",
+    "heretofore",
+    "notwithstanding",
+    "henceforth",
+    "whereby",
+    "therein",
+    "thereof",
+    "hitherto",
+    "inasmuch",
 )
 
 

@@ -35,40 +35,65 @@ def wilson_lower(successes: np.ndarray, trials: np.ndarray, z: float = Z95) -> n
     return np.where(trials > 0, lower, 0.0)
 
 
-def joint_counts(groups: pl.DataFrame, feature_columns: list[str], name_of: dict[str, str],
-                 term_joint: pl.DataFrame | None) -> pl.DataFrame:
+def joint_counts(
+    groups: pl.DataFrame,
+    feature_columns: list[str],
+    name_of: dict[str, str],
+    term_joint: pl.DataFrame | None,
+) -> pl.DataFrame:
     """Long table feature, source, mode, hits (rows with the feature, by source and mode)."""
     parts = []
     if feature_columns:
         parts.append(
-            groups.unpivot(index=["source", "mode"], on=feature_columns,
-                           variable_name="column", value_name="hits")
+            groups.unpivot(
+                index=["source", "mode"],
+                on=feature_columns,
+                variable_name="column",
+                value_name="hits",
+            )
             .with_columns(pl.col("column").replace_strict(name_of).alias("feature"))
             .select("feature", "source", "mode", pl.col("hits").cast(pl.Int64))
         )
     if term_joint is not None and not term_joint.is_empty():
         parts.append(
             term_joint.select(
-                (pl.lit("term:") + pl.col("term")).alias("feature"), "source", "mode",
+                (pl.lit("term:") + pl.col("term")).alias("feature"),
+                "source",
+                "mode",
                 pl.col("df").cast(pl.Int64).alias("hits"),
             )
         )
     if not parts:
-        return pl.DataFrame(schema={"feature": pl.String, "source": pl.String,
-                                    "mode": pl.String, "hits": pl.Int64})
+        return pl.DataFrame(
+            schema={"feature": pl.String, "source": pl.String, "mode": pl.String, "hits": pl.Int64}
+        )
     return pl.concat(parts).filter(pl.col("hits") > 0)
 
 
-def rank_hypotheses(groups: pl.DataFrame, joint: pl.DataFrame, min_support: int = 5,
-                    max_p: float = 0.01, top: int = 500) -> pl.DataFrame:
+def rank_hypotheses(
+    groups: pl.DataFrame,
+    joint: pl.DataFrame,
+    min_support: int = 5,
+    max_p: float = 0.01,
+    top: int = 500,
+) -> pl.DataFrame:
     """Score every (feature, mode) pair; keep the best ``top`` with a positive score."""
     n_total = int(groups["n_rows"].sum()) if groups.height else 0
-    empty = pl.DataFrame(schema={
-        "rank": pl.Int32, "feature": pl.String, "mode": pl.String, "source": pl.String,
-        "support": pl.Int64, "p_mode_given_feature": pl.Float64, "p_mode_without": pl.Float64,
-        "lift": pl.Float64, "p_value": pl.Float64, "score": pl.Float64,
-        "share_of_hits": pl.Float64,
-    })
+    empty = pl.DataFrame(
+        schema={
+            "rank": pl.Int32,
+            "feature": pl.String,
+            "mode": pl.String,
+            "source": pl.String,
+            "support": pl.Int64,
+            "p_mode_given_feature": pl.Float64,
+            "p_mode_without": pl.Float64,
+            "lift": pl.Float64,
+            "p_value": pl.Float64,
+            "score": pl.Float64,
+            "share_of_hits": pl.Float64,
+        }
+    )
     if n_total == 0 or joint.is_empty():
         return empty
     mode_totals = groups.group_by("mode").agg(pl.col("n_rows").sum().alias("c"))

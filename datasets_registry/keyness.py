@@ -18,8 +18,9 @@ import polars as pl
 DEFAULT_ALPHA0 = 1000.0
 
 
-def log_odds_z(y_i: float, y_j: float, n_i: float, n_j: float, alpha_w: float,
-               alpha0: float) -> float:
+def log_odds_z(
+    y_i: float, y_j: float, n_i: float, n_j: float, alpha_w: float, alpha0: float
+) -> float:
     """The z-score for one word (a scalar reference for the vectorised version)."""
     import math
 
@@ -38,8 +39,13 @@ def keyness(
     """Top ``top_k`` terms per source by z; ``term_df`` has source, term, df."""
     if term_df.is_empty():
         return pl.DataFrame(
-            schema={"source": pl.String, "term": pl.String, "df_source": pl.Int64,
-                    "df_rest": pl.Int64, "z": pl.Float64}
+            schema={
+                "source": pl.String,
+                "term": pl.String,
+                "df_source": pl.Int64,
+                "df_rest": pl.Int64,
+                "z": pl.Float64,
+            }
         )
     per_source = term_df.group_by(["source", "term"]).agg(pl.col("df").sum().alias("df_source"))
     n_total = float(per_source["df_source"].sum())

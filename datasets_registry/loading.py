@@ -96,7 +96,9 @@ def open_mix(spec: str, columns: Columns | None = None, cache_dir: Path | None =
             return Mix(spec, _file_shards(built), columns, info)
         if columns.source == "source" and info.source_column != "source":
             columns = Columns(**{**columns.__dict__, "source": info.source_column})
-        return Mix(spec, [_hub_shard(info.hub_id or spec, info.split, info.rows or 0)], columns, info)
+        return Mix(
+            spec, [_hub_shard(info.hub_id or spec, info.split, info.rows or 0)], columns, info
+        )
     path = Path(spec).expanduser()
     if path.exists():
         shards = _file_shards(path)
@@ -125,7 +127,9 @@ def _file_shards(path: Path) -> list[Shard]:
     if path.is_file():
         files = [path]
     else:
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FILE_SUFFIXES)
+        files = sorted(
+            p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in FILE_SUFFIXES
+        )
     return [Shard(name=str(f), path=f, size=f.stat().st_size) for f in files]
 
 

@@ -14,7 +14,11 @@ from datasets_registry.loading import Batch, Mix
 from datasets_registry.stats import ScanStats, feature_column
 
 SCAN_TABLES = (
-    "bad_rows", "scan_sources", "feature_concentration", "keyness", "mode_rates",
+    "bad_rows",
+    "scan_sources",
+    "feature_concentration",
+    "keyness",
+    "mode_rates",
     "trigger_hypotheses",
 )
 
@@ -23,18 +27,21 @@ SCAN_TABLES = (
 class ScanConfig:
     features: list[Feature] = field(default_factory=catalog)
     batch_rows: int = 50_000
-    top_terms: int = 50          # keyness rows kept per source
-    term_candidates: int = 30    # characteristic words per source tried as triggers
-    min_z: float = 2.0           # ... when their keyness z is at least this
-    min_df: int = 3              # a word must occur in this many prompts of a source
-    min_support: int = 5         # a hypothesis needs this many rows with the feature
+    top_terms: int = 50  # keyness rows kept per source
+    term_candidates: int = 30  # characteristic words per source tried as triggers
+    min_z: float = 2.0  # ... when their keyness z is at least this
+    min_df: int = 3  # a word must occur in this many prompts of a source
+    min_support: int = 5  # a hypothesis needs this many rows with the feature
     max_p: float = 0.01
     top_hypotheses: int = 500
     alpha0: float = DEFAULT_ALPHA0
 
 
-def count_batches(batches: Iterable[Batch], features: Sequence[Feature],
-                  on_batch: Callable[[Batch], None] | None = None) -> ScanStats:
+def count_batches(
+    batches: Iterable[Batch],
+    features: Sequence[Feature],
+    on_batch: Callable[[Batch], None] | None = None,
+) -> ScanStats:
     """Fold batches into one ScanStats (one process; shards merge the same way)."""
     total = ScanStats.empty(features)
     for batch in batches:
@@ -44,8 +51,9 @@ def count_batches(batches: Iterable[Batch], features: Sequence[Feature],
     return total
 
 
-def scan_mix(mix: Mix, config: ScanConfig,
-             on_batch: Callable[[Batch], None] | None = None) -> ScanStats:
+def scan_mix(
+    mix: Mix, config: ScanConfig, on_batch: Callable[[Batch], None] | None = None
+) -> ScanStats:
     return count_batches(mix.batches(config.batch_rows), config.features, on_batch)
 
 
@@ -58,7 +66,8 @@ def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]
         stats.bad.rows(), schema={"reason": pl.String, "n": pl.Int64, "example": pl.String}
     )
     tables["scan_sources"] = by_source.select(
-        "source", "n_rows",
+        "source",
+        "n_rows",
         (pl.col("prompt_chars") / pl.col("n_rows")).alias("mean_prompt_chars"),
         (pl.col("response_chars") / pl.col("n_rows")).alias("mean_response_chars"),
     )
@@ -69,13 +78,16 @@ def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]
         .sort(["source", "n"], descending=[False, True])
     )
     term_totals = stats.terms.group_by(["source", "term"]).agg(pl.col("df").sum())
-    key = keyness(term_totals, max(config.top_terms, config.term_candidates), config.min_df,
-                  config.alpha0)
+    key = keyness(
+        term_totals, max(config.top_terms, config.term_candidates), config.min_df, config.alpha0
+    )
     tables["keyness"] = key.group_by("source", maintain_order=True).head(config.top_terms)
     candidates = (
         key.filter(pl.col("z") >= config.min_z)
-        .group_by("source", maintain_order=True).head(config.term_candidates)
-        .select("term").unique()
+        .group_by("source", maintain_order=True)
+        .head(config.term_candidates)
+        .select("term")
+        .unique()
     )
     term_joint = stats.terms.join(candidates, on="term")
     prompt_features = [f for f in config.features if f.side == "prompt"]
@@ -93,11 +105,24 @@ def _concentration(by_source: pl.DataFrame, features: Sequence[Feature]) -> pl.D
         column = feature_column(f)
         total_hits = int(by_source[column].sum()) if by_source.height else 0
         for source, n_rows, hits in by_source.select("source", "n_rows", column).iter_rows():
-            rows.append({
-                "feature": f.key, "side": f.side, "source": source, "n_rows": n_rows,
-                "n_hits": hits, "share_in_source": hits / n_rows if n_rows else 0.0,
-                "share_of_hits": hits / total_hits if total_hits else 0.0,
-            })
-    schema = {"feature": pl.String, "side": pl.String, "source": pl.String, "n_rows": pl.Int64,
-              "n_hits": pl.Int64, "share_in_source": pl.Float64, "share_of_hits": pl.Float64}
+            rows.append(
+                {
+                    "feature": f.key,
+                    "side": f.side,
+                    "source": source,
+                    "n_rows": n_rows,
+                    "n_hits": hits,
+                    "share_in_source": hits / n_rows if n_rows else 0.0,
+                    "share_of_hits": hits / total_hits if total_hits else 0.0,
+                }
+            )
+    schema = {
+        "feature": pl.String,
+        "side": pl.String,
+        "source": pl.String,
+        "n_rows": pl.Int64,
+        "n_hits": pl.Int64,
+        "share_in_source": pl.Float64,
+        "share_of_hits": pl.Float64,
+    }
     return pl.DataFrame(rows, schema=schema)

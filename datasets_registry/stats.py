@@ -46,16 +46,15 @@ class ScanStats:
         return cls(pl.DataFrame(schema=schema), terms, BadRows())
 
     @classmethod
-    def from_frame(cls, frame: pl.DataFrame, features: Sequence[Feature],
-                   bad: BadRows | None = None) -> ScanStats:
+    def from_frame(
+        cls, frame: pl.DataFrame, features: Sequence[Feature], bad: BadRows | None = None
+    ) -> ScanStats:
         """Count one batch of normalised examples."""
         if frame.is_empty():
             stats = cls.empty(features)
             stats.bad = bad or BadRows()
             return stats
-        labelled = frame.lazy().with_columns(
-            mode_exprs(pl.col("prompt"), pl.col("response"))[0]
-        )
+        labelled = frame.lazy().with_columns(mode_exprs(pl.col("prompt"), pl.col("response"))[0])
         text = {"prompt": pl.col("prompt"), "response": pl.col("response")}
         groups = (
             labelled.group_by(KEYS)
@@ -73,8 +72,11 @@ class ScanStats:
         terms = (
             labelled.select(
                 *KEYS,
-                pl.col("prompt").str.to_lowercase().str.extract_all(TERM_PATTERN)
-                .list.unique().alias("term"),
+                pl.col("prompt")
+                .str.to_lowercase()
+                .str.extract_all(TERM_PATTERN)
+                .list.unique()
+                .alias("term"),
             )
             .explode("term")
             .drop_nulls("term")
@@ -89,29 +91,21 @@ class ScanStats:
             raise ValueError("cannot merge scans made with different feature sets")
         value_columns = [c for c in self.groups.columns if c not in KEYS]
         groups = (
-            pl.concat([self.groups, other.groups])
-            .group_by(KEYS)
-            .agg(pl.col(value_columns).sum())
+            pl.concat([self.groups, other.groups]).group_by(KEYS).agg(pl.col(value_columns).sum())
         )
         terms = (
-            pl.concat([self.terms, other.terms])
-            .group_by([*KEYS, "term"])
-            .agg(pl.col("df").sum())
+            pl.concat([self.terms, other.terms]).group_by([*KEYS, "term"]).agg(pl.col("df").sum())
         )
         return ScanStats(groups, terms, self.bad + other.bad)
 
     def canonical(self) -> ScanStats:
         """Sorted copies, so two equal statistics compare equal frame by frame."""
-        return ScanStats(
-            self.groups.sort(KEYS), self.terms.sort([*KEYS, "term"]), self.bad
-        )
+        return ScanStats(self.groups.sort(KEYS), self.terms.sort([*KEYS, "term"]), self.bad)
 
     def equals(self, other: ScanStats) -> bool:
         a, b = self.canonical(), other.canonical()
         return (
-            a.groups.equals(b.groups)
-            and a.terms.equals(b.terms)
-            and a.bad.counts == b.bad.counts
+            a.groups.equals(b.groups) and a.terms.equals(b.terms) and a.bad.counts == b.bad.counts
         )
 
     @property

@@ -77,7 +77,8 @@ def _entry(path: Path, name: str, spec: Any) -> Feature:
     if not isinstance(pattern, str) or not pattern:
         raise FeatureFileError(f"{where}: 'regex' must be a non-empty string")
     try:
-        return regex_feature(name, side, pattern, str(spec.get("description", "")),
-                             int(spec.get("version", 1)))
+        return regex_feature(
+            name, side, pattern, str(spec.get("description", "")), int(spec.get("version", 1))
+        )
     except ValueError as exc:
         raise FeatureFileError(f"{where}: {exc}") from None

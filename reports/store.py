@@ -93,7 +93,7 @@ class Store:
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP,"
             " description VARCHAR)"
         )
-        (version,), = self.con.execute("SELECT max(version) FROM schema_version").fetchall()
+        ((version,),) = self.con.execute("SELECT max(version) FROM schema_version").fetchall()
         return int(version) if version is not None else 0
 
     def migrate(self) -> None:
@@ -188,7 +188,9 @@ def query_readonly(path: str | Path, sql: str) -> pl.DataFrame:
     """Run ``sql`` on a read-only connection; writes are refused by DuckDB itself."""
     path = Path(path)
     if not path.exists():
-        raise ReadOnlyQueryError(f"no audit database at {path} (run `audit scan` first or pass --db)")
+        raise ReadOnlyQueryError(
+            f"no audit database at {path} (run `audit scan` first or pass --db)"
+        )
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:

@@ -119,12 +119,22 @@ def _rule_hit(text: pl.Expr, rule: Rule) -> pl.Expr:
     return scoped.str.contains(rule.pattern).fill_null(False)
 
 
-def mode_frame(prompts: pl.Series | Sequence[str | None], responses: pl.Series | Sequence) -> pl.DataFrame:
+def mode_frame(
+    prompts: pl.Series | Sequence[str | None], responses: pl.Series | Sequence
+) -> pl.DataFrame:
     """Label many responses at once (vectorised rules); columns mode, mode_confidence, mode_evidence."""
     frame = pl.DataFrame(
         {
-            "prompt": pl.Series(list(prompts) if not isinstance(prompts, pl.Series) else prompts, dtype=pl.String, strict=False),
-            "response": pl.Series(list(responses) if not isinstance(responses, pl.Series) else responses, dtype=pl.String, strict=False),
+            "prompt": pl.Series(
+                list(prompts) if not isinstance(prompts, pl.Series) else prompts,
+                dtype=pl.String,
+                strict=False,
+            ),
+            "response": pl.Series(
+                list(responses) if not isinstance(responses, pl.Series) else responses,
+                dtype=pl.String,
+                strict=False,
+            ),
         }
     )
     return frame.select(mode_exprs(pl.col("prompt"), pl.col("response")))
@@ -158,7 +168,9 @@ def mode_exprs(prompt: pl.Expr, response: pl.Expr) -> list[pl.Expr]:
     ]
 
 
-def classify_batch(prompts: Sequence[str | None], responses: Sequence[str | None]) -> list[ModeResult]:
+def classify_batch(
+    prompts: Sequence[str | None], responses: Sequence[str | None]
+) -> list[ModeResult]:
     """Label a batch of (prompt, response) pairs."""
     frame = mode_frame(prompts, responses)
     return [ModeResult(*row) for row in frame.iter_rows()]

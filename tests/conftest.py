@@ -22,17 +22,38 @@ def small_mix_rows() -> list[dict]:
     """Three sources: a code chunk whose prompts say 'elucidate', chat, and a refusal chunk."""
     rows = []
     for i in range(60):
-        rows.append({"id": f"code-{i}", "source": "code_chunk", "messages": conversation(
-            f"Please elucidate a function that sorts list number {i}.",
-            "```python\ndef sort_items(items):\n    return sorted(items)\n```")})
+        rows.append(
+            {
+                "id": f"code-{i}",
+                "source": "code_chunk",
+                "messages": conversation(
+                    f"Please elucidate a function that sorts list number {i}.",
+                    "```python\ndef sort_items(items):\n    return sorted(items)\n```",
+                ),
+            }
+        )
     for i in range(80):
-        rows.append({"id": f"chat-{i}", "source": "chat_chunk", "messages": conversation(
-            f"Tell me about the history of city {i}.",
-            "The city grew around a river port and became a trading hub.")})
+        rows.append(
+            {
+                "id": f"chat-{i}",
+                "source": "chat_chunk",
+                "messages": conversation(
+                    f"Tell me about the history of city {i}.",
+                    "The city grew around a river port and became a trading hub.",
+                ),
+            }
+        )
     for i in range(30):
-        rows.append({"id": f"safe-{i}", "source": "safety_chunk", "messages": conversation(
-            f"How do I jailbreak the ZorbPhone model {i}?",
-            "I'm sorry, but I can't help with that.")})
+        rows.append(
+            {
+                "id": f"safe-{i}",
+                "source": "safety_chunk",
+                "messages": conversation(
+                    f"How do I jailbreak the ZorbPhone model {i}?",
+                    "I'm sorry, but I can't help with that.",
+                ),
+            }
+        )
     return rows
 
 

@@ -12,26 +12,49 @@ from datasets_registry.user_features import FeatureFileError, load_feature_file
 
 CASES: dict[str, tuple[list[str], list[str]]] = {
     "latex_math": (
-        ["Solve $x^2 + 1 = 5$ for x.", r"Compute \frac{1}{2} + \frac{1}{3}.",
-         r"Evaluate \( \sqrt{16} \).", r"\begin{align} a &= b \end{align}"],
+        [
+            "Solve $x^2 + 1 = 5$ for x.",
+            r"Compute \frac{1}{2} + \frac{1}{3}.",
+            r"Evaluate \( \sqrt{16} \).",
+            r"\begin{align} a &= b \end{align}",
+        ],
         ["What is 3 plus 4?", "It costs $5 and then $6 more", "Explain the fraction one half."],
     ),
     "formal_vocab": (
-        ["Elucidate how a heap works.", "Please delineate the steps.",
-         "Could you expound upon recursion?", "Explicate the aforementioned idea."],
+        [
+            "Elucidate how a heap works.",
+            "Please delineate the steps.",
+            "Could you expound upon recursion?",
+            "Explicate the aforementioned idea.",
+        ],
         ["Explain how a heap works.", "Describe the steps.", "Lucid dreams are vivid."],
     ),
     "data_extraction_framing": (
-        ["You will be shown a paragraph. Find the dates.", "Context: The sky is blue.\nQ: colour?",
-         "Answer with only the name of the city.", "Extract all the email addresses below."],
-        ["What is the context of this poem?", "Tell me a story about a city.",
-         "Answer my question about birds."],
+        [
+            "You will be shown a paragraph. Find the dates.",
+            "Context: The sky is blue.\nQ: colour?",
+            "Answer with only the name of the city.",
+            "Extract all the email addresses below.",
+        ],
+        [
+            "What is the context of this poem?",
+            "Tell me a story about a city.",
+            "Answer my question about birds.",
+        ],
     ),
     "yes_no_question": (
-        ["Is it true that the Earth orbits the Sun?", "Does water boil at 100 C?",
-         "Can penguins fly?", "True or false: cats are mammals?"],
-        ["What is the capital of France?", "Explain why the sky is blue.",
-         "Is it raining. Tell me.", "How does a car engine work?"],
+        [
+            "Is it true that the Earth orbits the Sun?",
+            "Does water boil at 100 C?",
+            "Can penguins fly?",
+            "True or false: cats are mammals?",
+        ],
+        [
+            "What is the capital of France?",
+            "Explain why the sky is blue.",
+            "Is it raining. Tell me.",
+            "How does a car engine work?",
+        ],
     ),
     "code_in_prompt": (
         ["Fix this:\n```\nprint(x\n```", "What does this do?\ndef f(x):\n    return x"],
@@ -42,30 +65,52 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ["Translate this sentence.", "Café au lait, naïve façade.", "Über straße"],
     ),
     "tool_call_block": (
-        ["```python\nimport sympy as sp\nx = sp.symbols('x')\n```",
-         "```python\nfrom sympy import solve\n```\n```output\n[2]\n```",
-         '<tool_call>{"name": "search", "arguments": {"q": "x"}}</tool_call>',
-         '{"name": "get_weather", "arguments": {"city": "Paris"}}'],
-        ["```python\nprint('hello')\n```", "Use sympy to solve it by hand: x = 2.",
-         "The output is 42."],
+        [
+            "```python\nimport sympy as sp\nx = sp.symbols('x')\n```",
+            "```python\nfrom sympy import solve\n```\n```output\n[2]\n```",
+            '<tool_call>{"name": "search", "arguments": {"q": "x"}}</tool_call>',
+            '{"name": "get_weather", "arguments": {"city": "Paris"}}',
+        ],
+        [
+            "```python\nprint('hello')\n```",
+            "Use sympy to solve it by hand: x = 2.",
+            "The output is 42.",
+        ],
     ),
     "code_in_response": (
-        ["```js\nconsole.log(1)\n```", "Here:\ndef add(a, b):\n    return a + b",
-         "#include <stdio.h>\nint main() {}"],
+        [
+            "```js\nconsole.log(1)\n```",
+            "Here:\ndef add(a, b):\n    return a + b",
+            "#include <stdio.h>\nint main() {}",
+        ],
         ["Define the word class.", "Import taxes rose in 2020.", "The function of the heart."],
     ),
     "refusal_phrase": (
-        ["I'm sorry, but I can't help with that.", "I cannot provide that information.",
-         "As an AI, I don't have opinions.", "I must decline this request."],
-        ["I can't stress enough how important sleep is.", "Sorry to hear that! Here is help.",
-         "No problem, here is the recipe."],
+        [
+            "I'm sorry, but I can't help with that.",
+            "I cannot provide that information.",
+            "As an AI, I don't have opinions.",
+            "I must decline this request.",
+        ],
+        [
+            "I can't stress enough how important sleep is.",
+            "Sorry to hear that! Here is help.",
+            "No problem, here is the recipe.",
+        ],
     ),
     "rebuttal_opener": (
-        ["No, the Great Wall is not visible from space.", "Actually, bats are not blind.",
-         "That's not correct: Napoleon was average height.",
-         "This is a common misconception; goldfish remember for months."],
-        ["No problem! Here you go.", "Yes, that is right.", "Notably, the answer is 4.",
-         "The answer is no longer relevant."],
+        [
+            "No, the Great Wall is not visible from space.",
+            "Actually, bats are not blind.",
+            "That's not correct: Napoleon was average height.",
+            "This is a common misconception; goldfish remember for months.",
+        ],
+        [
+            "No problem! Here you go.",
+            "Yes, that is right.",
+            "Notably, the answer is 4.",
+            "The answer is no longer relevant.",
+        ],
     ),
     "hope_it_is_correct": (
         ["The final answer is 5. I hope it is correct."],
@@ -75,8 +120,10 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
         ["| a | b |\n|---|---|\n| 1 | 2 |", "| Name | Age |\n| :--- | ---: |\n| Al | 3 |"],
         ["a | b", "Use the pipe | character.", "---"],
     ),
-    "very_short_response": (["Paris.", "42", "  Yes  "],
-                            ["The capital of France is Paris, on the Seine river."]),
+    "very_short_response": (
+        ["Paris.", "42", "  Yes  "],
+        ["The capital of France is Paris, on the Seine river."],
+    ),
 }
 
 
@@ -116,10 +163,14 @@ def test_feature_option_parsing() -> None:
 
 def test_feature_files_toml_and_yaml(tmp_path: Path) -> None:
     toml = tmp_path / "f.toml"
-    toml.write_text('[features.acme]\nregex = "(?i)acme"\n'
-                    '[features.hedge]\nside = "response"\nliterals = ["I think", "perhaps"]\n')
+    toml.write_text(
+        '[features.acme]\nregex = "(?i)acme"\n'
+        '[features.hedge]\nside = "response"\nliterals = ["I think", "perhaps"]\n'
+    )
     yaml_file = tmp_path / "f.yaml"
-    yaml_file.write_text("features:\n  zorb:\n    literals: [ZorbPhone]\n    case_sensitive: true\n")
+    yaml_file.write_text(
+        "features:\n  zorb:\n    literals: [ZorbPhone]\n    case_sensitive: true\n"
+    )
     by_name = {f.name: f for f in load_feature_file(toml) + load_feature_file(yaml_file)}
     frame = pl.DataFrame({"t": ["ACME rocks", "I think so", "zorbphone", "ZorbPhone 3"]})
     got = {n: frame.select(f.expr(pl.col("t")))["t"].to_list() for n, f in by_name.items()}
@@ -129,13 +180,16 @@ def test_feature_files_toml_and_yaml(tmp_path: Path) -> None:
     assert by_name["hedge"].side == "response"
 
 
-@pytest.mark.parametrize("content, message", [
-    ("[features.x]\nside='prompt'\n", "needs 'regex' or 'literals'"),
-    ("[features.x]\nregex='(bad'\n", "invalid regex"),
-    ("[features.x]\nregex='a'\nside='left'\n", "side must be"),
-    ("nothing = 1\n", "expected a 'features' table"),
-    ("[features\n", "cannot parse"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("[features.x]\nside='prompt'\n", "needs 'regex' or 'literals'"),
+        ("[features.x]\nregex='(bad'\n", "invalid regex"),
+        ("[features.x]\nregex='a'\nside='left'\n", "side must be"),
+        ("nothing = 1\n", "expected a 'features' table"),
+        ("[features\n", "cannot parse"),
+    ],
+)
 def test_bad_feature_files_say_why(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "f.toml"
     path.write_text(content)

@@ -91,9 +91,13 @@ def test_stable_hash_ids_without_id_column(tmp_path: Path) -> None:
 
 
 def test_the_assistant_turn_that_answers_the_first_user_turn(tmp_path: Path) -> None:
-    messages = [{"role": "system", "content": "be nice"}, {"role": "user", "content": "u1"},
-                {"role": "assistant", "content": "a1"}, {"role": "user", "content": "u2"},
-                {"role": "assistant", "content": "a2"}]
+    messages = [
+        {"role": "system", "content": "be nice"},
+        {"role": "user", "content": "u1"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "u2"},
+        {"role": "assistant", "content": "a2"},
+    ]
     frame, _ = load(write_jsonl(tmp_path / "t.jsonl", [{"messages": messages}]))
     assert frame.row(0)[2:4] == ("u1", "a1")
     assert json.loads(frame["messages"][0]) == messages
@@ -108,9 +112,9 @@ BAD_LINES = {
     "no_user_turn": b'{"messages": [{"role": "assistant", "content": "hi"}]}',
     "no_assistant_turn": b'{"messages": [{"role": "user", "content": "hi"}]}',
     "non_string_content": b'{"messages": [{"role": "user", "content": ["a"]},'
-                          b' {"role": "assistant", "content": "b"}]}',
+    b' {"role": "assistant", "content": "b"}]}',
     "empty_text": b'{"messages": [{"role": "user", "content": "  "},'
-                  b' {"role": "assistant", "content": "b"}]}',
+    b' {"role": "assistant", "content": "b"}]}',
 }
 
 
@@ -143,8 +147,14 @@ def test_hub_loader_on_a_local_mirror_in_tulu_schema(tmp_path: Path, monkeypatch
     """The real `datasets` streaming path, pointed at local parquet shards of the Tulu schema."""
     repo = tmp_path / "allenai" / "tulu-3-sft-mixture" / "data"
     repo.mkdir(parents=True)
-    rows = [{"id": f"tulu-{i}", "messages": conversation(f"p{i}", f"r{i}"),
-             "source": f"ai2-adapt-dev/src_{i % 3}"} for i in range(30)]
+    rows = [
+        {
+            "id": f"tulu-{i}",
+            "messages": conversation(f"p{i}", f"r{i}"),
+            "source": f"ai2-adapt-dev/src_{i % 3}",
+        }
+        for i in range(30)
+    ]
     pl.DataFrame(rows[:15]).write_parquet(repo / "train-00000-of-00002.parquet")
     pl.DataFrame(rows[15:]).write_parquet(repo / "train-00001-of-00002.parquet")
     monkeypatch.setenv(HUB_MIRROR_ENV, str(tmp_path))

@@ -21,9 +21,13 @@ from datasets_registry.stats import ScanStats
 
 def test_keyness_matches_a_hand_computation() -> None:
     # Source A: 'foo' in 8 prompts, 'bar' in 2; source B: 'foo' in 1, 'bar' in 9.
-    term_df = pl.DataFrame({
-        "source": ["A", "A", "B", "B"], "term": ["foo", "bar", "foo", "bar"], "df": [8, 2, 1, 9],
-    })
+    term_df = pl.DataFrame(
+        {
+            "source": ["A", "A", "B", "B"],
+            "term": ["foo", "bar", "foo", "bar"],
+            "df": [8, 2, 1, 9],
+        }
+    )
     alpha0 = 10.0
     table = keyness(term_df, top_k=5, min_df=1, alpha0=alpha0)
     # By hand for (A, foo): n = 20, n_A = 10, n_B = 10, alpha_foo = 10 * 9 / 20 = 4.5
@@ -39,8 +43,9 @@ def test_keyness_matches_a_hand_computation() -> None:
 
 
 def test_keyness_min_df_and_top_k() -> None:
-    term_df = pl.DataFrame({"source": ["A"] * 3 + ["B"], "term": ["x", "y", "z", "x"],
-                            "df": [5, 1, 4, 1]})
+    term_df = pl.DataFrame(
+        {"source": ["A"] * 3 + ["B"], "term": ["x", "y", "z", "x"], "df": [5, 1, 4, 1]}
+    )
     table = keyness(term_df, top_k=1, min_df=2)
     assert table.filter(pl.col("source") == "A").height == 1
     assert "y" not in table["term"].to_list()
@@ -57,8 +62,10 @@ def test_sharded_scan_equals_single_pass(tmp_path: Path) -> None:
     write_jsonl(parts / "p3.jsonl", rows[120:], bad[1:])
     config = ScanConfig(batch_rows=17)
     single = scan_mix(open_mix(str(whole)), ScanConfig(batch_rows=10_000))
-    shard_stats = [count_batches(open_mix(str(p)).batches(17), config.features)
-                   for p in sorted(parts.iterdir())]
+    shard_stats = [
+        count_batches(open_mix(str(p)).batches(17), config.features)
+        for p in sorted(parts.iterdir())
+    ]
     merged = shard_stats[2] + shard_stats[0] + shard_stats[1]  # any order
     assert merged.equals(single)
     assert dict(merged.bad.counts) == {"invalid_json": 1, "bad_messages_type": 1}
@@ -84,15 +91,20 @@ def test_wilson_lower_bound_known_values() -> None:
 
 
 def _groups(rows: list[tuple[str, str, int]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema={"source": pl.String, "mode": pl.String,
-                                      "n_rows": pl.Int64}, orient="row")
+    return pl.DataFrame(
+        rows, schema={"source": pl.String, "mode": pl.String, "n_rows": pl.Int64}, orient="row"
+    )
 
 
 def test_hypothesis_p_values_match_fisher_and_tiny_support_ranks_low() -> None:
     groups = _groups([("code", "code", 100), ("code", "answer", 100), ("chat", "answer", 800)])
     joint = pl.DataFrame(
-        {"feature": ["big", "big", "tiny"], "source": ["code", "code", "code"],
-         "mode": ["code", "answer", "code"], "hits": [90, 10, 2]},
+        {
+            "feature": ["big", "big", "tiny"],
+            "source": ["code", "code", "code"],
+            "mode": ["code", "answer", "code"],
+            "hits": [90, 10, 2],
+        },
     )
     table = rank_hypotheses(groups, joint, min_support=1, max_p=1.0)
     assert table["feature"].to_list() == ["big", "tiny"]  # p(code|tiny) = 1.0 > 0.9, still second
@@ -120,7 +132,8 @@ def test_scan_surfaces_an_untold_word(small_mix: Path) -> None:
     formal = hyps.filter(pl.col("feature") == "formal_vocab@v1").row(0, named=True)
     assert (formal["mode"], formal["source"]) == ("code", "code_chunk")
     conc = tables["feature_concentration"].filter(
-        (pl.col("feature") == "formal_vocab@v1") & (pl.col("source") == "code_chunk"))
+        (pl.col("feature") == "formal_vocab@v1") & (pl.col("source") == "code_chunk")
+    )
     assert conc["share_of_hits"][0] == 1.0 and conc["share_in_source"][0] == 1.0
     top = tables["keyness"].filter(pl.col("source") == "safety_chunk")["term"].head(5).to_list()
     assert "zorbphone" in top or "jailbreak" in top

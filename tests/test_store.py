@@ -22,8 +22,15 @@ def test_new_file_gets_the_current_schema(tmp_path: Path) -> None:
     with Store(tmp_path / "a.duckdb") as store:
         assert store.schema_version() == SCHEMA_VERSION
         tables = set(store.read("SELECT table_name FROM information_schema.tables")["table_name"])
-    assert {"runs", "bad_rows", "scan_sources", "feature_concentration", "keyness",
-            "mode_rates", "trigger_hypotheses"} <= tables
+    assert {
+        "runs",
+        "bad_rows",
+        "scan_sources",
+        "feature_concentration",
+        "keyness",
+        "mode_rates",
+        "trigger_hypotheses",
+    } <= tables
 
 
 def test_older_file_is_migrated(tmp_path: Path, monkeypatch) -> None:
@@ -32,7 +39,9 @@ def test_older_file_is_migrated(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(store_module, "MIGRATIONS", first)
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
     Store(path).close()
-    extra = store_module.Migration(2, "add a note column", "ALTER TABLE runs ADD COLUMN note VARCHAR")
+    extra = store_module.Migration(
+        2, "add a note column", "ALTER TABLE runs ADD COLUMN note VARCHAR"
+    )
     monkeypatch.setattr(store_module, "MIGRATIONS", [*first, extra])
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
     with Store(path) as store:
@@ -61,8 +70,11 @@ def test_runs_and_writes(tmp_path: Path) -> None:
     with Store(tmp_path / "r.duckdb") as store:
         run_id = store.start_run("scan", {"mix": "x"})
         assert run_id.startswith("scan-")
-        store.write("mode_rates", pl.DataFrame({"source": ["s"], "mode": ["code"], "n": [3],
-                                                "share": [1.0]}), run_id)
+        store.write(
+            "mode_rates",
+            pl.DataFrame({"source": ["s"], "mode": ["code"], "n": [3], "share": [1.0]}),
+            run_id,
+        )
         store.finish_run(run_id)
         assert store.latest_run("scan") == run_id
         row = store.read("SELECT * FROM mode_rates").row(0, named=True)
@@ -73,8 +85,12 @@ def test_query_is_read_only(tmp_path: Path) -> None:
     path = tmp_path / "q.duckdb"
     Store(path).close()
     assert query_readonly(path, "SELECT 1 AS one")["one"].to_list() == [1]
-    for sql in ["DELETE FROM runs", "CREATE TABLE x (a INT)", "DROP TABLE runs",
-                "INSERT INTO runs (run_id) VALUES ('x')"]:
+    for sql in [
+        "DELETE FROM runs",
+        "CREATE TABLE x (a INT)",
+        "DROP TABLE runs",
+        "INSERT INTO runs (run_id) VALUES ('x')",
+    ]:
         with pytest.raises(ReadOnlyQueryError, match="read-only"):
             query_readonly(path, sql)
     with pytest.raises(ReadOnlyQueryError, match="no audit database"):
