@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,8 +21,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+# Logs and pipes have no width limit: render tables at 140 columns there instead of 80.
+console = Console(width=None if sys.stdout.isatty() else 140)
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 EXIT_USAGE = 2
 
@@ -65,7 +67,7 @@ def _cell(value: Any) -> str:
         if value != value:  # NaN
             return "nan"
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
-            return f"{value:.2e}"
+            return f"{value:.0e}"
         return f"{value:.3f}"
     text = str(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -81,10 +83,17 @@ def print_frame(
     if columns:
         frame = frame.select([c for c in columns if c in frame.columns])
     table = Table(title=title, show_lines=False, header_style="bold")
-    for name in frame.columns:
-        numeric = frame.schema[name].is_numeric()
-        table.add_column(name, justify="right" if numeric else "left", overflow="fold")
     rows = frame.rows() if max_rows is None else frame.head(max_rows).rows()
+    for index, name in enumerate(frame.columns):
+        numeric = frame.schema[name].is_numeric()
+        longest = max((len(_cell(row[index])) for row in rows), default=0)
+        table.add_column(
+            name,
+            justify="right" if numeric else "left",
+            overflow="fold",
+            no_wrap=numeric,
+            min_width=None if numeric else min(longest, 24),
+        )
     for row in rows:
         table.add_row(*[_cell(v) for v in row])
     console.print(table)

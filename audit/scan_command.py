@@ -133,21 +133,25 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
     hyps = tables["trigger_hypotheses"]
     if show and hyps.height:
         print_frame(
-            hyps,
-            title="Top trigger hypotheses (prompt feature -> response mode)",
-            columns=[
+            hyps.select(
                 "rank",
                 "feature",
                 "mode",
                 "source",
                 "support",
-                "p_mode_given_feature",
-                "p_mode_without",
+                pl.col("p_mode_given_feature").alias("P(M|F)"),
+                pl.col("p_mode_without").alias("P(M|¬F)"),
                 "lift",
-                "p_value",
-                "share_of_hits",
-            ],
+                pl.col("p_value").alias("p"),
+            ),
+            title="Top trigger hypotheses: prompt feature F -> response mode M",
             max_rows=show,
+        )
+        console.print(
+            f'All {hyps.height} hypotheses: audit query "SELECT * FROM trigger_hypotheses '
+            f"WHERE run_id = '{run_id}' ORDER BY rank\" --db {db}",
+            highlight=False,
+            markup=False,
         )
     elif not hyps.height:
         console.print("No trigger hypotheses passed the support and significance filters.")
