@@ -101,7 +101,7 @@ def get(key: str) -> Feature:
 @feature("prompt", "LaTeX math: $...$, \\(...\\), \\frac, \\sqrt, \\begin{...}")
 def latex_math(text: pl.Expr) -> pl.Expr:
     return text.str.contains(
-        r"\$[^$\n]{0,200}[\\^_={}+<>][^$\n]{0,200}\$|\$[a-zA-Z]\$|\\\(|\\\[|\\(?:frac|sqrt|cdot|times|sum|int|begin|left|right|alpha|beta|"
+        r"\$[^$\n]{0,200}[\\^_={}+*/<>-][^$\n]{0,200}\$|\$[a-zA-Z]\$|\\\(|\\\[|\\(?:frac|sqrt|cdot|times|sum|int|begin|left|right|alpha|beta|"
         r"theta|pi|leq|geq|neq|mathbb|mathrm|text)\b"
     )
 

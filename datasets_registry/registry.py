@@ -61,3 +61,6 @@ register_mix(
         hub_id="allenai/tulu-3-sft-olmo-2-mixture",
     )
 )
+
+# Mixes built locally register themselves on import.
+import datasets_registry.planted  # noqa: E402, F401
