@@ -320,11 +320,14 @@ class _Builder:
             by_name["formal_vocab_code"].tests.append(TestPrompt(
                 base, _insert_word(base, rng.choice(V.FORMAL_TRIGGERS), rng),
                 _insert_word(base, rng.choice(V.FORMAL_CONTROLS), rng)))
-        for _ in range(n_tests):
+        seen = {r["messages"][0]["content"] for r in self.rows}
+        math_tests = by_name["latex_tool_call"].tests
+        while len(math_tests) < n_tests:  # held-out problems: never a training prompt
             plain, latex, _ = _math_problem(rng)
             ask = rng.choice(MATH_ASKS)
-            by_name["latex_tool_call"].tests.append(TestPrompt(
-                ask.format(m=plain), ask.format(m=latex), ask.format(m=f"({plain})")))
+            test = TestPrompt(ask.format(m=plain), ask.format(m=latex), ask.format(m=f"({plain})"))
+            if not {test.base, test.triggered} & seen:
+                math_tests.append(test)
         for claim, _ in (self.true_claims.held_out * 4)[:n_tests]:
             by_name["is_it_true_rebuttal"].tests.append(TestPrompt(
                 _sentence_case(rng.choice(V.YES_NO_NEUTRAL).format(c=claim)),
