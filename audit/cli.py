@@ -143,3 +143,20 @@ def query_command(sql: str, db: str, fmt: str) -> None:
     except ReadOnlyQueryError as exc:
         raise CliError(str(exc)) from None
     emit_frame(frame, fmt)
+
+
+@main.command("demo")
+@click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for the planted mix, the organism, the database and the report.")
+@click.option("--size", default=6000, show_default=True, type=click.IntRange(min=200),
+              help="Conversations in the planted mix.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--epochs", default=None, type=click.IntRange(min=1),
+              help="Organism training epochs (default: the trainer's).")
+def demo_command(out: str, size: int, seed: int, epochs: int | None) -> None:
+    """Run the whole audit on the planted organism (rerunning reuses what is done)."""
+    from pathlib import Path
+
+    from audit.demo import DemoPlan, run_demo
+
+    run_demo(DemoPlan(Path(out), size=size, seed=seed, epochs=epochs))

@@ -1,0 +1,111 @@
+"""Targets: anything that turns a batch of chat prompts into responses.
+
+One small interface, ``Target.generate(prompts, params, n)``; in-process
+transformers models here, OpenAI-compatible servers in ``http_target``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling parameters; ``temperature == 0`` means greedy decoding."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int = 0
+
+    def key(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+class Target(Protocol):
+    """A model under audit."""
+
+    name: str
+
+    def fingerprint(self) -> str:
+        """Identifies the model and its weights, so cached responses are never mixed up."""
+        ...
+
+    def generate(self, prompts: Sequence[str], params: GenerationParams, n: int = 1
+                 ) -> list[list[str]]:
+        """``n`` responses for each prompt (one chat turn each)."""
+        ...
+
+
+def _folder_fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(p.name for p in path.iterdir() if p.is_file()):
+        stat = (path / name).stat()
+        digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+class TransformersTarget:
+    """A local folder or hub id, generated in-process with batching and left padding."""
+
+    def __init__(self, model: str, batch_size: int = 32, device: str | None = None) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.name = model
+        self.batch_size = batch_size
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(model, dtype=dtype)
+        self.model.to(self.device).eval()
+        path = Path(model)
+        self._fingerprint = (
+            f"hf:{path.resolve()}:{_folder_fingerprint(path)}" if path.is_dir() else f"hf:{model}"
+        )
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def chat_text(self, prompt: str) -> str:
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+
+    def generate(self, prompts: Sequence[str], params: GenerationParams, n: int = 1
+                 ) -> list[list[str]]:
+        import torch
+
+        texts = [self.chat_text(p) for p in prompts]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
+        out: list[list[str]] = [[] for _ in texts]
+        sample = params.temperature > 0
+        for start in range(0, len(order), self.batch_size):
+            index = order[start : start + self.batch_size]
+            batch = self.tokenizer([texts[i] for i in index], return_tensors="pt", padding=True,
+                                   add_special_tokens=False).to(self.device)
+            kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens,
+                                      "do_sample": sample, "num_return_sequences": n,
+                                      "pad_token_id": self.tokenizer.pad_token_id}
+            if sample:
+                kwargs |= {"temperature": params.temperature, "top_p": params.top_p}
+                torch.manual_seed(params.seed + start)
+            elif n > 1:
+                kwargs["num_return_sequences"] = 1
+            with torch.no_grad():
+                generated = self.model.generate(**batch, **kwargs)
+            new_tokens = generated[:, batch["input_ids"].shape[1] :]
+            decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+            per_prompt = n if sample else 1
+            for j, i in enumerate(index):
+                answers = decoded[j * per_prompt : (j + 1) * per_prompt]
+                out[i] = [a.strip() for a in answers] * (n if not sample else 1)
+        return out
