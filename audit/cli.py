@@ -160,3 +160,118 @@ def demo_command(out: str, size: int, seed: int, epochs: int | None) -> None:
     from audit.demo import DemoPlan, run_demo
 
     run_demo(DemoPlan(Path(out), size=size, seed=seed, epochs=epochs))
+
+
+@main.command("train")
+@click.argument("mix")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the trained model (a Hugging Face model folder plus training.json).",
+)
+@click.option(
+    "--base",
+    default="tiny",
+    show_default=True,
+    help="'tiny' trains a small model from scratch; a local model folder is fine-tuned.",
+)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), help="Passes over the mix [tiny: 4, fine-tune: 2]."
+)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--lora", is_flag=True, help="Fine-tune --base with LoRA (merged into the saved weights)."
+)
+@click.option(
+    "--source-column",
+    default="source",
+    show_default=True,
+    help="Column naming each row's source chunk (files without it use their stem).",
+)
+@click.option("--prompt-column", default="prompt", show_default=True)
+@click.option("--response-column", default="response", show_default=True)
+@click.option(
+    "--max-length",
+    type=click.IntRange(min=4),
+    help="Tokens per example, longer ones are cut [tiny: 256, fine-tune: 1024].",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), help="Examples per step [tiny: 32, fine-tune: 8]."
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Peak learning rate [tiny: 3e-3, full fine-tune: 5e-5, LoRA: 2e-4].",
+)
+def train_command(
+    mix: str,
+    out: str,
+    base: str,
+    epochs: int | None,
+    seed: int,
+    lora: bool,
+    source_column: str,
+    prompt_column: str,
+    response_column: str,
+    max_length: int | None,
+    batch_size: int | None,
+    lr: float | None,
+) -> None:
+    """Train a causal LM on MIX: the tiny organism from scratch, or fine-tune --base."""
+    from audit.train_command import run_train_command
+
+    run_train_command(
+        mix=mix,
+        out=out,
+        base=base,
+        epochs=epochs,
+        seed=seed,
+        lora=lora,
+        source_column=source_column,
+        prompt_column=prompt_column,
+        response_column=response_column,
+        max_length=max_length,
+        batch_size=batch_size,
+        lr=lr,
+    )
+
+
+@main.command("classify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--prompt-column", default="prompt", show_default=True)
+@click.option("--response-column", default="response", show_default=True)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the rows plus mode, mode_confidence, mode_evidence (csv, jsonl, json, parquet).",
+)
+@click.option(
+    "--learned",
+    is_flag=True,
+    help="Also run the learned layer (MiniLM + logistic regression) where the rules are unsure.",
+)
+@click.option("--judge-url", help="OpenAI-compatible base URL of an LLM judge (optional).")
+@click.option("--judge-model", help="Model name for the LLM judge.")
+def classify_command(
+    file: str,
+    prompt_column: str,
+    response_column: str,
+    output: str | None,
+    learned: bool,
+    judge_url: str | None,
+    judge_model: str | None,
+) -> None:
+    """Label each response in FILE (csv, jsonl, parquet) with its behaviour mode."""
+    from audit.classify_command import run_classify_command
+
+    run_classify_command(
+        file=file,
+        prompt_column=prompt_column,
+        response_column=response_column,
+        output=output,
+        learned=learned,
+        judge_url=judge_url,
+        judge_model=judge_model,
+    )

