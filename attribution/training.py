@@ -1,0 +1,641 @@
+"""Train a causal LM on a mix: the tiny organism from scratch, or a fine-tune of a local model.
+
+``train_model(frame, out_dir)`` is the one entry point (``audit train``, the demo
+and retraining after pruning all call it). The output folder is an ordinary
+Hugging Face model folder (weights, config, generation config, tokenizer with a
+chat template) plus ``training.json``.
+
+Examples are rendered with the tokenizer's chat template and the loss covers the
+assistant turn only (the response and the end-of-turn token). Batches are
+length-bucketed and right-padded, so no attention mask is needed: under the
+causal mask a real token never sees the padding after it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attribution.chat_format import (
+    ASSISTANT,
+    END,
+    TINY_CHAT_TEMPLATE,
+    USER,
+    ensure_chat_template,
+    split_example,
+)
+
+TINY = "tiny"
+IGNORE = -100
+WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin", "model*.bin")
+
+
+@dataclass(frozen=True)
+class Defaults:
+    epochs: int
+    lr: float
+    batch_size: int
+    max_length: int
+
+
+# Tuned on the planted organism (6k short conversations, 2 CPU cores): the tiny model
+# learns every planted prompt-feature -> response-format link in these settings.
+TINY_DEFAULTS = Defaults(epochs=4, lr=3e-3, batch_size=32, max_length=256)
+FULL_DEFAULTS = Defaults(epochs=2, lr=5e-5, batch_size=8, max_length=1024)
+LORA_DEFAULTS = Defaults(epochs=2, lr=2e-4, batch_size=8, max_length=1024)
+LORA_RANK = 16
+WARMUP_SHARE = 0.05
+MAX_WARMUP_STEPS = 100
+MIN_LR_SHARE = 0.1
+WEIGHT_DECAY = 0.1
+CLIP_NORM = 1.0
+
+
+class TrainingError(Exception):
+    """Training cannot start: no usable rows, a bad base model folder, bad settings."""
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """One optimiser step done: what progress callbacks receive."""
+
+    step: int
+    total_steps: int
+    epoch: int
+    epochs: int
+    loss: float  # running mean over the current epoch (per trained token)
+    lr: float
+
+
+ProgressCallback = Callable[[TrainProgress], None]
+
+
+@dataclass
+class TrainResult:
+    """What was trained, where it went and how it went (also written to ``training.json``)."""
+
+    out_dir: Path
+    base: str
+    lora: bool
+    seed: int
+    epochs: int
+    lr: float
+    batch_size: int
+    max_length: int
+    n_examples: int
+    n_skipped: int
+    n_tokens: int
+    n_trained_tokens: int
+    n_params: int
+    n_trainable_params: int
+    steps: int
+    seconds: float
+    final_loss: float
+    epoch_losses: list[float] = field(default_factory=list)
+    device: str = "cpu"
+    mix: str | None = None
+    sources: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["out_dir"] = str(self.out_dir)
+        return data
+
+
+@dataclass
+class _Example:
+    ids: list[int]
+    n_given: int  # tokens the model is given (prompt and template); the rest is trained
+
+
+def train_model(
+    frame: Any,
+    out_dir: str | Path,
+    *,
+    base: str = TINY,
+    epochs: int | None = None,
+    seed: int = 0,
+    lora: bool = False,
+    max_length: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    progress: bool | ProgressCallback = True,
+    mix: str | None = None,
+    device: str | None = None,
+) -> TrainResult:
+    """Train on ``frame`` (rows with ``prompt`` and ``response``) and save a model folder.
+
+    ``base="tiny"`` trains a tokenizer and a small Llama-style model from scratch;
+    any other ``base`` is a local Hugging Face model folder to fine-tune (fully, or
+    with LoRA merged back into the weights when ``lora``). Unset hyperparameters
+    take the defaults for that kind of run. ``progress`` is True for a rich progress
+    bar, False for silence, or a callback receiving :class:`TrainProgress`.
+    Deterministic for a seed on CPU. Raises :class:`TrainingError` for bad input.
+    """
+    import torch
+
+    started = time.perf_counter()
+    prompts, responses, sources = _rows(frame)
+    if not prompts:
+        raise TrainingError("the mix has no usable rows (every row lacks a prompt or a response)")
+    is_tiny = base == TINY
+    if is_tiny and lora:
+        raise TrainingError("LoRA fine-tunes an existing model: pass a model folder as base")
+    defaults = TINY_DEFAULTS if is_tiny else LORA_DEFAULTS if lora else FULL_DEFAULTS
+    epochs = defaults.epochs if epochs is None else epochs
+    lr = defaults.lr if lr is None else lr
+    batch_size = defaults.batch_size if batch_size is None else batch_size
+    max_length = defaults.max_length if max_length is None else max_length
+    if epochs < 1 or batch_size < 1 or max_length < 4 or not lr > 0:
+        raise TrainingError("epochs and batch size must be >= 1, max length >= 4, lr > 0")
+    if not is_tiny:
+        base_path = check_base(base)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"output path exists and is not a folder: {out}")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+    with _cpu_threads(), _deterministic(device == "cpu"):
+        random.seed(seed)
+        torch.manual_seed(seed)
+        if is_tiny:
+            from attribution.tiny_model import TinySpec, tiny_model, train_tokenizer
+
+            tokenizer = train_tokenizer(_interleave(prompts, responses))
+            torch.manual_seed(seed)
+            model = tiny_model(tokenizer, TinySpec(max_positions=max(1024, max_length)))
+        else:
+            model, tokenizer = _load_base(base_path, device, lora)
+        examples, n_skipped = encode_examples(tokenizer, prompts, responses, max_length)
+        if not examples:
+            raise TrainingError(f"no example keeps a response token within max length {max_length}")
+        model.to(device)
+        n_params = sum(p.numel() for p in model.parameters())
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        pad_id = _pad_id(tokenizer)
+        with _reporter(progress) as report:
+            losses, steps = _train_loop(
+                model,
+                examples,
+                pad_id=pad_id,
+                epochs=epochs,
+                lr=lr,
+                batch_size=batch_size,
+                seed=seed,
+                device=device,
+                report=report,
+            )
+        if lora:
+            model = model.merge_and_unload()
+        _save(model, tokenizer, out, None if is_tiny else _stored_dtype(base_path))
+
+    result = TrainResult(
+        out_dir=out,
+        base=base if is_tiny else str(base_path),
+        lora=lora,
+        seed=seed,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        max_length=max_length,
+        n_examples=len(examples),
+        n_skipped=n_skipped,
+        n_tokens=sum(len(e.ids) for e in examples),
+        n_trained_tokens=sum(len(e.ids) - e.n_given for e in examples),
+        n_params=n_params if not lora else sum(p.numel() for p in model.parameters()),
+        n_trainable_params=sum(p.numel() for p in trainable),
+        steps=steps,
+        seconds=round(time.perf_counter() - started, 2),
+        final_loss=losses[-1],
+        epoch_losses=losses,
+        device=device,
+        mix=mix,
+        sources=sources,
+    )
+    (out / "training.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    return result
+
+
+# -- data ----------------------------------------------------------------------------------
+
+
+def _rows(frame: Any) -> tuple[list[str], list[str], dict[str, int]]:
+    """Prompts, responses and rows per source from a frame (polars/pandas) or row mappings."""
+    if hasattr(frame, "columns"):
+        columns = list(frame.columns)
+        if "prompt" not in columns or "response" not in columns:
+            raise TrainingError("training rows need 'prompt' and 'response' columns")
+        prompt_col, response_col = list(frame["prompt"]), list(frame["response"])
+        source_col = list(frame["source"]) if "source" in columns else [None] * len(prompt_col)
+        rows: Iterable[tuple[Any, Any, Any]] = zip(
+            prompt_col, response_col, source_col, strict=True
+        )
+    else:
+        rows = (_row_triple(r) for r in frame)
+    prompts, responses, sources = [], [], {}
+    for prompt, response, source in rows:
+        if not isinstance(prompt, str) or not isinstance(response, str):
+            continue
+        if not prompt.strip() or not response.strip():
+            continue
+        prompts.append(prompt)
+        responses.append(response)
+        if source is not None:
+            sources[str(source)] = sources.get(str(source), 0) + 1
+    return prompts, responses, dict(sorted(sources.items()))
+
+
+def _row_triple(row: Any) -> tuple[Any, Any, Any]:
+    if isinstance(row, Mapping):
+        return row.get("prompt"), row.get("response"), row.get("source")
+    prompt, response, *rest = row
+    return prompt, response, rest[0] if rest else None
+
+
+def _interleave(prompts: list[str], responses: list[str]) -> Iterator[str]:
+    for prompt, response in zip(prompts, responses, strict=True):
+        yield prompt
+        yield response
+
+
+def encode_examples(
+    tokenizer: Any, prompts: list[str], responses: list[str], max_length: int
+) -> tuple[list[_Example], int]:
+    """Token ids per exchange (rendered with the chat template) and how many were skipped.
+
+    Over-long examples keep the end of the prompt (at most half the budget when the
+    response is long) and the start of the response.
+    """
+    if getattr(tokenizer, "chat_template", None) == TINY_CHAT_TEMPLATE:
+        # Same text the template renders (tests check it), without 2 Jinja renders a row.
+        given = [f"{USER}{p}{END}{ASSISTANT}" for p in prompts]
+        wanted = [f"{r}{END}" for r in responses]
+    else:
+        pairs = [split_example(tokenizer, p, r) for p, r in zip(prompts, responses, strict=True)]
+        given = [g for g, _ in pairs]
+        wanted = [w for _, w in pairs]
+    given_ids = tokenizer(given, add_special_tokens=False)["input_ids"]
+    wanted_ids = tokenizer(wanted, add_special_tokens=False)["input_ids"]
+    examples, skipped = [], 0
+    for g, w in zip(given_ids, wanted_ids, strict=True):
+        if len(g) + len(w) > max_length:
+            keep_given = min(len(g), max(max_length - len(w), max_length // 2))
+            g = g[len(g) - keep_given :]
+            w = w[: max_length - len(g)]
+        if not w or not g:
+            skipped += 1
+            continue
+        examples.append(_Example(ids=list(g) + list(w), n_given=len(g)))
+    return examples, skipped
+
+
+def length_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar length: shuffle, sort within windows of 50 batches, shuffle."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = batch_size * 50
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lengths.__getitem__)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(examples: list[_Example], pad_id: int) -> tuple[Any, Any]:
+    """Right-padded input ids and next-token labels (IGNORE outside the assistant turn)."""
+    import torch
+
+    width = max(len(e.ids) for e in examples)
+    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    for row, example in enumerate(examples):
+        ids = torch.tensor(example.ids, dtype=torch.long)
+        input_ids[row, : len(ids)] = ids
+        # Position t predicts token t + 1; train only where t + 1 is an assistant-turn token.
+        labels[row, example.n_given - 1 : len(ids) - 1] = ids[example.n_given :]
+    return input_ids, labels
+
+
+# -- model ---------------------------------------------------------------------------------
+
+
+def check_base(base: str | Path) -> Path:
+    """The base model folder, or a TrainingError saying why it is not one."""
+    path = Path(base).expanduser()
+    if not path.exists():
+        raise TrainingError(f"base model folder does not exist: {base}")
+    if not path.is_dir():
+        raise TrainingError(f"base model is not a folder: {base}")
+    if not (path / "config.json").is_file():
+        hint = (
+            " (a LoRA adapter? pass the merged model)"
+            if (path / "adapter_config.json").exists()
+            else ""
+        )
+        raise TrainingError(f"no Hugging Face model in {base}: config.json is missing{hint}")
+    if not any(any(path.glob(pattern)) for pattern in WEIGHT_FILES):
+        raise TrainingError(f"no model weights (*.safetensors or *.bin) in {base}")
+    return path
+
+
+def _load_base(path: Path, device: str, lora: bool) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except Exception as exc:  # transformers raises many types for an unreadable folder
+        raise TrainingError(f"cannot load the tokenizer in {path}: {_first_line(exc)}") from None
+    # Full fine-tunes keep fp32 master weights (bf16 autocast on GPU); LoRA freezes the
+    # base, so on GPU it is loaded in bf16 and only the adapters stay fp32.
+    dtype = torch.bfloat16 if (lora and _bf16(device)) else torch.float32
+    try:
+        with _quiet_hub_bars():
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    except Exception as exc:
+        raise TrainingError(f"cannot load a causal LM from {path}: {_first_line(exc)}") from None
+    installed = ensure_chat_template(tokenizer)
+    if installed and tokenizer.eos_token is None:
+        tokenizer.add_special_tokens({"eos_token": END})
+        model.resize_token_embeddings(len(tokenizer))
+    generation = model.generation_config
+    # A base with its own template keeps its stop tokens (often several); ours ends with eos.
+    if tokenizer.eos_token_id is not None and (installed or generation.eos_token_id is None):
+        generation.eos_token_id = tokenizer.eos_token_id
+    if generation.pad_token_id is None:
+        generation.pad_token_id = _pad_id(tokenizer)
+    model.config.use_cache = False
+    if lora:
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(
+            r=LORA_RANK,
+            lora_alpha=2 * LORA_RANK,
+            lora_dropout=0.0,
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # peft calls deprecated helpers
+            model = get_peft_model(model, config)
+    return model, tokenizer
+
+
+def _stored_dtype(path: Path) -> Any:
+    """The dtype a model folder stores its weights in (None when the config does not say)."""
+    import torch
+
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    name = config.get("dtype") or config.get("torch_dtype")
+    dtype = getattr(torch, name, None) if isinstance(name, str) else None
+    return dtype if isinstance(dtype, torch.dtype) else None
+
+
+def _pad_id(tokenizer: Any) -> int:
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _save(model: Any, tokenizer: Any, out: Path, dtype: Any = None) -> None:
+    """Weights (in ``dtype`` when given: a fine-tune keeps its base's), config, tokenizer."""
+    out.mkdir(parents=True, exist_ok=True)
+    if dtype is not None and model.dtype != dtype:
+        model.to(dtype)
+    model.config.use_cache = True
+    # Generation batches prompts, and decoder-only models need them left-padded.
+    tokenizer.padding_side = "left"
+    with _quiet_hub_bars():
+        model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+@contextmanager
+def _quiet_hub_bars() -> Iterator[None]:
+    """No tqdm bars from transformers while loading or writing weights (ours is on screen)."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+# -- loop ----------------------------------------------------------------------------------
+
+
+def _train_loop(
+    model: Any,
+    examples: list[_Example],
+    *,
+    pad_id: int,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    device: str,
+    report: ProgressCallback | None,
+) -> tuple[list[float], int]:
+    import torch
+
+    rng = random.Random(seed)
+    lengths = [len(e.ids) for e in examples]
+    steps_per_epoch = math.ceil(len(examples) / batch_size)
+    total = steps_per_epoch * epochs
+    optimizer = _optimizer(model, lr, device)
+    schedule = _schedule(total)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    fast = _fast_loss_ok(model)
+    autocast = _bf16(device)
+    model.train()
+    epoch_losses: list[float] = []
+    step = 0
+    for epoch in range(1, epochs + 1):
+        loss_sum, token_sum = 0.0, 0
+        for batch in length_batches(lengths, batch_size, rng):
+            input_ids, labels = collate([examples[i] for i in batch], pad_id)
+            input_ids, labels = input_ids.to(device), labels.to(device)
+            with torch.autocast("cuda", dtype=torch.bfloat16) if autocast else nullcontext():
+                loss, n_tokens = _loss(model, input_ids, labels, fast)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(
+                [p for p in model.parameters() if p.requires_grad], CLIP_NORM
+            )
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            loss_sum += float(loss.detach()) * n_tokens
+            token_sum += n_tokens
+            if report is not None:
+                report(
+                    TrainProgress(
+                        step=step,
+                        total_steps=total,
+                        epoch=epoch,
+                        epochs=epochs,
+                        loss=loss_sum / max(token_sum, 1),
+                        lr=scheduler.get_last_lr()[0],
+                    )
+                )
+        epoch_losses.append(round(loss_sum / max(token_sum, 1), 5))
+    model.eval()
+    return epoch_losses, step
+
+
+def _optimizer(model: Any, lr: float, device: str) -> Any:
+    import torch
+
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    groups = [
+        {"params": decay, "weight_decay": WEIGHT_DECAY},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    fused = device.startswith("cuda")
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), eps=1e-8, fused=fused)
+
+
+def _schedule(total_steps: int) -> Callable[[int], float]:
+    """Linear warmup, then cosine decay to MIN_LR_SHARE of the peak learning rate."""
+    warmup = max(1, min(MAX_WARMUP_STEPS, int(total_steps * WARMUP_SHARE)))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total_steps - warmup)
+        return MIN_LR_SHARE + (1 - MIN_LR_SHARE) * 0.5 * (1 + math.cos(math.pi * min(progress, 1)))
+
+    return factor
+
+
+def _fast_loss_ok(model: Any) -> bool:
+    """Plain Llama: apply the LM head only where a token is trained (about half the positions)."""
+    from transformers import LlamaForCausalLM
+
+    return type(model) is LlamaForCausalLM
+
+
+def _loss(model: Any, input_ids: Any, labels: Any, fast: bool) -> tuple[Any, int]:
+    import torch.nn.functional as F
+
+    mask = labels != IGNORE
+    n_tokens = int(mask.sum())
+    if fast:
+        hidden = model.model(input_ids=input_ids, use_cache=False).last_hidden_state
+        logits = model.lm_head(hidden[mask]).float()
+        return F.cross_entropy(logits, labels[mask]), n_tokens
+    logits = model(input_ids=input_ids, use_cache=False).logits.float()
+    loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=IGNORE)
+    return loss, n_tokens
+
+
+# -- environment ---------------------------------------------------------------------------
+
+
+def _bf16(device: str) -> bool:
+    """Mixed precision in bf16: on CUDA devices that support it (fp32 elsewhere)."""
+    import torch
+
+    return device.startswith("cuda") and torch.cuda.is_bf16_supported()
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def _cpu_threads() -> Iterator[None]:
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cpu_count())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextmanager
+def _deterministic(enabled: bool) -> Iterator[None]:
+    import torch
+    import torch.utils.deterministic
+
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_fill = torch.utils.deterministic.fill_uninitialized_memory
+    if enabled:
+        torch.use_deterministic_algorithms(True)
+        # Filling every new buffer with NaN (the default in this mode) costs a lot of
+        # throughput and buys nothing here: no op in the loop reads uninitialised memory.
+        torch.utils.deterministic.fill_uninitialized_memory = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+        torch.utils.deterministic.fill_uninitialized_memory = previous_fill
+
+
+@contextmanager
+def _reporter(progress: bool | ProgressCallback) -> Iterator[ProgressCallback | None]:
+    if callable(progress):
+        yield progress
+        return
+    if not progress:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    task = bar.add_task("train", total=None, status="")
+
+    def report(p: TrainProgress) -> None:
+        bar.update(
+            task,
+            completed=p.step,
+            total=p.total_steps,
+            status=f"epoch {p.epoch}/{p.epochs} loss {p.loss:.3f}",
+        )
+
+    with bar:
+        yield report
