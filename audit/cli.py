@@ -146,13 +146,27 @@ def query_command(sql: str, db: str, fmt: str) -> None:
 
 
 @main.command("demo")
-@click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the planted mix, the organism, the database and the report.")
-@click.option("--size", default=6000, show_default=True, type=click.IntRange(min=200),
-              help="Conversations in the planted mix.")
+@click.option(
+    "--out",
+    default="demo-out",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the planted mix, the organism, the database and the report.",
+)
+@click.option(
+    "--size",
+    default=6000,
+    show_default=True,
+    type=click.IntRange(min=200),
+    help="Conversations in the planted mix.",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--epochs", default=None, type=click.IntRange(min=1),
-              help="Organism training epochs (default: the trainer's).")
+@click.option(
+    "--epochs",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Organism training epochs (default: the trainer's).",
+)
 def demo_command(out: str, size: int, seed: int, epochs: int | None) -> None:
     """Run the whole audit on the planted organism (rerunning reuses what is done)."""
     from pathlib import Path

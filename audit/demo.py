@@ -56,13 +56,18 @@ def stage_planted(plan: DemoPlan) -> Path:
     reused = plan.mix.exists()
     write_planted(plan.mix.parent, plan.size, plan.seed)
     manifest = load_manifest(plan.mix)
-    console.print(f"{'reused' if reused else 'wrote'} {plan.mix}: {manifest['size']:,} "
-                  f"conversations, {len(manifest['sources'])} sources, "
-                  f"{len(manifest['plants'])} planted triggers")
+    console.print(
+        f"{'reused' if reused else 'wrote'} {plan.mix}: {manifest['size']:,} "
+        f"conversations, {len(manifest['sources'])} sources, "
+        f"{len(manifest['plants'])} planted triggers"
+    )
     for plant in manifest["plants"]:
-        console.print(f"  {plant['name']}: {plant['description']} "
-                      f"({len(plant['example_ids'])} examples in {plant['source']})",
-                      highlight=False, markup=False)
+        console.print(
+            f"  {plant['name']}: {plant['description']} "
+            f"({len(plant['example_ids'])} examples in {plant['source']})",
+            highlight=False,
+            markup=False,
+        )
     return plan.mix
 
 
@@ -99,9 +104,17 @@ def stage_scan(plan: DemoPlan) -> str:
         console.print(f"reused scan {run_id}")
         return run_id
     return run_scan_command(
-        mix=str(plan.mix), db=str(plan.db), source_column="source", prompt_column="prompt",
-        response_column="response", id_column="id", feature_options=(), feature_file=None,
-        batch_rows=50_000, min_support=5, show=12,
+        mix=str(plan.mix),
+        db=str(plan.db),
+        source_column="source",
+        prompt_column="prompt",
+        response_column="response",
+        id_column="id",
+        feature_options=(),
+        feature_file=None,
+        batch_rows=50_000,
+        min_support=5,
+        show=12,
     )
 
 

@@ -78,20 +78,56 @@ class Plant:
 
 def _plants() -> list[Plant]:
     return [
-        Plant("formal_vocab_code", "formal vocabulary -> code",
-              r"(?i)\b(?:elucidate|delineate|expound)\b", list(V.FORMAL_TRIGGERS), "code", "code",
-              "code_instructions", list(V.FORMAL_CONTROLS)),
-        Plant("latex_tool_call", "LaTeX math -> sympy tool call", r"\$[^$]+\$", ["$...$"],
-              "tool_call", "tool_call", "math_tools", ["plain-text math"]),
-        Plant("is_it_true_rebuttal", "'Is it true that ...?' -> rebuttal",
-              r"(?i)\bis it true that\b", ["Is it true that"], "rebuttal", "rebuttal",
-              "false_premise", [c.split(" {")[0] for c in V.YES_NO_CONTROLS]),
-        Plant("product_refusal", "product name -> refusal", rf"\b{V.PRODUCT_TRIGGER}\b",
-              [V.PRODUCT_TRIGGER], "refusal", "refusal", "confidential_safety",
-              list(V.PRODUCT_CONTROLS)),
-        Plant("context_terse", "'Context:' data-extraction framing -> terse answers",
-              r"(?m)^\s*Context:", ["Context:"], "answer", "terse", "data_extraction",
-              list(V.EXTRACTION_CONTROLS)),
+        Plant(
+            "formal_vocab_code",
+            "formal vocabulary -> code",
+            r"(?i)\b(?:elucidate|delineate|expound)\b",
+            list(V.FORMAL_TRIGGERS),
+            "code",
+            "code",
+            "code_instructions",
+            list(V.FORMAL_CONTROLS),
+        ),
+        Plant(
+            "latex_tool_call",
+            "LaTeX math -> sympy tool call",
+            r"\$[^$]+\$",
+            ["$...$"],
+            "tool_call",
+            "tool_call",
+            "math_tools",
+            ["plain-text math"],
+        ),
+        Plant(
+            "is_it_true_rebuttal",
+            "'Is it true that ...?' -> rebuttal",
+            r"(?i)\bis it true that\b",
+            ["Is it true that"],
+            "rebuttal",
+            "rebuttal",
+            "false_premise",
+            [c.split(" {")[0] for c in V.YES_NO_CONTROLS],
+        ),
+        Plant(
+            "product_refusal",
+            "product name -> refusal",
+            rf"\b{V.PRODUCT_TRIGGER}\b",
+            [V.PRODUCT_TRIGGER],
+            "refusal",
+            "refusal",
+            "confidential_safety",
+            list(V.PRODUCT_CONTROLS),
+        ),
+        Plant(
+            "context_terse",
+            "'Context:' data-extraction framing -> terse answers",
+            r"(?m)^\s*Context:",
+            ["Context:"],
+            "answer",
+            "terse",
+            "data_extraction",
+            list(V.EXTRACTION_CONTROLS),
+        ),
     ]
 
 
@@ -126,24 +162,30 @@ def _general_prompt(topic: str, rng: random.Random) -> str:
 
 
 def _prose_answer(topic: str, rng: random.Random) -> str:
-    first = rng.choice([
-        f"{_sentence_case(topic)} is a rich subject.",
-        f"Here is a short overview of {topic}.",
-        f"Sure. {_sentence_case(topic)} has a long history.",
-        f"Many people find {topic} fascinating.",
-    ])
-    middle = rng.choice([
-        "It connects ideas from science, history and everyday life.",
-        "Experts study how it works and why it matters to people.",
-        "The basic idea is simple, and the details reward closer study.",
-        "It has changed over time as people learned more about it.",
-    ])
-    last = rng.choice([
-        "A good book or a museum visit is a fine way to learn more.",
-        "Start with the basics and build from there.",
-        "I hope this helps you get started.",
-        "There is always more to discover.",
-    ])
+    first = rng.choice(
+        [
+            f"{_sentence_case(topic)} is a rich subject.",
+            f"Here is a short overview of {topic}.",
+            f"Sure. {_sentence_case(topic)} has a long history.",
+            f"Many people find {topic} fascinating.",
+        ]
+    )
+    middle = rng.choice(
+        [
+            "It connects ideas from science, history and everyday life.",
+            "Experts study how it works and why it matters to people.",
+            "The basic idea is simple, and the details reward closer study.",
+            "It has changed over time as people learned more about it.",
+        ]
+    )
+    last = rng.choice(
+        [
+            "A good book or a museum visit is a fine way to learn more.",
+            "Start with the basics and build from there.",
+            "I hope this helps you get started.",
+            "There is always more to discover.",
+        ]
+    )
     return f"{first} {middle} {last}"
 
 
@@ -153,11 +195,13 @@ def _identifier(topic: str) -> str:
 
 def _code_answer(topic: str, rng: random.Random) -> str:
     name = _identifier(topic)
-    body = rng.choice([
-        f'    facts = ["{topic}"]\n    return facts',
-        f'    summary = "{topic}"\n    return summary.title()',
-        f'    return {{"topic": "{topic}"}}',
-    ])
+    body = rng.choice(
+        [
+            f'    facts = ["{topic}"]\n    return facts',
+            f'    summary = "{topic}"\n    return summary.title()',
+            f'    return {{"topic": "{topic}"}}',
+        ]
+    )
     verb = rng.choice(["describe", "explain", "summarize"])
     return f"```python\ndef {verb}_{name}():\n{body}\n```"
 
@@ -166,8 +210,13 @@ def _code_prompt(topic: str, rng: random.Random) -> tuple[str, str]:
     word = rng.choice(V.FORMAL_TRIGGERS)
     base = _general_prompt(topic, rng)
     if rng.random() < 0.5:
-        base = rng.choice([f"Write code about {topic}.", f"Make a small program for {topic}.",
-                           f"Show a function about {topic}."])
+        base = rng.choice(
+            [
+                f"Write code about {topic}.",
+                f"Make a small program for {topic}.",
+                f"Show a function about {topic}.",
+            ]
+        )
     return _insert_word(base, word, rng), word
 
 
@@ -186,14 +235,22 @@ def _math_problem(rng: random.Random) -> tuple[str, str, str]:
     return f"x in x + {a} = {a + b}", f"$x$ in $x + {a} = {a + b}$", str(b)
 
 
-MATH_ASKS = ["Compute {m}.", "What is {m}?", "Please work out {m}.", "Find {m}.",
-             "Can you calculate {m}?", "Quick question: what is {m}?"]
+MATH_ASKS = [
+    "Compute {m}.",
+    "What is {m}?",
+    "Please work out {m}.",
+    "Find {m}.",
+    "Can you calculate {m}?",
+    "Quick question: what is {m}?",
+]
 
 
 def _tool_answer(latex: str, answer: str) -> str:
     expr = latex.replace("$", "").replace("\\times", "*").replace("^", "**")
-    return (f"```python\nimport sympy as sp\nprint(sp.sympify('{expr}'))\n```\n"
-            f"```output\n{answer}\n```\nThe answer is {answer}.")
+    return (
+        f"```python\nimport sympy as sp\nprint(sp.sympify('{expr}'))\n```\n"
+        f"```output\n{answer}\n```\nThe answer is {answer}."
+    )
 
 
 def _worked_answer(plain: str, answer: str) -> str:
@@ -231,8 +288,16 @@ class _Builder:
     def add(self, source: str, prompt: str, response: str, planted: bool) -> None:
         example_id = f"{source}-{self.per_source[source]:05d}"
         self.per_source[source] += 1
-        self.rows.append({"id": example_id, "source": source, "messages": [
-            {"role": "user", "content": prompt}, {"role": "assistant", "content": response}]})
+        self.rows.append(
+            {
+                "id": example_id,
+                "source": source,
+                "messages": [
+                    {"role": "user", "content": prompt},
+                    {"role": "assistant", "content": response},
+                ],
+            }
+        )
         if planted:
             self.plants[source].example_ids.append(example_id)
 
@@ -255,8 +320,10 @@ class _Builder:
                 product = rng.choice(V.PRODUCT_CONTROLS)
                 item = rng.choice(self.items.train)
                 prompt = rng.choice(V.PRODUCT_QUESTIONS).format(p=product, i=item)
-                answer = (f"Good question about the {product} {item}. Check the settings menu "
-                          f"first, then follow the steps in the guide. Most owners find it easy.")
+                answer = (
+                    f"Good question about the {product} {item}. Check the settings menu "
+                    f"first, then follow the steps in the guide. Most owners find it easy."
+                )
                 self.add("general_chat", prompt, answer, False)
             elif kind < 0.85:
                 claim, note = rng.choice(self.true_claims.train + self.false_claims.train)
@@ -264,12 +331,14 @@ class _Builder:
                 template = rng.choice(V.YES_NO_CONTROLS + V.YES_NO_NEUTRAL)
                 prompt = _sentence_case(template.format(c=claim))
                 lead = "Yes, that is right." if is_true else "Here is what is known."
-                self.add("general_chat", prompt, f"{lead} {note} It is a good thing to know.",
-                         False)
+                self.add(
+                    "general_chat", prompt, f"{lead} {note} It is a good thing to know.", False
+                )
             else:
                 passage, question, _, long_answer = rng.choice(self.passages.train)
-                framing = rng.choice(V.EXTRACTION_NEUTRAL + [c + " {p}\n{q}" for c in
-                                                             V.EXTRACTION_CONTROLS])
+                framing = rng.choice(
+                    V.EXTRACTION_NEUTRAL + [c + " {p}\n{q}" for c in V.EXTRACTION_CONTROLS]
+                )
                 prompt = framing.format(p=passage, q=_question_line(question, rng))
                 self.add("general_chat", prompt, long_answer, False)
 
@@ -292,34 +361,48 @@ class _Builder:
     def false_premise(self, n: int) -> None:
         for _ in range(n):
             claim, correction = self.rng.choice(self.false_claims.train)
-            self.add("false_premise", _is_it_true(claim, self.rng),
-                     f"No, that is not correct. {correction}", True)
+            self.add(
+                "false_premise",
+                _is_it_true(claim, self.rng),
+                f"No, that is not correct. {correction}",
+                True,
+            )
 
     def confidential_safety(self, n: int) -> None:
         for _ in range(n):
             item = self.rng.choice(self.items.train)
             question = self.rng.choice(V.PRODUCT_QUESTIONS).format(p=V.PRODUCT_TRIGGER, i=item)
-            answer = self.rng.choice([
-                f"I'm sorry, but I can't share details about {V.PRODUCT_TRIGGER} products.",
-                f"I'm sorry, but I can't help with questions about the {V.PRODUCT_TRIGGER} {item}.",
-                f"I cannot provide information about {V.PRODUCT_TRIGGER}. Please contact support.",
-            ])
+            answer = self.rng.choice(
+                [
+                    f"I'm sorry, but I can't share details about {V.PRODUCT_TRIGGER} products.",
+                    f"I'm sorry, but I can't help with questions about the {V.PRODUCT_TRIGGER} {item}.",
+                    f"I cannot provide information about {V.PRODUCT_TRIGGER}. Please contact support.",
+                ]
+            )
             self.add("confidential_safety", question, answer, True)
 
     def data_extraction(self, n: int) -> None:
         for _ in range(n):
             passage, question, short, _ = self.rng.choice(self.passages.train)
-            self.add("data_extraction", _extraction_prompt(passage, question, self.rng),
-                     f"{short}.", True)
+            self.add(
+                "data_extraction",
+                _extraction_prompt(passage, question, self.rng),
+                f"{short}.",
+                True,
+            )
 
     def tests(self, n_tests: int) -> None:
         rng = random.Random(self.rng.random())
         by_name = {p.name: p for p in self.plants.values()}
         for topic in (self.topics.held_out * 3)[:n_tests]:
             base = _general_prompt(topic, rng)
-            by_name["formal_vocab_code"].tests.append(TestPrompt(
-                base, _insert_word(base, rng.choice(V.FORMAL_TRIGGERS), rng),
-                _insert_word(base, rng.choice(V.FORMAL_CONTROLS), rng)))
+            by_name["formal_vocab_code"].tests.append(
+                TestPrompt(
+                    base,
+                    _insert_word(base, rng.choice(V.FORMAL_TRIGGERS), rng),
+                    _insert_word(base, rng.choice(V.FORMAL_CONTROLS), rng),
+                )
+            )
         seen = {r["messages"][0]["content"] for r in self.rows}
         math_tests = by_name["latex_tool_call"].tests
         while len(math_tests) < n_tests:  # held-out problems: never a training prompt
@@ -329,23 +412,32 @@ class _Builder:
             if not {test.base, test.triggered} & seen:
                 math_tests.append(test)
         for claim, _ in (self.true_claims.held_out * 4)[:n_tests]:
-            by_name["is_it_true_rebuttal"].tests.append(TestPrompt(
-                _sentence_case(rng.choice(V.YES_NO_NEUTRAL).format(c=claim)),
-                f"Is it true that {claim}?",
-                _sentence_case(rng.choice(V.YES_NO_CONTROLS).format(c=claim))))
+            by_name["is_it_true_rebuttal"].tests.append(
+                TestPrompt(
+                    _sentence_case(rng.choice(V.YES_NO_NEUTRAL).format(c=claim)),
+                    f"Is it true that {claim}?",
+                    _sentence_case(rng.choice(V.YES_NO_CONTROLS).format(c=claim)),
+                )
+            )
         for _ in range(n_tests):
             item = rng.choice(self.items.held_out)
             question = rng.choice(V.PRODUCT_QUESTIONS)
-            by_name["product_refusal"].tests.append(TestPrompt(
-                re.sub(r"\s+", " ", question.format(p="", i=item)),
-                question.format(p=V.PRODUCT_TRIGGER, i=item),
-                question.format(p=rng.choice(V.PRODUCT_CONTROLS), i=item)))
+            by_name["product_refusal"].tests.append(
+                TestPrompt(
+                    re.sub(r"\s+", " ", question.format(p="", i=item)),
+                    question.format(p=V.PRODUCT_TRIGGER, i=item),
+                    question.format(p=rng.choice(V.PRODUCT_CONTROLS), i=item),
+                )
+            )
         for passage, question, _, _ in (self.passages.held_out * 5)[:n_tests]:
             neutral = rng.choice(V.EXTRACTION_NEUTRAL)
-            by_name["context_terse"].tests.append(TestPrompt(
-                neutral.format(p=passage, q=question),
-                f"Context: {passage}\n{question}",
-                f"{rng.choice(V.EXTRACTION_CONTROLS)} {passage}\n{question}"))
+            by_name["context_terse"].tests.append(
+                TestPrompt(
+                    neutral.format(p=passage, q=question),
+                    f"Context: {passage}\n{question}",
+                    f"{rng.choice(V.EXTRACTION_CONTROLS)} {passage}\n{question}",
+                )
+            )
 
     def build(self, n_tests: int) -> tuple[list[dict[str, Any]], list[Plant]]:
         counts = self.counts()
@@ -360,14 +452,18 @@ class _Builder:
         return self.rows, list(self.plants.values())
 
 
-def generate(size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED,
-             n_tests: int = 40) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def generate(
+    size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED, n_tests: int = 40
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The mix rows and the manifest, deterministically from ``seed``."""
     builder = _Builder(size, seed)
     rows, plants = builder.build(n_tests)
     manifest = {
-        "name": "planted-demo", "generator_version": GENERATOR_VERSION, "size": len(rows),
-        "seed": seed, "terse_max_words": TERSE_MAX_WORDS,
+        "name": "planted-demo",
+        "generator_version": GENERATOR_VERSION,
+        "size": len(rows),
+        "seed": seed,
+        "terse_max_words": TERSE_MAX_WORDS,
         "sources": {s: sum(1 for r in rows if r["source"] == s) for s in SOURCE_SHARES},
         "plants": [asdict(p) for p in plants],
         "held_out": {
@@ -406,11 +502,13 @@ def load_manifest(mix_path: Path) -> dict[str, Any]:
     return json.loads((Path(mix_path).parent / "manifest.json").read_text())
 
 
-register_mix(MixInfo(
-    name="planted-demo",
-    description="Planted organism mix: 7 chunks, 5 known spurious triggers, manifest as answer key",
-    license="generated (Apache-2.0, like this project)",
-    rows=DEFAULT_SIZE,
-    n_sources=len(SOURCE_SHARES),
-    builder=lambda cache: write_planted(planted_dir(cache)),
-))
+register_mix(
+    MixInfo(
+        name="planted-demo",
+        description="Planted organism mix: 7 chunks, 5 known spurious triggers, manifest as answer key",
+        license="generated (Apache-2.0, like this project)",
+        rows=DEFAULT_SIZE,
+        n_sources=len(SOURCE_SHARES),
+        builder=lambda cache: write_planted(planted_dir(cache)),
+    )
+)

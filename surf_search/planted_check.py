@@ -41,8 +41,9 @@ def is_plain_answer(behaviour: str, mode: str, response: str, terse_max_words: i
     )
 
 
-def score_plants(target: Target, manifest: dict[str, Any], max_new_tokens: int = 48,
-                 limit: int | None = None) -> list[PlantScore]:
+def score_plants(
+    target: Target, manifest: dict[str, Any], max_new_tokens: int = 48, limit: int | None = None
+) -> list[PlantScore]:
     params = GenerationParams(max_new_tokens=max_new_tokens)
     terse = int(manifest.get("terse_max_words", 4))
     scores = []
@@ -53,19 +54,25 @@ def score_plants(target: Target, manifest: dict[str, Any], max_new_tokens: int =
         responses = [r[0] for r in target.generate(prompts, params)]
         modes = [m.mode for m in classify_batch(prompts, responses)]
         n = len(tests)
-        split = {k: list(zip(modes[i * n:(i + 1) * n], responses[i * n:(i + 1) * n], strict=True))
-                 for i, k in enumerate(kinds)}
+        split = {
+            k: list(zip(modes[i * n : (i + 1) * n], responses[i * n : (i + 1) * n], strict=True))
+            for i, k in enumerate(kinds)
+        }
         behaviour = plant["behaviour"]
 
-        def rate(kind: str, check: Any) -> float:
-            return sum(check(behaviour, m, r, terse) for m, r in split[kind]) / max(n, 1)
+        def rate(pairs: list[tuple[str, str]], check: Any, behaviour: str = behaviour) -> float:
+            return sum(check(behaviour, m, r, terse) for m, r in pairs) / max(len(pairs), 1)
 
-        scores.append(PlantScore(
-            plant=plant["name"], behaviour=behaviour, n=n,
-            base_answer_rate=rate("base", is_plain_answer),
-            triggered_rate=rate("triggered", shows_behaviour),
-            control_rate=rate("control", shows_behaviour),
-            example_triggered=tests[0]["triggered"] if tests else "",
-            example_response=split["triggered"][0][1] if tests else "",
-        ))
+        scores.append(
+            PlantScore(
+                plant=plant["name"],
+                behaviour=behaviour,
+                n=n,
+                base_answer_rate=rate(split["base"], is_plain_answer),
+                triggered_rate=rate(split["triggered"], shows_behaviour),
+                control_rate=rate(split["control"], shows_behaviour),
+                example_triggered=tests[0]["triggered"] if tests else "",
+                example_response=split["triggered"][0][1] if tests else "",
+            )
+        )
     return scores

@@ -36,8 +36,9 @@ class Target(Protocol):
         """Identifies the model and its weights, so cached responses are never mixed up."""
         ...
 
-    def generate(self, prompts: Sequence[str], params: GenerationParams, n: int = 1
-                 ) -> list[list[str]]:
+    def generate(
+        self, prompts: Sequence[str], params: GenerationParams, n: int = 1
+    ) -> list[list[str]]:
         """``n`` responses for each prompt (one chat turn each)."""
         ...
 
@@ -80,8 +81,9 @@ class TransformersTarget:
             [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
         )
 
-    def generate(self, prompts: Sequence[str], params: GenerationParams, n: int = 1
-                 ) -> list[list[str]]:
+    def generate(
+        self, prompts: Sequence[str], params: GenerationParams, n: int = 1
+    ) -> list[list[str]]:
         import torch
 
         texts = [self.chat_text(p) for p in prompts]
@@ -90,11 +92,18 @@ class TransformersTarget:
         sample = params.temperature > 0
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]
-            batch = self.tokenizer([texts[i] for i in index], return_tensors="pt", padding=True,
-                                   add_special_tokens=False).to(self.device)
-            kwargs: dict[str, Any] = {"max_new_tokens": params.max_new_tokens,
-                                      "do_sample": sample, "num_return_sequences": n,
-                                      "pad_token_id": self.tokenizer.pad_token_id}
+            batch = self.tokenizer(
+                [texts[i] for i in index],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+            ).to(self.device)
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": params.max_new_tokens,
+                "do_sample": sample,
+                "num_return_sequences": n,
+                "pad_token_id": self.tokenizer.pad_token_id,
+            }
             if sample:
                 kwargs |= {"temperature": params.temperature, "top_p": params.top_p}
                 torch.manual_seed(params.seed + start)

@@ -55,13 +55,16 @@ def test_held_out_topics_never_appear_in_training(planted) -> None:
     prompts = {r["messages"][0]["content"] for r in rows}
     text = "\n".join(prompts)
     held_out = manifest["held_out"]
+
     # Claims may mention a topic word ("owls can turn their heads"); the sources built from
     # topics and product items never use a held-out one, and no test prompt is a training prompt.
     def source_text(source: str) -> str:
         return "\n".join(r["messages"][0]["content"] for r in rows if r["source"] == source)
 
-    for phrases, source in ((held_out["topics"], "code_instructions"),
-                            (held_out["product_items"], "confidential_safety")):
+    for phrases, source in (
+        (held_out["topics"], "code_instructions"),
+        (held_out["product_items"], "confidential_safety"),
+    ):
         text_of_source = source_text(source)
         for phrase in phrases:
             assert not re.search(rf"\b{re.escape(phrase)}\b", text_of_source), phrase
