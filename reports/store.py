@@ -56,6 +56,44 @@ MIGRATIONS: list[Migration] = [
             lift DOUBLE, p_value DOUBLE, score DOUBLE, share_of_hits DOUBLE);
         """,
     ),
+    Migration(
+        2,
+        "search, attribution, pruning, verification and probe tables",
+        """
+        CREATE TABLE queries (
+            run_id VARCHAR, target VARCHAR, prompt VARCHAR, params VARCHAR, sample INTEGER,
+            response VARCHAR, mode VARCHAR, status VARCHAR, latency_ms DOUBLE,
+            created_at TIMESTAMP, attempts INTEGER, error VARCHAR);
+        CREATE INDEX queries_key ON queries (target, params);
+        CREATE TABLE search_trials (
+            run_id VARCHAR, phase VARCHAR, step INTEGER, attribute VARCHAR, seed VARCHAR,
+            prompt VARCHAR, sample INTEGER, base_behaviour VARCHAR, behaviour VARCHAR,
+            flipped BOOLEAN);
+        CREATE TABLE findings (
+            run_id VARCHAR, finding_id VARCHAR, attribute VARCHAR, mode VARCHAR,
+            n_base BIGINT, n_mutated BIGINT, rate_base DOUBLE, rate_mutated DOUBLE,
+            effect DOUBLE, ci_low DOUBLE, ci_high DOUBLE, p_value DOUBLE, q_value DOUBLE,
+            confirmed BOOLEAN, robust BOOLEAN, example_prompt VARCHAR, example_response VARCHAR,
+            description VARCHAR, target VARCHAR, test VARCHAR, robust_effect DOUBLE,
+            robust_p_value DOUBLE);
+        CREATE TABLE attributions (
+            run_id VARCHAR, finding_id VARCHAR, method VARCHAR, source VARCHAR, hits BIGINT,
+            share DOUBLE, enrichment DOUBLE, ci_low DOUBLE, ci_high DOUBLE, rank INTEGER);
+        CREATE TABLE attributed_examples (
+            run_id VARCHAR, finding_id VARCHAR, method VARCHAR, example_id VARCHAR,
+            source VARCHAR, score DOUBLE, rank INTEGER);
+        CREATE TABLE recommendations (
+            run_id VARCHAR, finding_id VARCHAR, action VARCHAR, source VARCHAR,
+            n_examples BIGINT, fraction DOUBLE, detail VARCHAR);
+        CREATE TABLE verifications (
+            run_id VARCHAR, finding_id VARCHAR, attribute VARCHAR, mode VARCHAR,
+            rate_before DOUBLE, rate_after DOUBLE, clean_answer_before DOUBLE,
+            clean_answer_after DOUBLE);
+        CREATE TABLE probe_results (
+            run_id VARCHAR, probe VARCHAR, target VARCHAR, item_id VARCHAR, condition VARCHAR,
+            metric VARCHAR, value DOUBLE, detail VARCHAR);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

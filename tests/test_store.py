@@ -97,3 +97,28 @@ def test_query_is_read_only(tmp_path: Path) -> None:
         query_readonly(tmp_path / "missing.duckdb", "SELECT 1")
     with pytest.raises(ReadOnlyQueryError, match="query failed"):
         query_readonly(path, "SELEKT nonsense")
+
+
+def test_a_scan_only_file_gains_the_later_tables_and_keeps_its_rows(
+    tmp_path: Path, monkeypatch
+) -> None:
+    path = tmp_path / "v1.duckdb"
+    real = list(store_module.MIGRATIONS)
+    monkeypatch.setattr(store_module, "MIGRATIONS", real[:1])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 1)
+    with Store(path) as store:
+        run = store.start_run("scan", {"mix": "x"})
+    monkeypatch.setattr(store_module, "MIGRATIONS", real)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", real[-1].version)
+    with Store(path) as store:
+        tables = set(store.read("SELECT table_name FROM information_schema.tables")["table_name"])
+        assert store.read("SELECT run_id FROM runs")["run_id"].to_list() == [run]
+    assert {
+        "queries",
+        "findings",
+        "attributions",
+        "attributed_examples",
+        "recommendations",
+        "verifications",
+        "probe_results",
+    } <= tables
