@@ -67,8 +67,8 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX queries_key ON queries (target, params);
         CREATE TABLE search_trials (
             run_id VARCHAR, phase VARCHAR, step INTEGER, attribute VARCHAR, seed VARCHAR,
-            prompt VARCHAR, sample INTEGER, base_behaviour VARCHAR, behaviour VARCHAR,
-            flipped BOOLEAN);
+            prompt VARCHAR, sample INTEGER, response VARCHAR, base_behaviour VARCHAR,
+            behaviour VARCHAR, flipped BOOLEAN);
         CREATE TABLE findings (
             run_id VARCHAR, finding_id VARCHAR, attribute VARCHAR, mode VARCHAR,
             n_base BIGINT, n_mutated BIGINT, rate_base DOUBLE, rate_mutated DOUBLE,

@@ -51,7 +51,7 @@ def score_plants(
         tests = plant["tests"][:limit] if limit else plant["tests"]
         kinds = ("base", "triggered", "control")
         prompts = [t[k] for k in kinds for t in tests]
-        responses = [r[0] for r in target.generate(prompts, params)]
+        responses = [r[0].text or "" for r in target.generate(prompts, params)]
         modes = [m.mode for m in classify_batch(prompts, responses)]
         n = len(tests)
         split = {

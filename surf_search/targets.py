@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +28,29 @@ class GenerationParams:
         return json.dumps(asdict(self), sort_keys=True)
 
 
+OK = "ok"
+FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One response, or a call that failed after its retries (``text`` is then None).
+
+    A failed completion is recorded (status, error, attempts) and never labelled
+    with a behaviour mode.
+    """
+
+    text: str | None
+    status: str = OK
+    latency_ms: float = 0.0
+    attempts: int = 1
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+
 class Target(Protocol):
     """A model under audit."""
 
@@ -38,8 +62,8 @@ class Target(Protocol):
 
     def generate(
         self, prompts: Sequence[str], params: GenerationParams, n: int = 1
-    ) -> list[list[str]]:
-        """``n`` responses for each prompt (one chat turn each)."""
+    ) -> list[list[Completion]]:
+        """``n`` completions for each prompt (one user turn each), in prompt order."""
         ...
 
 
@@ -83,13 +107,15 @@ class TransformersTarget:
 
     def generate(
         self, prompts: Sequence[str], params: GenerationParams, n: int = 1
-    ) -> list[list[str]]:
+    ) -> list[list[Completion]]:
+        """Batched generation, shortest prompts together; greedy repeats one answer ``n`` times."""
         import torch
 
         texts = [self.chat_text(p) for p in prompts]
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # less padding
-        out: list[list[str]] = [[] for _ in texts]
+        out: list[list[Completion]] = [[] for _ in texts]
         sample = params.temperature > 0
+        per_prompt = n if sample else 1
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]
             batch = self.tokenizer(
@@ -101,20 +127,22 @@ class TransformersTarget:
             kwargs: dict[str, Any] = {
                 "max_new_tokens": params.max_new_tokens,
                 "do_sample": sample,
-                "num_return_sequences": n,
+                "num_return_sequences": per_prompt,
                 "pad_token_id": self.tokenizer.pad_token_id,
             }
             if sample:
                 kwargs |= {"temperature": params.temperature, "top_p": params.top_p}
                 torch.manual_seed(params.seed + start)
-            elif n > 1:
-                kwargs["num_return_sequences"] = 1
+            started = time.perf_counter()
             with torch.no_grad():
                 generated = self.model.generate(**batch, **kwargs)
+            latency = (time.perf_counter() - started) * 1000 / len(index)
             new_tokens = generated[:, batch["input_ids"].shape[1] :]
             decoded = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-            per_prompt = n if sample else 1
             for j, i in enumerate(index):
-                answers = decoded[j * per_prompt : (j + 1) * per_prompt]
-                out[i] = [a.strip() for a in answers] * (n if not sample else 1)
+                answers = [
+                    Completion(a.strip(), latency_ms=latency)
+                    for a in decoded[j * per_prompt : (j + 1) * per_prompt]
+                ]
+                out[i] = answers if sample else answers * n
         return out
