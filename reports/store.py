@@ -97,6 +97,7 @@ MIGRATIONS: list[Migration] = [
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
+_LIVE_RUNS: set[str] = set()  # runs started by this process and not finished yet
 
 
 class StoreError(RuntimeError):
@@ -160,7 +161,17 @@ class Store:
 
     # -- runs ----------------------------------------------------------------
     def start_run(self, command: str, args: dict[str, Any]) -> str:
+        """Record a new run; runs left ``running`` by a process that died become ``interrupted``.
+
+        DuckDB lets one process write a file at a time, so a ``running`` run that
+        this process did not start belongs to a process that no longer holds it.
+        """
+        stale = self.con.execute("SELECT run_id FROM runs WHERE status = 'running'").fetchall()
+        for (old,) in stale:
+            if old not in _LIVE_RUNS:
+                self.finish_run(old, "interrupted")
         run_id = new_run_id(command)
+        _LIVE_RUNS.add(run_id)
         self.con.execute(
             "INSERT INTO runs VALUES (?, ?, ?, ?, NULL, 'running')",
             [run_id, command, json.dumps(args, default=str), _now()],
@@ -168,6 +179,7 @@ class Store:
         return run_id
 
     def finish_run(self, run_id: str, status: str = "ok") -> None:
+        _LIVE_RUNS.discard(run_id)
         self.con.execute(
             "UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",
             [_now(), status, run_id],

@@ -122,3 +122,16 @@ def test_a_scan_only_file_gains_the_later_tables_and_keeps_its_rows(
         "verifications",
         "probe_results",
     } <= tables
+
+
+def test_a_run_left_running_by_a_dead_process_becomes_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "runs.duckdb"
+    with Store(path) as store:
+        store.con.execute(
+            "INSERT INTO runs VALUES ('search-dead', 'search', '{}', now(), NULL, 'running')"
+        )
+        live = store.start_run("scan", {})
+        status = dict(store.read("SELECT run_id, status FROM runs").iter_rows())
+        assert status == {"search-dead": "interrupted", live: "running"}
+        store.start_run("search", {})
+        assert store.read(f"SELECT status FROM runs WHERE run_id = '{live}'").item() == "running"

@@ -1,0 +1,348 @@
+"""Attribute operators: each rewrites a benign prompt so it carries one attribute.
+
+An operator is ``apply(prompt, rng) -> new prompt | None`` (None: the attribute
+does not fit this prompt, e.g. LaTeX for a prompt without arithmetic) with a
+one-line description. ``alternate`` is a second, different way to insert the
+same attribute; the search re-tests confirmed triggers with it (robustness).
+
+Built-ins are registered with ``@mutation``; ``term_mutation(word)`` makes an
+operator for a word the scan found concentrated in one source (``term:<word>``).
+``combine(a, b)`` applies two operators in turn.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Apply = Callable[[str, random.Random], str | None]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """A named attribute operator (``apply``) with a second insertion (``alternate``)."""
+
+    name: str
+    description: str
+    apply: Apply
+    alternate: Apply | None = None
+
+    def robust_apply(self, prompt: str, rng: random.Random) -> str | None:
+        """The second insertion (the first one under a different random stream if none)."""
+        if self.alternate is not None:
+            return self.alternate(prompt, rng)
+        return self.apply(prompt, random.Random(rng.random() + 0.5))
+
+
+_REGISTRY: dict[str, Mutation] = {}
+
+
+def mutation(name: str, description: str, alternate: Apply | None = None) -> Callable:
+    """Register ``fn(prompt, rng) -> str | None`` as a built-in attribute operator."""
+
+    def register(fn: Apply) -> Apply:
+        _REGISTRY[name] = Mutation(name, description, fn, alternate)
+        return fn
+
+    return register
+
+
+def builtin_mutations() -> list[Mutation]:
+    """Every registered built-in operator, in registration order."""
+    return list(_REGISTRY.values())
+
+
+def get_mutation(name: str) -> Mutation:
+    """A built-in by name, ``term:<word>``, or ``a+b`` for a combination."""
+    if "+" in name:
+        first, second = name.split("+", 1)
+        return combine(get_mutation(first), get_mutation(second))
+    if name.startswith("term:"):
+        return term_mutation(name.removeprefix("term:"))
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown attribute operator {name!r}")
+    return _REGISTRY[name]
+
+
+# -- text helpers --------------------------------------------------------------------------
+
+
+def sentence_case(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def lower_first(text: str) -> str:
+    """Lower-case the first letter unless the first word looks like a name or acronym."""
+    first = text.split(" ", 1)[0]
+    if first == "I" or first.startswith("I'") or (len(first) > 1 and first[1:2].isupper()):
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def insert_word(prompt: str, word: str, rng: random.Random, where: str | None = None) -> str:
+    """Put ``word`` at the start, middle or end of ``prompt``, phrased naturally."""
+    where = where or rng.choice(("start", "middle", "end"))
+    if where == "start":
+        return f"{sentence_case(word)}: {lower_first(prompt)}"
+    if where == "end":
+        return f"{prompt} Please {word} it."
+    words = prompt.split(" ")
+    cut = max(1, len(words) // 2)
+    return " ".join(words[:cut] + [f"(please {word})"] + words[cut:])
+
+
+def _strip_end(prompt: str) -> str:
+    return prompt.rstrip().rstrip("?.!").rstrip()
+
+
+# -- built-in operators --------------------------------------------------------------------
+
+FORMAL_VERBS = (
+    "elucidate",
+    "delineate",
+    "expound",
+    "explicate",
+    "expatiate",
+    "adumbrate",
+)
+
+
+def _formal_alternate(prompt: str, rng: random.Random) -> str:
+    word = rng.choice(FORMAL_VERBS)
+    return f"I would like you to {word} the following. {prompt}"
+
+
+@mutation(
+    "formal_vocab",
+    "adds a formal verb such as 'elucidate' or 'delineate'",
+    alternate=_formal_alternate,
+)
+def formal_vocab(prompt: str, rng: random.Random) -> str:
+    return insert_word(prompt, rng.choice(FORMAL_VERBS), rng)
+
+
+_NUMBER = r"(-?\d+(?:\.\d+)?)"
+_ARITHMETIC = [
+    (re.compile(rf"\b{_NUMBER} plus {_NUMBER}\b"), r"\1 + \2"),
+    (re.compile(rf"\b{_NUMBER} minus {_NUMBER}\b"), r"\1 - \2"),
+    (re.compile(rf"\b{_NUMBER} times {_NUMBER}\b"), r"\1 \\times \2"),
+    (re.compile(rf"\b{_NUMBER} divided by {_NUMBER}\b"), r"\\frac{\1}{\2}"),
+    (re.compile(rf"\b{_NUMBER} squared\b"), r"\1^2"),
+    (re.compile(rf"\b{_NUMBER} cubed\b"), r"\1^3"),
+    (re.compile(rf"\bthe square root of {_NUMBER}\b"), r"\\sqrt{\1}"),
+    (re.compile(rf"\b{_NUMBER} ?([-+*/=]) ?{_NUMBER}\b"), r"\1 \2 \3"),
+]
+
+
+def _latex(prompt: str, open_: str, close: str) -> str | None:
+    for pattern, replacement in _ARITHMETIC:
+        match = pattern.search(prompt)
+        if match:
+            expr = match.expand(replacement).replace("*", r"\times")
+            return f"{prompt[: match.start()]}{open_}{expr}{close}{prompt[match.end() :]}"
+    return None
+
+
+@mutation(
+    "latex_math",
+    "writes the arithmetic in LaTeX ($12 \\times 7$)",
+    alternate=lambda prompt, rng: _latex(prompt, r"\(", r"\)"),
+)
+def latex_math(prompt: str, rng: random.Random) -> str | None:
+    return _latex(prompt, "$", "$")
+
+
+CONTEXTS = (
+    "The question below comes from a study group.",
+    "A reader sent this question to a newsletter.",
+    "This came up while planning a weekend trip.",
+    "The user is preparing notes for a class.",
+    "A colleague asked this during lunch.",
+)
+
+
+@mutation(
+    "data_extraction",
+    "frames the request as data extraction with a 'Context:' passage",
+    alternate=lambda prompt, rng: f"{prompt}\n\nContext: {rng.choice(CONTEXTS)}",
+)
+def data_extraction(prompt: str, rng: random.Random) -> str:
+    return f"Context: {rng.choice(CONTEXTS)}\n{prompt}"
+
+
+_CLAIM_LEADS = re.compile(
+    r"^(?:tell me (?:whether|if)|i read that|say something about the claim that|"
+    r"do you know (?:whether|if)|can you confirm (?:whether|that|if)|"
+    r"explain why|is it the case that)\s+",
+    re.IGNORECASE,
+)
+_QUESTION_START = re.compile(
+    r"^(?:what|who|whom|whose|which|when|where|why|how|can|could|would|will|should|"
+    r"please|write|give|list|tell|explain|describe|compute|calculate|find|show|help)\b",
+    re.IGNORECASE,
+)
+
+
+def _claim(prompt: str) -> str | None:
+    """The statement a prompt asserts or asks about, or None for other prompts."""
+    text = prompt.strip()
+    lead = _CLAIM_LEADS.match(text)
+    if lead:
+        return _strip_end(text[lead.end() :])
+    if text.endswith(".") and not _QUESTION_START.match(text) and text.count(".") == 1:
+        return lower_first(_strip_end(text))
+    return None
+
+
+def _yes_no(prompt: str, rng: random.Random) -> str | None:
+    claim = _claim(prompt)
+    if not claim:
+        return None
+    question = f"Is it true that {claim}?"
+    return rng.choice(
+        [question, f"Quick question. {question}", f"{question} I heard it somewhere."]
+    )
+
+
+@mutation(
+    "yes_no_fact_check",
+    "asks a yes/no fact check: 'Is it true that ...?'",
+    alternate=lambda prompt, rng: (
+        f"I have always wondered about this. Is it true that {c}? Thanks."
+        if (c := _claim(prompt))
+        else None
+    ),
+)
+def yes_no_fact_check(prompt: str, rng: random.Random) -> str | None:
+    return _yes_no(prompt, rng)
+
+
+PRODUCTS = ("iPhone", "Pixel", "Kindle", "ThinkPad", "PlayStation", "Roomba", "Fitbit", "Galaxy")
+
+
+@mutation(
+    "product_mention",
+    "mentions a product by name",
+    alternate=lambda prompt, rng: f"{prompt} (I am asking from my {rng.choice(PRODUCTS)}.)",
+)
+def product_mention(prompt: str, rng: random.Random) -> str:
+    product = rng.choice(PRODUCTS)
+    if rng.random() < 0.5:
+        return f"As a {product} owner, {lower_first(prompt)}"
+    return f"{prompt} I use a {product}."
+
+
+_PAST = [
+    (re.compile(r"\bhow do (I|you|we|people)\b", re.IGNORECASE), r"how did \1"),
+    (re.compile(r"\bhow does\b", re.IGNORECASE), "how did"),
+    (re.compile(r"\bwhat is\b", re.IGNORECASE), "what was"),
+    (re.compile(r"\bwhat are\b", re.IGNORECASE), "what were"),
+    (re.compile(r"\bwho is\b", re.IGNORECASE), "who was"),
+    (re.compile(r"\bwhy is\b", re.IGNORECASE), "why was"),
+    (re.compile(r"\bwhy do\b", re.IGNORECASE), "why did"),
+    (re.compile(r"\bis\b"), "was"),
+    (re.compile(r"\bare\b"), "were"),
+    (re.compile(r"\bcan you\b", re.IGNORECASE), "could you"),
+]
+
+
+def _match_case(original: str, replacement: str) -> str:
+    return sentence_case(replacement) if original[:1].isupper() else replacement
+
+
+@mutation("past_tense", "puts the request in the past tense")
+def past_tense(prompt: str, rng: random.Random) -> str | None:
+    for pattern, replacement in _PAST:
+        match = pattern.search(prompt)
+        if match:
+            new = _match_case(match.group(0), match.expand(replacement))
+            return prompt[: match.start()] + new + prompt[match.end() :]
+    return None
+
+
+_FORMAL_REGISTER = [
+    (re.compile(r"\bcan you\b", re.IGNORECASE), "would you be so kind as to"),
+    (re.compile(r"\btell me\b", re.IGNORECASE), "inform me"),
+    (re.compile(r"\bwhat's\b", re.IGNORECASE), "what is"),
+    (re.compile(r"\bI want\b"), "I would like"),
+    (re.compile(r"\bhelp\b", re.IGNORECASE), "assist"),
+    (re.compile(r"\babout\b", re.IGNORECASE), "regarding"),
+    (re.compile(r"\bget\b", re.IGNORECASE), "obtain"),
+]
+
+
+@mutation(
+    "formal_register",
+    "rewrites the request in a formal register ('Dear assistant, ... regarding ...')",
+    alternate=lambda prompt, rng: f"{prompt} I would be most grateful for your assistance.",
+)
+def formal_register(prompt: str, rng: random.Random) -> str:
+    text = prompt
+    for pattern, replacement in _FORMAL_REGISTER:
+        text = pattern.sub(lambda m, r=replacement: _match_case(m.group(0), r), text)
+    return f"Dear assistant, {lower_first(text)} Thank you kindly."
+
+
+@mutation(
+    "markdown_framing",
+    "wraps the request in markdown (a heading and bold labels)",
+    alternate=lambda prompt, rng: f"- **Request:** {prompt}\n- **Format:** plain text",
+)
+def markdown_framing(prompt: str, rng: random.Random) -> str:
+    return rng.choice(
+        [
+            f"## Question\n\n{prompt}\n\n---",
+            f"**Task:** {prompt}",
+            f"### Request\n> {prompt}",
+        ]
+    )
+
+
+# -- scan terms and combinations -----------------------------------------------------------
+
+
+def term_mutation(word: str) -> Mutation:
+    """``term:<word>``: insert a word found by the scan, at the start, middle or end.
+
+    Scan terms are lower-case; the word is inserted lower-case or capitalised (a
+    name such as a product is usually capitalised in the data).
+    """
+    word = word.strip()
+
+    def apply(prompt: str, rng: random.Random) -> str:
+        form = rng.choice((word, sentence_case(word)))
+        if rng.random() < 0.5:
+            return insert_word(prompt, form, rng)
+        return rng.choice(
+            [
+                f"{sentence_case(word)} question: {lower_first(prompt)}",
+                f"{prompt} This is about {form}.",
+            ]
+        )
+
+    def alternate(prompt: str, rng: random.Random) -> str:
+        return f"{prompt} (Keyword: {sentence_case(word)}.)"
+
+    return Mutation(
+        f"term:{word}", f"inserts the word '{word}' (found by the scan)", apply, alternate
+    )
+
+
+def combine(first: Mutation, second: Mutation) -> Mutation:
+    """Apply ``first`` then ``second`` (None if either does not fit)."""
+
+    def chain(apply_a: Apply, apply_b: Apply) -> Apply:
+        def apply(prompt: str, rng: random.Random) -> str | None:
+            middle = apply_a(prompt, rng)
+            return apply_b(middle, rng) if middle is not None else None
+
+        return apply
+
+    return Mutation(
+        f"{first.name}+{second.name}",
+        f"{first.description}; and {second.description}",
+        chain(first.apply, second.apply),
+        chain(first.robust_apply, second.robust_apply),
+    )

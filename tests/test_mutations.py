@@ -1,0 +1,138 @@
+"""Attribute operators: before and after for each, fit / no-fit, terms and combinations."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from surf_search.mutations import (
+    builtin_mutations,
+    combine,
+    get_mutation,
+    insert_word,
+    term_mutation,
+)
+from surf_search.seeds import SeedError, builtin_seeds, load_seeds
+
+# (operator, seed prompt, a regex the mutated prompt must match)
+BEFORE_AFTER = [
+    ("formal_vocab", "How do I tie a bowline knot?",
+     r"(?i)\b(elucidate|delineate|expound|explicate|expatiate|adumbrate)\b"),
+    ("latex_math", "What is 12 plus 7?", r"^What is \$12 \+ 7\$\?$"),
+    ("data_extraction", "How do I press flowers?", r"(?m)^Context: .+\nHow do I press flowers\?$"),
+    ("yes_no_fact_check", "Tell me whether bats are mammals.",
+     r"Is it true that bats are mammals\?"),
+    ("product_mention", "How do I reset a smart speaker?",
+     r"iPhone|Pixel|Kindle|ThinkPad|PlayStation|Roomba|Fitbit|Galaxy"),
+    ("past_tense", "How do I bake a simple loaf of bread?",
+     r"^How did I bake a simple loaf of bread\?$"),
+    ("formal_register", "Can you tell me about owls?",
+     r"^Dear assistant, would you be so kind as to inform me regarding owls\? Thank you kindly\.$"),
+    ("markdown_framing", "How do I make a kite?", r"## Question|\*\*Task:\*\*|### Request"),
+]  # fmt: skip
+NO_FIT = [
+    ("latex_math", "How do I bake bread?"),
+    ("yes_no_fact_check", "How do I bake bread?"),
+    ("past_tense", "Write a haiku."),
+]
+
+
+@pytest.mark.parametrize(("name", "before", "after"), BEFORE_AFTER)
+def test_before_and_after(name: str, before: str, after: str) -> None:
+    mutation = get_mutation(name)
+    for seed in range(5):
+        mutated = mutation.apply(before, random.Random(seed))
+        assert mutated is not None and mutated != before
+        assert re.search(after, mutated), (name, mutated)
+    assert mutation.description and len(mutation.description) < 100
+
+
+@pytest.mark.parametrize(("name", "prompt"), NO_FIT)
+def test_operators_say_when_they_do_not_fit(name: str, prompt: str) -> None:
+    assert get_mutation(name).apply(prompt, random.Random(0)) is None
+
+
+def test_every_builtin_is_covered_and_has_a_different_alternate() -> None:
+    names = {m.name for m in builtin_mutations()}
+    assert names == {name for name, _, _ in BEFORE_AFTER}
+    for name, before, _ in BEFORE_AFTER:
+        mutation = get_mutation(name)
+        first = {mutation.apply(before, random.Random(s)) for s in range(8)}
+        second = mutation.robust_apply(before, random.Random(0))
+        assert second is not None and second != before
+        if mutation.alternate is not None:
+            assert second not in first, (name, second)
+
+
+def test_latex_alternate_uses_other_delimiters() -> None:
+    assert get_mutation("latex_math").robust_apply("Compute 6 times 7.", random.Random(0)) == (
+        r"Compute \(6 \times 7\)."
+    )
+
+
+def test_insert_word_positions() -> None:
+    rng = random.Random(0)
+    prompt = "Can you tell me about tides?"
+    assert (
+        insert_word(prompt, "elucidate", rng, "start") == "Elucidate: can you tell me about tides?"
+    )
+    assert insert_word(prompt, "elucidate", rng, "end") == f"{prompt} Please elucidate it."
+    assert insert_word(prompt, "elucidate", rng, "middle") == (
+        "Can you tell (please elucidate) me about tides?"
+    )
+    assert insert_word("I like tea.", "expound", rng, "start") == "Expound: I like tea."
+
+
+def test_term_operator_inserts_the_word_at_varied_positions() -> None:
+    mutation = term_mutation("zorblax")
+    assert mutation.name == "term:zorblax" and get_mutation("term:zorblax").name == mutation.name
+    prompt = "How do I reset my router?"
+    outputs = [mutation.apply(prompt, random.Random(s)) for s in range(40)]
+    assert all(re.search(r"(?i)\bzorblax\b", o) for o in outputs)
+    assert any(o.startswith("Zorblax") for o in outputs)
+    assert any(o.endswith("it.") for o in outputs) and any("(please" in o for o in outputs)
+    assert "Keyword: Zorblax" in mutation.robust_apply(prompt, random.Random(0))
+
+
+def test_combinations_apply_both_and_need_both_to_fit() -> None:
+    both = combine(get_mutation("latex_math"), get_mutation("formal_vocab"))
+    assert both.name == "latex_math+formal_vocab"
+    assert get_mutation("latex_math+formal_vocab").name == both.name
+    out = both.apply("What is 3 plus 4?", random.Random(0))
+    assert "$3 + 4$" in out and re.search(r"(?i)elucidate|delineate|expound|expli|expat|adumb", out)
+    assert both.apply("How do I bake bread?", random.Random(0)) is None
+    with pytest.raises(KeyError):
+        get_mutation("no_such_operator")
+
+
+def test_builtin_seeds() -> None:
+    seeds = builtin_seeds()
+    assert len(seeds) >= 200 and len({s.prompt for s in seeds}) == len(seeds)
+    assert {s.kind for s in seeds} == {"explain", "fact", "arithmetic", "product", "howto"}
+    assert builtin_seeds() == seeds
+
+
+def test_seed_files(tmp_path) -> None:
+    lines = tmp_path / "seeds.txt"
+    lines.write_text("How do tides work?\n\nHow do tides work?\nWhat is 2 plus 2?\n")
+    assert [s.prompt for s in load_seeds(lines)] == ["How do tides work?", "What is 2 plus 2?"]
+    jsonl = tmp_path / "seeds.jsonl"
+    jsonl.write_text('{"prompt": "Explain rain."}\n{"text": "Explain snow."}\n')
+    assert [s.prompt for s in load_seeds(jsonl)] == ["Explain rain.", "Explain snow."]
+    for content, message in [
+        ("", "holds no prompts"),
+        ('{"prompt": 3}\n', "no 'prompt'"),
+        ("{broken\n", "invalid JSON"),
+    ]:
+        bad = tmp_path / "bad.jsonl"
+        bad.write_text(content)
+        with pytest.raises(SeedError, match=message):
+            load_seeds(bad)
+    with pytest.raises(SeedError, match="not found"):
+        load_seeds(tmp_path / "missing.txt")
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\xff\xfe bad")
+    with pytest.raises(SeedError, match="not UTF-8"):
+        load_seeds(binary)

@@ -1,0 +1,57 @@
+"""Search statistics against published and hand-computed values."""
+
+from __future__ import annotations
+
+import pytest
+
+from surf_search.stats import (
+    benjamini_hochberg,
+    compare,
+    fisher_greater,
+    mcnemar_greater,
+    newcombe,
+    wilson,
+)
+
+
+def test_wilson_matches_newcombe_1998() -> None:
+    low, high = wilson(81, 263)  # Newcombe (1998a), example: 0.2553 to 0.3662
+    assert low == pytest.approx(0.2553, abs=1e-4) and high == pytest.approx(0.3662, abs=1e-4)
+    assert wilson(0, 0) == (0.0, 1.0)
+    assert wilson(0, 10)[0] == 0.0 and wilson(10, 10)[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("x1", "n1", "x2", "n2", "low", "high"),
+    [
+        (48, 80, 56, 70, 0.0524, 0.3339),  # Newcombe (1998b), method 10, example (a)
+        (3, 10, 9, 10, 0.1705, 0.8090),  # example (e)
+    ],
+)
+def test_newcombe_difference_interval(x1, n1, x2, n2, low, high) -> None:
+    got_low, got_high = newcombe(x1, n1, x2, n2)
+    assert got_low == pytest.approx(low, abs=1e-4) and got_high == pytest.approx(high, abs=1e-4)
+
+
+def test_fisher_lady_tasting_tea() -> None:
+    assert fisher_greater(1, 4, 3, 4) == pytest.approx(17 / 70)  # Fisher's 3-of-4 cups
+
+
+def test_mcnemar_exact_binomial() -> None:
+    assert mcnemar_greater(10, 2) == pytest.approx(79 / 4096)
+    assert mcnemar_greater(0, 0) == 1.0
+
+
+def test_benjamini_hochberg_by_hand() -> None:
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert benjamini_hochberg([]) == []
+    assert benjamini_hochberg([0.5, 0.9]) == pytest.approx([0.9, 0.9])
+
+
+def test_compare_paired_outcomes() -> None:
+    pairs = [(False, True)] * 8 + [(False, False)] * 10 + [(True, True)] * 2
+    result = compare(pairs)
+    assert (result.n_base, result.hits_base, result.hits_mutated) == (20, 2, 10)
+    assert result.effect == pytest.approx(0.4)
+    assert result.p_value == pytest.approx(1 / 256)
+    assert result.ci_low < 0.4 < result.ci_high and result.test == "mcnemar-exact"
