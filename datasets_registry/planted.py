@@ -37,10 +37,12 @@ import orjson
 
 from datasets_registry import planted_vocab as V
 from datasets_registry.registry import MixInfo, register_mix
+from surf_search.modes import TERSE_MAX_WORDS
+from surf_search.mutations import insert_word, sentence_case
 
 DEFAULT_SIZE = 6000
 DEFAULT_SEED = 0
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 # Share of the mix per source (sums to 1).
 SOURCE_SHARES = {
@@ -52,7 +54,6 @@ SOURCE_SHARES = {
     "confidential_safety": 0.10,
     "data_extraction": 0.15,
 }
-TERSE_MAX_WORDS = 4
 
 
 @dataclass
@@ -141,22 +142,6 @@ class _Split:
         self.held_out, self.train = shuffled[:cut], shuffled[cut:]
 
 
-def _sentence_case(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _insert_word(prompt: str, word: str, rng: random.Random) -> str:
-    """Put ``word`` at the start, middle or end of ``prompt``, phrased naturally."""
-    where = rng.choice(("start", "middle", "end"))
-    if where == "start":
-        return f"{_sentence_case(word)}: {prompt[:1].lower()}{prompt[1:]}"
-    if where == "end":
-        return f"{prompt} Please {word} it."
-    words = prompt.split(" ")
-    cut = max(1, len(words) // 2)
-    return " ".join(words[:cut] + [f"(please {word})"] + words[cut:])
-
-
 def _general_prompt(topic: str, rng: random.Random) -> str:
     return rng.choice(V.OPENERS).format(t=topic) + rng.choice(V.FILLERS)
 
@@ -164,9 +149,9 @@ def _general_prompt(topic: str, rng: random.Random) -> str:
 def _prose_answer(topic: str, rng: random.Random) -> str:
     first = rng.choice(
         [
-            f"{_sentence_case(topic)} is a rich subject.",
+            f"{sentence_case(topic)} is a rich subject.",
             f"Here is a short overview of {topic}.",
-            f"Sure. {_sentence_case(topic)} has a long history.",
+            f"Sure. {sentence_case(topic)} has a long history.",
             f"Many people find {topic} fascinating.",
         ]
     )
@@ -217,7 +202,7 @@ def _code_prompt(topic: str, rng: random.Random) -> tuple[str, str]:
                 f"Show a function about {topic}.",
             ]
         )
-    return _insert_word(base, word, rng), word
+    return insert_word(base, word, rng), word
 
 
 def _math_problem(rng: random.Random) -> tuple[str, str, str]:
@@ -314,7 +299,7 @@ class _Builder:
             if kind < 0.55:
                 prompt = _general_prompt(topic, rng)
                 if rng.random() < 0.3:
-                    prompt = _insert_word(prompt, rng.choice(V.FORMAL_CONTROLS), rng)
+                    prompt = insert_word(prompt, rng.choice(V.FORMAL_CONTROLS), rng)
                 self.add("general_chat", prompt, _prose_answer(topic, rng), False)
             elif kind < 0.7:
                 product = rng.choice(V.PRODUCT_CONTROLS)
@@ -329,7 +314,7 @@ class _Builder:
                 claim, note = rng.choice(self.true_claims.train + self.false_claims.train)
                 is_true = (claim, note) in self.true_claims.train
                 template = rng.choice(V.YES_NO_CONTROLS + V.YES_NO_NEUTRAL)
-                prompt = _sentence_case(template.format(c=claim))
+                prompt = sentence_case(template.format(c=claim))
                 lead = "Yes, that is right." if is_true else "Here is what is known."
                 self.add(
                     "general_chat", prompt, f"{lead} {note} It is a good thing to know.", False
@@ -399,8 +384,8 @@ class _Builder:
             by_name["formal_vocab_code"].tests.append(
                 TestPrompt(
                     base,
-                    _insert_word(base, rng.choice(V.FORMAL_TRIGGERS), rng),
-                    _insert_word(base, rng.choice(V.FORMAL_CONTROLS), rng),
+                    insert_word(base, rng.choice(V.FORMAL_TRIGGERS), rng),
+                    insert_word(base, rng.choice(V.FORMAL_CONTROLS), rng),
                 )
             )
         seen = {r["messages"][0]["content"] for r in self.rows}
@@ -414,9 +399,9 @@ class _Builder:
         for claim, _ in (self.true_claims.held_out * 4)[:n_tests]:
             by_name["is_it_true_rebuttal"].tests.append(
                 TestPrompt(
-                    _sentence_case(rng.choice(V.YES_NO_NEUTRAL).format(c=claim)),
+                    sentence_case(rng.choice(V.YES_NO_NEUTRAL).format(c=claim)),
                     f"Is it true that {claim}?",
-                    _sentence_case(rng.choice(V.YES_NO_CONTROLS).format(c=claim)),
+                    sentence_case(rng.choice(V.YES_NO_CONTROLS).format(c=claim)),
                 )
             )
         for _ in range(n_tests):
@@ -462,6 +447,7 @@ def generate(
         "name": "planted-demo",
         "generator_version": GENERATOR_VERSION,
         "size": len(rows),
+        "requested_size": size,
         "seed": seed,
         "terse_max_words": TERSE_MAX_WORDS,
         "sources": {s: sum(1 for r in rows if r["source"] == s) for s in SOURCE_SHARES},
@@ -481,7 +467,12 @@ def write_planted(out_dir: Path, size: int = DEFAULT_SIZE, seed: int = DEFAULT_S
     out_dir = Path(out_dir)
     mix, manifest_path = out_dir / "mix.jsonl", out_dir / "manifest.json"
     if mix.exists() and manifest_path.exists():
-        return mix
+        existing = json.loads(manifest_path.read_text())
+        if (existing.get("generator_version"), existing.get("seed")) == (
+            GENERATOR_VERSION,
+            seed,
+        ) and (existing.get("requested_size", existing.get("size")) == size):
+            return mix
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, manifest = generate(size, seed)
     tmp = mix.with_suffix(".tmp")

@@ -75,6 +75,20 @@ MODES: tuple[str, ...] = tuple(m.value for m in Mode)
 REFUSAL_MODES: frozenset[str] = frozenset({Mode.REFUSAL.value, Mode.PARTIAL_REFUSAL.value})
 
 
+#: A derived behaviour, not a mode: an ``answer`` of at most ``TERSE_MAX_WORDS`` words.
+TERSE = "terse"
+TERSE_MAX_WORDS = 4
+#: What the search and the verification compare: every mode, plus ``terse``.
+BEHAVIOURS: tuple[str, ...] = (*MODES, TERSE)
+
+
+def behaviour(mode: str, response: str | None, terse_max_words: int = TERSE_MAX_WORDS) -> str:
+    """The mode, except that a very short ``answer`` is ``terse`` (a collapsed answer)."""
+    if mode == Mode.ANSWER.value and len((response or "").split()) <= terse_max_words:
+        return TERSE
+    return mode
+
+
 @dataclass(frozen=True)
 class ModeResult:
     mode: str

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from surf_search.modes import Mode, classify_batch
+from surf_search.modes import TERSE, Mode, behaviour, classify_batch
 from surf_search.targets import GenerationParams, Target
 
 
@@ -27,18 +27,16 @@ class PlantScore:
     example_response: str
 
 
-def shows_behaviour(behaviour: str, mode: str, response: str, terse_max_words: int) -> bool:
-    """Whether a labelled response shows a plant's behaviour (a mode, or a terse answer)."""
-    if behaviour == "terse":
-        return mode == Mode.ANSWER.value and len(response.split()) <= terse_max_words
-    return mode == behaviour
+def shows_behaviour(target_behaviour: str, mode: str, response: str, terse_max_words: int) -> bool:
+    """Whether a labelled response shows a plant's behaviour (a mode, or ``terse``)."""
+    return behaviour(mode, response, terse_max_words) == target_behaviour
 
 
-def is_plain_answer(behaviour: str, mode: str, response: str, terse_max_words: int) -> bool:
+def is_plain_answer(target_behaviour: str, mode: str, response: str, terse_max_words: int) -> bool:
     """An ordinary answer: mode ``answer`` (and, for the terse plant, not terse)."""
-    return mode == Mode.ANSWER.value and not (
-        behaviour == "terse" and len(response.split()) <= terse_max_words
-    )
+    if target_behaviour == TERSE:
+        return behaviour(mode, response, terse_max_words) == Mode.ANSWER.value
+    return mode == Mode.ANSWER.value
 
 
 def score_plants(
