@@ -289,3 +289,8 @@ def classify_command(
         judge_url=judge_url,
         judge_model=judge_model,
     )
+
+
+from audit.report_command import report_command  # noqa: E402
+
+main.add_command(report_command)

@@ -1,0 +1,182 @@
+"""Attribution per finding (bars per source, methods side by side), pruning, verification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from reports import svg
+from reports.runs import ReadOnlyDb, Selection
+from reports.sections.common import Section, finding_labels
+from reports.tables import Col, table
+
+METHOD_ORDER = ("gradient", "embedding", "lexical", "random")
+
+
+def _method_order(methods: list[str]) -> list[str]:
+    known = [m for m in METHOD_ORDER if m in methods]
+    return known + sorted(m for m in methods if m not in METHOD_ORDER)
+
+
+def _attribution_card(
+    index: int, finding_id: str, rows: pl.DataFrame, examples: pl.DataFrame, label: str
+) -> dict[str, Any]:
+    methods = _method_order(rows["method"].unique().to_list())
+    by_source = rows.group_by("source").agg(pl.col("share").max().alias("peak"))
+    source_order = by_source.sort(["peak", "source"], descending=[True, False])["source"]
+    bars = {}
+    for r in rows.iter_rows(named=True):
+        tip = (
+            f"{r['source']} / {r['method']}: {r['share'] * 100:.1f}% of top hits "
+            f"({r['hits']} hits), enrichment x{r['enrichment']:.2f}"
+            if r["share"] is not None and r["enrichment"] is not None
+            else f"{r['source']} / {r['method']}"
+        )
+        bars[(r["source"], r["method"])] = svg.Bar(r["share"], r["ci_low"], r["ci_high"], tip)
+    chart = svg.grouped_bars(
+        source_order.to_list(),
+        methods,
+        bars,
+        label=f"attribution of {label} per source and method",
+        max_value=1.0,
+    )
+    top = {
+        m: rows.filter(pl.col("method") == m).sort("share", descending=True, nulls_last=True)[
+            "source"
+        ][0]
+        for m in methods
+    }
+    ex_table = None
+    if examples.height:
+        ex_table = table(
+            f"attributed-examples-{index}",
+            examples.filter(pl.col("rank") <= 10).sort(["method", "rank"]),
+            [
+                Col("method", "method"),
+                Col("rank", "rank", "int"),
+                Col("example_id", "example"),
+                Col("source", "source"),
+                Col("score", "score", "float"),
+            ],
+        )
+    return {
+        "finding_id": finding_id,
+        "label": label,
+        "svg": chart,
+        "top": top,
+        "agree": len(set(top.values())) <= 1,
+        "table": table(
+            f"attribution-table-{index}",
+            rows.sort(["method", "rank"]),
+            [
+                Col("method", "method"),
+                Col("rank", "rank", "int"),
+                Col("source", "source"),
+                Col("hits", "hits", "int"),
+                Col("share", "share of hits", "pct"),
+                Col("enrichment", "enrichment", "float", "share of hits / share of the mix"),
+                Col("ci_low", "95% low", "pct"),
+                Col("ci_high", "95% high", "pct"),
+            ],
+        ),
+        "examples": ex_table,
+    }
+
+
+def attribution(db: ReadOnlyDb, selection: Selection) -> Section | None:
+    ids = selection.ids("attribute")
+    frame = db.rows_for("attributions", ids)
+    if not frame.height:
+        return None
+    examples = db.rows_for("attributed_examples", ids)
+    labels = finding_labels(db, selection)
+    cards = []
+    for index, finding_id in enumerate(frame["finding_id"].unique(maintain_order=True).to_list()):
+        rows = frame.filter(pl.col("finding_id") == finding_id)
+        mine = examples.filter(pl.col("finding_id") == finding_id) if examples.height else examples
+        label = labels.get(finding_id, finding_id)
+        cards.append(_attribution_card(index, finding_id, rows, mine, label))
+    return Section("attribution", "Attribution", {"cards": cards})
+
+
+def recommendations(db: ReadOnlyDb, selection: Selection) -> Section | None:
+    frame = db.rows_for("recommendations", selection.ids("prune"))
+    if not frame.height:
+        return None
+    labels = finding_labels(db, selection)
+    frame = frame.with_columns(
+        pl.col("finding_id").replace_strict(labels, default=pl.col("finding_id")).alias("finding")
+    )
+    by_action = (
+        frame.group_by("action")
+        .agg(pl.col("n_examples").sum(), pl.col("fraction").sum())
+        .sort("action")
+    )
+    return Section(
+        "recommendations",
+        "Recommendations",
+        {
+            "table": table(
+                "recommendations-table",
+                frame,
+                [
+                    Col("finding", "finding"),
+                    Col("action", "action"),
+                    Col("source", "source"),
+                    Col("n_examples", "examples", "int"),
+                    Col("fraction", "fraction of mix", "pct"),
+                    Col("detail", "detail", "long"),
+                ],
+            ),
+            "by_action": by_action.to_dicts(),
+        },
+    )
+
+
+def verification(db: ReadOnlyDb, selection: Selection) -> Section | None:
+    frame = db.rows_for("verifications", selection.ids("verify"))
+    if not frame.height:
+        return None
+    frame = frame.with_columns(
+        pl.format("{} → {}", "attribute", "mode").alias("finding"),
+        ((pl.col("rate_before") - pl.col("rate_after")) / pl.col("rate_before"))
+        .fill_nan(None)
+        .alias("relative_drop"),
+        (pl.col("clean_answer_after") - pl.col("clean_answer_before")).alias("clean_change"),
+    )
+    labels = frame["finding"].to_list()
+    charts = []
+    for before, after, title in (
+        ("rate_before", "rate_after", "trigger rate (share of triggered prompts in the mode)"),
+        ("clean_answer_before", "clean_answer_after", "clean answer rate (untriggered seeds)"),
+    ):
+        bars = {}
+        for r in frame.iter_rows(named=True):
+            for name, column in (("before", before), ("after", after)):
+                value = r[column]
+                tip = f"{r['finding']} {name}: {value * 100:.1f}%" if value is not None else ""
+                bars[(r["finding"], name)] = svg.Bar(value, tip=tip)
+        chart = svg.grouped_bars(
+            labels,
+            ["before", "after"],
+            bars,
+            label=title,
+            max_value=1.0,
+            colours=["#d64545", "#2fa58a"],
+        )
+        charts.append({"title": title, "svg": chart})
+    cols = [
+        Col("finding", "finding"),
+        Col("rate_before", "rate before", "pct"),
+        Col("rate_after", "rate after", "pct"),
+        Col("relative_drop", "relative drop", "pct"),
+        Col("clean_answer_before", "clean answer before", "pct"),
+        Col("clean_answer_after", "clean answer after", "pct"),
+        Col("clean_change", "clean change", "signed"),
+    ]
+    return Section(
+        "verification",
+        "Verification before / after",
+        {"charts": charts, "table": table("verification-table", frame, cols)},
+    )

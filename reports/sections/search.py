@@ -1,0 +1,102 @@
+"""Findings: a forest plot of effects, confirmed findings with example pairs, every test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from reports import svg
+from reports.runs import ReadOnlyDb, Selection
+from reports.sections.common import Section, clip
+from reports.tables import Col, table
+
+MAX_EXAMPLES = 3
+
+
+def _examples(trials: pl.DataFrame, finding: dict[str, Any]) -> list[dict[str, str]]:
+    examples = []
+    if finding.get("example_prompt") or finding.get("example_response"):
+        examples.append(
+            {
+                "seed": "",
+                "prompt": clip(finding.get("example_prompt")),
+                "response": clip(finding.get("example_response")),
+                "behaviour": finding["mode"],
+            }
+        )
+    if trials.height:
+        flipped = trials.filter(
+            (pl.col("run_id") == finding["run_id"])
+            & (pl.col("attribute") == finding["attribute"])
+            & pl.col("flipped").fill_null(False)
+            & (pl.col("prompt") != (finding.get("example_prompt") or ""))
+        ).unique(subset=["prompt"], keep="first", maintain_order=True)
+        for row in flipped.head(MAX_EXAMPLES).iter_rows(named=True):
+            examples.append(
+                {
+                    "seed": clip(row["seed"]),
+                    "prompt": clip(row["prompt"]),
+                    "response": clip(row["response"]),
+                    "behaviour": row["behaviour"] or "",
+                    "base_behaviour": row["base_behaviour"] or "",
+                }
+            )
+    return examples[: MAX_EXAMPLES + 1]
+
+
+def findings(db: ReadOnlyDb, selection: Selection) -> Section | None:
+    ids = selection.ids("search")
+    frame = db.rows_for("findings", ids)
+    if not frame.height:
+        return None
+    frame = frame.with_columns(pl.col("confirmed").fill_null(False)).sort(
+        ["confirmed", "effect"], descending=[True, True], nulls_last=True
+    )
+    trials = db.rows_for("search_trials", ids)
+    intervals = [
+        svg.Interval(
+            f"{r['attribute']} → {r['mode']}",
+            r["effect"],
+            r["ci_low"],
+            r["ci_high"],
+            bool(r["confirmed"]),
+            f"{r['attribute']} → {r['mode']}: effect {r['effect']:+.2f}, q = {r['q_value']:.2g}"
+            if r["effect"] is not None and r["q_value"] is not None
+            else "",
+        )
+        for r in frame.iter_rows(named=True)
+    ]
+    cards = [
+        {**r, "examples": _examples(trials, r)}
+        for r in frame.iter_rows(named=True)
+        if r["confirmed"]
+    ]
+    cols = [
+        Col("finding_id", "finding"),
+        Col("attribute", "attribute"),
+        Col("mode", "mode", "mode"),
+        Col("n_base", "n base", "int"),
+        Col("n_mutated", "n mutated", "int"),
+        Col("rate_base", "rate base", "pct"),
+        Col("rate_mutated", "rate mutated", "pct"),
+        Col("effect", "effect", "signed"),
+        Col("ci_low", "95% low", "signed"),
+        Col("ci_high", "95% high", "signed"),
+        Col("p_value", "p", "p"),
+        Col("q_value", "q (BH)", "p"),
+        Col("confirmed", "confirmed", "bool"),
+        Col("robust", "robust", "bool"),
+        Col("robust_effect", "robust effect", "signed"),
+        Col("test", "test"),
+    ]
+    return Section(
+        "findings",
+        "Findings",
+        {
+            "forest": svg.forest(intervals, label="effect of each attribute with 95% interval"),
+            "cards": cards,
+            "table": table("findings-table", frame, cols),
+            "n_confirmed": len(cards),
+        },
+    )
