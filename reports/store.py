@@ -88,7 +88,8 @@ MIGRATIONS: list[Migration] = [
         CREATE TABLE verifications (
             run_id VARCHAR, finding_id VARCHAR, attribute VARCHAR, mode VARCHAR,
             rate_before DOUBLE, rate_after DOUBLE, clean_answer_before DOUBLE,
-            clean_answer_after DOUBLE);
+            clean_answer_after DOUBLE, n BIGINT, p_value DOUBLE, before_model VARCHAR,
+            after_model VARCHAR);
         CREATE TABLE probe_results (
             run_id VARCHAR, probe VARCHAR, target VARCHAR, item_id VARCHAR, condition VARCHAR,
             metric VARCHAR, value DOUBLE, detail VARCHAR);

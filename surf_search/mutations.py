@@ -28,6 +28,13 @@ class Mutation:
     description: str
     apply: Apply
     alternate: Apply | None = None
+    patterns: tuple[str, ...] = ()  # regexes that all match a prompt carrying the attribute
+
+    def carried_by(self, prompt: str) -> bool | None:
+        """Whether ``prompt`` carries the attribute (None: this operator cannot tell)."""
+        if not self.patterns:
+            return None
+        return all(re.search(pattern, prompt) for pattern in self.patterns)
 
     def robust_apply(self, prompt: str, rng: random.Random) -> str | None:
         """The second insertion (the first one under a different random stream if none)."""
@@ -39,11 +46,13 @@ class Mutation:
 _REGISTRY: dict[str, Mutation] = {}
 
 
-def mutation(name: str, description: str, alternate: Apply | None = None) -> Callable:
+def mutation(
+    name: str, description: str, alternate: Apply | None = None, pattern: str | None = None
+) -> Callable:
     """Register ``fn(prompt, rng) -> str | None`` as a built-in attribute operator."""
 
     def register(fn: Apply) -> Apply:
-        _REGISTRY[name] = Mutation(name, description, fn, alternate)
+        _REGISTRY[name] = Mutation(name, description, fn, alternate, (pattern,) if pattern else ())
         return fn
 
     return register
@@ -118,6 +127,7 @@ def _formal_alternate(prompt: str, rng: random.Random) -> str:
     "formal_vocab",
     "adds a formal verb such as 'elucidate' or 'delineate'",
     alternate=_formal_alternate,
+    pattern=rf"(?i)\b(?:{'|'.join(FORMAL_VERBS)})\b",
 )
 def formal_vocab(prompt: str, rng: random.Random) -> str:
     return insert_word(prompt, rng.choice(FORMAL_VERBS), rng)
@@ -149,6 +159,7 @@ def _latex(prompt: str, open_: str, close: str) -> str | None:
     "latex_math",
     "writes the arithmetic in LaTeX ($12 \\times 7$)",
     alternate=lambda prompt, rng: _latex(prompt, r"\(", r"\)"),
+    pattern=r"\$[^$\n]+\$|\\\(.+?\\\)",
 )
 def latex_math(prompt: str, rng: random.Random) -> str | None:
     return _latex(prompt, "$", "$")
@@ -167,6 +178,7 @@ CONTEXTS = (
     "data_extraction",
     "frames the request as data extraction with a 'Context:' passage",
     alternate=lambda prompt, rng: f"{prompt}\n\nContext: {rng.choice(CONTEXTS)}",
+    pattern=r"(?m)^\s*Context:",
 )
 def data_extraction(prompt: str, rng: random.Random) -> str:
     return f"Context: {rng.choice(CONTEXTS)}\n{prompt}"
@@ -214,6 +226,7 @@ def _yes_no(prompt: str, rng: random.Random) -> str | None:
         if (c := _claim(prompt))
         else None
     ),
+    pattern=r"(?i)\bis it true that\b",
 )
 def yes_no_fact_check(prompt: str, rng: random.Random) -> str | None:
     return _yes_no(prompt, rng)
@@ -226,6 +239,7 @@ PRODUCTS = ("iPhone", "Pixel", "Kindle", "ThinkPad", "PlayStation", "Roomba", "F
     "product_mention",
     "mentions a product by name",
     alternate=lambda prompt, rng: f"{prompt} (I am asking from my {rng.choice(PRODUCTS)}.)",
+    pattern=rf"\b(?:{'|'.join(PRODUCTS)})\b",
 )
 def product_mention(prompt: str, rng: random.Random) -> str:
     product = rng.choice(PRODUCTS)
@@ -277,6 +291,7 @@ _FORMAL_REGISTER = [
     "formal_register",
     "rewrites the request in a formal register ('Dear assistant, ... regarding ...')",
     alternate=lambda prompt, rng: f"{prompt} I would be most grateful for your assistance.",
+    pattern=r"(?i)\bdear assistant\b|\bmost grateful\b|\bkindly\b",
 )
 def formal_register(prompt: str, rng: random.Random) -> str:
     text = prompt
@@ -289,6 +304,7 @@ def formal_register(prompt: str, rng: random.Random) -> str:
     "markdown_framing",
     "wraps the request in markdown (a heading and bold labels)",
     alternate=lambda prompt, rng: f"- **Request:** {prompt}\n- **Format:** plain text",
+    pattern=r"(?m)^#{1,6} |\*\*\w+:\*\*",
 )
 def markdown_framing(prompt: str, rng: random.Random) -> str:
     return rng.choice(
@@ -326,7 +342,11 @@ def term_mutation(word: str) -> Mutation:
         return f"{prompt} (Keyword: {sentence_case(word)}.)"
 
     return Mutation(
-        f"term:{word}", f"inserts the word '{word}' (found by the scan)", apply, alternate
+        f"term:{word}",
+        f"inserts the word '{word}' (found by the scan)",
+        apply,
+        alternate,
+        (rf"(?i)\b{re.escape(word)}\b",),
     )
 
 
@@ -345,4 +365,5 @@ def combine(first: Mutation, second: Mutation) -> Mutation:
         f"{first.description}; and {second.description}",
         chain(first.apply, second.apply),
         chain(first.robust_apply, second.robust_apply),
+        first.patterns + second.patterns if first.patterns and second.patterns else (),
     )

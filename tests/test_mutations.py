@@ -136,3 +136,19 @@ def test_seed_files(tmp_path) -> None:
     binary.write_bytes(b"\xff\xfe bad")
     with pytest.raises(SeedError, match="not UTF-8"):
         load_seeds(binary)
+
+
+@pytest.mark.parametrize(("name", "before", "after"), BEFORE_AFTER)
+def test_each_operator_recognises_its_own_output(name: str, before: str, after: str) -> None:
+    mutation = get_mutation(name)
+    if name == "past_tense":
+        assert mutation.carried_by(before) is None  # no pattern can tell
+        return
+    assert mutation.carried_by(before) is False
+    for seed in range(5):
+        assert mutation.carried_by(mutation.apply(before, random.Random(seed)))
+        assert mutation.carried_by(mutation.robust_apply(before, random.Random(seed)))
+    term = term_mutation("zorblax")
+    assert term.carried_by("Ask Zorblax support") and not term.carried_by("zorblaxes")
+    combo = get_mutation("latex_math+formal_vocab")
+    assert combo.carried_by("Elucidate $1 + 2$") and not combo.carried_by("Elucidate 1 + 2")

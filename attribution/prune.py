@@ -1,0 +1,246 @@
+"""Turn attributions into a pruned mix: remove examples, down-weight sources, add counter-examples.
+
+For every confirmed finding (an attribute that flips the model into a behaviour):
+
+- **remove** the attributed training examples (best-ranked first) that carry the
+  attribute in their prompt and show the behaviour in their response; all
+  findings together never remove more than ``max_fraction`` of the mix;
+- **down-weight** the source that holds most of the attributed examples when it
+  is strongly over-represented among them (a recommendation: not applied);
+- **add counter-examples**: prompts from the mix's *other* sources that are
+  answered plainly, rewritten to carry the attribute, with their plain answer
+  kept, so the attribute stops predicting the behaviour
+  (``counter_ratio`` per example that still carries the attribute and shows the
+  behaviour after removal, at most ``max_added_fraction`` of the mix in all).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from surf_search.modes import TERSE_MAX_WORDS, Mode, behaviour, mode_frame
+from surf_search.mutations import get_mutation
+
+REMOVE, DOWN_WEIGHT, COUNTER = "remove_examples", "down_weight_source", "add_counter_examples"
+COUNTER_SOURCE = "counter_examples"
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    max_fraction: float = 0.05
+    counter_ratio: float = 1.0
+    max_added_fraction: float = 0.5
+    down_weight_enrichment: float = 2.0  # a source this over-represented among attributions
+    seed: int = 0
+    terse_max_words: int = TERSE_MAX_WORDS
+
+
+@dataclass(frozen=True)
+class PruneFinding:
+    finding_id: str
+    attribute: str
+    mode: str
+    ranked_ids: list[str]  # attributed example ids, best first
+    top_source: str | None = None
+    top_enrichment: float = 0.0
+
+
+@dataclass
+class PrunePlan:
+    removed: dict[str, list[str]] = field(default_factory=dict)  # finding -> example ids
+    added: pl.DataFrame | None = None  # counter-examples in the normalised columns
+    recommendations: list[dict] = field(default_factory=list)
+
+    @property
+    def removed_ids(self) -> set[str]:
+        return {i for ids in self.removed.values() for i in ids}
+
+
+def label(frame: pl.DataFrame, terse_max_words: int) -> pl.Series:
+    """The behaviour of every row (a mode, or ``terse``)."""
+    modes = mode_frame(frame["prompt"], frame["response"])["mode"]
+    return pl.Series(
+        [behaviour(m, r, terse_max_words) for m, r in zip(modes, frame["response"], strict=True)],
+        dtype=pl.String,
+    )
+
+
+def plan_prune(
+    frame: pl.DataFrame, findings: Sequence[PruneFinding], config: PruneConfig
+) -> PrunePlan:
+    """Decide what to remove and add; ``frame`` is the normalised mix."""
+    frame = frame.with_columns(label(frame, config.terse_max_words).alias("behaviour"))
+    index = {example_id: i for i, example_id in enumerate(frame["example_id"])}
+    prompts, behaviours = frame["prompt"].to_list(), frame["behaviour"].to_list()
+    budget = int(config.max_fraction * frame.height)
+    plan = PrunePlan()
+    taken: set[str] = set()
+    per_finding = budget // max(1, len(findings))
+    leftovers: list[tuple[PruneFinding, list[str]]] = []
+    for finding in findings:
+        mutation = get_mutation(finding.attribute)
+        eligible = [
+            i
+            for i in finding.ranked_ids
+            if i in index
+            and i not in taken
+            and behaviours[index[i]] == finding.mode
+            and mutation.carried_by(prompts[index[i]]) is not False
+        ]
+        plan.removed[finding.finding_id] = eligible[:per_finding]
+        taken.update(eligible[:per_finding])
+        leftovers.append((finding, eligible[per_finding:]))
+    spare = budget - len(taken)
+    for finding, rest in leftovers:  # share what some findings did not need
+        more = [i for i in rest if i not in taken][: max(0, spare)]
+        plan.removed[finding.finding_id] += more
+        taken.update(more)
+        spare -= len(more)
+    for finding in findings:
+        ids = plan.removed[finding.finding_id]
+        plan.recommendations.append(
+            {
+                "finding_id": finding.finding_id,
+                "action": REMOVE,
+                "source": _most_common([frame["source"][index[i]] for i in ids]),
+                "n_examples": len(ids),
+                "fraction": len(ids) / frame.height,
+                "detail": json.dumps({"example_ids": ids[:50], "n_total": len(ids)}),
+            }
+        )
+        if finding.top_source and finding.top_enrichment >= config.down_weight_enrichment:
+            n_source = int((frame["source"] == finding.top_source).sum())
+            plan.recommendations.append(
+                {
+                    "finding_id": finding.finding_id,
+                    "action": DOWN_WEIGHT,
+                    "source": finding.top_source,
+                    "n_examples": n_source,
+                    "fraction": n_source / frame.height,
+                    "detail": (
+                        f"{finding.top_source} is {finding.top_enrichment:.1f}x over-represented "
+                        f"among the examples attributed to {finding.attribute} -> "
+                        f"{finding.mode}; consider halving its weight (not applied)"
+                    ),
+                }
+            )
+    plan.added = _counter_examples(frame, findings, taken, config, plan)
+    return plan
+
+
+def _most_common(values: list[str]) -> str | None:
+    return max(set(values), key=values.count) if values else None
+
+
+def _counter_examples(
+    frame: pl.DataFrame,
+    findings: Sequence[PruneFinding],
+    removed: set[str],
+    config: PruneConfig,
+    plan: PrunePlan,
+) -> pl.DataFrame:
+    rng = random.Random(config.seed)
+    kept = frame.filter(~pl.col("example_id").is_in(list(removed)))
+    room = int(config.max_added_fraction * frame.height)
+    rows: list[dict] = []
+    for finding in findings:
+        mutation = get_mutation(finding.attribute)
+        if mutation.patterns:
+            n_carrying = sum(
+                bool(mutation.carried_by(p))
+                for p, b in zip(kept["prompt"], kept["behaviour"], strict=True)
+                if b == finding.mode
+            )
+        else:  # the attribute cannot be recognised in a prompt: match what was removed
+            n_carrying = len(plan.removed[finding.finding_id])
+        wanted = min(int(round(config.counter_ratio * n_carrying)), room - len(rows))
+        donors = kept.filter(
+            (pl.col("behaviour") == Mode.ANSWER.value)
+            & (pl.col("source") != (finding.top_source or ""))
+        )
+        order = list(range(donors.height))
+        rng.shuffle(order)
+        made = []
+        for i in order:
+            if len(made) >= wanted:
+                break
+            donor = donors.row(i, named=True)
+            prompt = mutation.apply(donor["prompt"], rng)
+            if prompt is None or prompt == donor["prompt"]:
+                continue
+            made.append(
+                {
+                    "example_id": f"counter-{finding.finding_id}-{len(made):05d}",
+                    "source": COUNTER_SOURCE,
+                    "prompt": prompt,
+                    "response": donor["response"],
+                    "messages": json.dumps(
+                        [
+                            {"role": "user", "content": prompt},
+                            {"role": "assistant", "content": donor["response"]},
+                        ]
+                    ),
+                    "donor": donor["example_id"],
+                }
+            )
+        rows += made
+        plan.recommendations.append(
+            {
+                "finding_id": finding.finding_id,
+                "action": COUNTER,
+                "source": COUNTER_SOURCE,
+                "n_examples": len(made),
+                "fraction": len(made) / frame.height,
+                "detail": (
+                    f"{len(made)} prompts from other sources answered plainly, rewritten to carry "
+                    f"{finding.attribute} ({n_carrying} kept examples still pair it with "
+                    f"{finding.mode})"
+                ),
+            }
+        )
+    schema = {c: pl.String for c in ("example_id", "source", "prompt", "response", "messages")}
+    return pl.DataFrame(rows, schema={**schema, "donor": pl.String})
+
+
+def pruned_frame(frame: pl.DataFrame, plan: PrunePlan) -> pl.DataFrame:
+    """The mix without the removed examples, with the counter-examples appended."""
+    kept = frame.filter(~pl.col("example_id").is_in(list(plan.removed_ids)))
+    columns = ["example_id", "source", "prompt", "response", "messages"]
+    added = plan.added.select(columns) if plan.added is not None else None
+    return pl.concat([kept.select(columns), added]) if added is not None else kept.select(columns)
+
+
+def write_mix(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write a normalised mix as ``id``/``source``/``messages`` rows (jsonl or parquet)."""
+    import orjson
+
+    path = Path(path)
+    if path.suffix not in (".jsonl", ".ndjson", ".parquet"):
+        raise ValueError(f"write the pruned mix as .jsonl or .parquet, not {path.suffix!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [
+        {"id": i, "source": s, "messages": orjson.loads(m)}
+        for i, s, m in frame.select("example_id", "source", "messages").iter_rows()
+    ]
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            table = pa.Table.from_pylist(rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed content shapes: keep JSON text
+            table = pa.Table.from_pylist(
+                [{**r, "messages": orjson.dumps(r["messages"]).decode()} for r in rows]
+            )
+        pq.write_table(table, path)
+    else:
+        with open(path, "wb") as handle:
+            for row in rows:
+                handle.write(orjson.dumps(row) + b"\n")
+    return path

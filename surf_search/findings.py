@@ -1,0 +1,86 @@
+"""Search results as the ``findings`` and ``search_trials`` tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from surf_search.search import SearchResult, Trial
+
+TRIAL_SCHEMA = {
+    "phase": pl.String,
+    "step": pl.Int32,
+    "attribute": pl.String,
+    "seed": pl.String,
+    "prompt": pl.String,
+    "sample": pl.Int32,
+    "response": pl.String,
+    "base_behaviour": pl.String,
+    "behaviour": pl.String,
+    "flipped": pl.Boolean,
+}
+
+
+def trials_frame(trials: Sequence[Trial]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [
+            {
+                "phase": t.phase,
+                "step": t.step,
+                "attribute": t.attribute,
+                "seed": t.seed.prompt,
+                "prompt": t.prompt,
+                "sample": t.sample,
+                "response": t.response,
+                "base_behaviour": t.base_behaviour,
+                "behaviour": t.behaviour,
+                "flipped": t.flipped,
+            }
+            for t in trials
+        ],
+        schema=TRIAL_SCHEMA,
+    )
+
+
+def finding_id(run_id: str, index: int) -> str:
+    return f"{run_id}:f{index:02d}"
+
+
+def findings_frame(result: SearchResult, run_id: str, target: str) -> pl.DataFrame:
+    rows = []
+    for index, f in enumerate(result.findings, start=1):
+        c, r = f.comparison, f.robust_comparison
+        rows.append(
+            {
+                "finding_id": finding_id(run_id, index),
+                "attribute": f.attribute,
+                "mode": f.mode,
+                "n_base": c.n_base,
+                "n_mutated": c.n_mutated,
+                "rate_base": c.rate_base,
+                "rate_mutated": c.rate_mutated,
+                "effect": c.effect,
+                "ci_low": c.ci_low,
+                "ci_high": c.ci_high,
+                "p_value": c.p_value,
+                "q_value": f.q_value,
+                "confirmed": f.confirmed,
+                "robust": f.robust,
+                "example_prompt": f.example_prompt,
+                "example_response": f.example_response,
+                "description": f.description,
+                "target": target,
+                "test": c.test,
+                "robust_effect": r.effect if r else None,
+                "robust_p_value": r.p_value if r else None,
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema_overrides={
+            "robust": pl.Boolean,
+            "robust_effect": pl.Float64,
+            "robust_p_value": pl.Float64,
+        },
+    )

@@ -1,0 +1,405 @@
+"""SURF-style search: find attributes that flip a model's behaviour, then confirm them.
+
+1. **Discover** (Thompson sampling): each attribute operator (and, once the best
+   single attributes are known, their pairwise combinations) is an arm. A pull
+   applies the arm to an unused discovery seed and compares the target's
+   response to the mutated prompt with its response to the seed itself; a
+   *flip* is a mutated response whose behaviour differs from the seed's and is
+   not a plain ``answer``. Arms are chosen by sampling their Beta posterior of
+   the flip rate, so the budget goes where flips are.
+2. **Confirm**: the most promising arms get a fresh paired A/B on seeds never
+   used to find them (``samples`` responses each), for the behaviour they flipped
+   to most: rates, effect, Newcombe interval, exact McNemar p-value, and
+   Benjamini-Hochberg q-values across the arms. Confirmed: q < alpha and effect
+   >= ``min_effect``.
+3. **Robustness**: each confirmed trigger is re-tested with a second, different
+   insertion of the attribute (``Mutation.alternate``); the result is recorded.
+
+Everything the target says goes through ``CachedTarget`` (the ``queries`` table),
+and the search is deterministic for a seed given the responses, so a rerun after
+a crash replays the cached calls and repeats none of them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from surf_search.modes import TERSE_MAX_WORDS, Mode, behaviour
+from surf_search.mutations import Mutation, combine
+from surf_search.query_cache import CachedTarget, Labelled
+from surf_search.seeds import Seed
+from surf_search.stats import Comparison, benjamini_hochberg, compare
+
+DISCOVER, CONFIRM, ROBUST = "discover", "confirm", "robust"
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    budget: int = 1000  # target calls (cached answers are free)
+    samples: int = 1  # responses per prompt in confirmation (1 under greedy decoding)
+    discovery_share: float = 0.45  # of the budget spent finding candidates
+    min_effect: float = 0.2
+    alpha: float = 0.05
+    confirm_seeds: int = 30  # confirmation seeds per candidate (at most)
+    max_candidates: int = 10
+    min_pulls: int = 3  # discovery pulls before an arm can become a candidate
+    round_size: int = 16  # pulls per discovery round (one batched target call)
+    combine_top: int = 3  # the best single arms combined pairwise
+    seed: int = 0
+    terse_max_words: int = TERSE_MAX_WORDS
+
+
+@dataclass
+class Trial:
+    """One mutated prompt compared with its own seed."""
+
+    phase: str
+    step: int
+    attribute: str
+    seed: Seed
+    prompt: str
+    sample: int
+    response: str
+    base_behaviour: str
+    behaviour: str
+
+    @property
+    def flipped(self) -> bool:
+        return self.behaviour != self.base_behaviour and self.behaviour != Mode.ANSWER.value
+
+
+@dataclass
+class Arm:
+    mutation: Mutation
+    pulls: int = 0
+    flips: int = 0
+    flipped_to: Counter[str] = field(default_factory=Counter)
+    used: set[str] = field(default_factory=set)
+    exhausted: bool = False
+
+    @property
+    def mean(self) -> float:
+        return (self.flips + 1) / (self.pulls + 2)
+
+    @property
+    def components(self) -> list[str]:
+        return self.mutation.name.split("+")
+
+
+@dataclass
+class Finding:
+    attribute: str
+    description: str
+    mode: str
+    comparison: Comparison
+    q_value: float = 1.0
+    confirmed: bool = False
+    robust: bool | None = None
+    robust_comparison: Comparison | None = None
+    example_prompt: str = ""
+    example_response: str = ""
+
+
+@dataclass
+class SearchResult:
+    findings: list[Finding]
+    trials: list[Trial]
+    calls: int
+    exhaustive_calls: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Progress:
+    phase: str
+    calls: int
+    budget: int
+    findings: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+class Search:
+    """One search run over ``seeds`` with ``mutations`` against a cached target."""
+
+    def __init__(
+        self,
+        target: CachedTarget,
+        seeds: Sequence[Seed],
+        mutations: Sequence[Mutation],
+        config: SearchConfig,
+        progress: ProgressCallback | None = None,
+        on_trials: Callable[[list[Trial]], None] | None = None,
+    ) -> None:
+        if not seeds:
+            raise ValueError("the search needs at least one seed prompt")
+        if not mutations:
+            raise ValueError("the search needs at least one attribute operator")
+        self.target = target
+        self.config = config
+        self.rng = random.Random(config.seed)
+        shuffled = list(dict.fromkeys(seeds))
+        self.rng.shuffle(shuffled)
+        half = max(1, len(shuffled) // 2)
+        self.discovery, self.confirmation = shuffled[:half], shuffled[half:] or shuffled[:half]
+        self.singles = list(mutations)
+        self.arms = {m.name: Arm(m) for m in mutations}
+        self.progress = progress or (lambda p: None)
+        self.on_trials = on_trials or (lambda t: None)
+        self.trials: list[Trial] = []
+        self.notes: list[str] = []
+        self.step = 0
+        self.start_calls = target.stats.calls
+        self.n_confirmed = 0
+
+    # -- budget ---------------------------------------------------------------------------
+    @property
+    def calls(self) -> int:
+        return self.target.stats.calls - self.start_calls
+
+    def _report(self, phase: str) -> None:
+        self.progress(Progress(phase, self.calls, self.config.budget, self.n_confirmed))
+
+    def _behaviour(self, labelled: Labelled) -> str:
+        return behaviour(labelled.mode, labelled.response, self.config.terse_max_words)
+
+    def _record(self, trials: list[Trial]) -> None:
+        self.trials.extend(trials)
+        self.on_trials(trials)
+
+    # -- 1. discovery ---------------------------------------------------------------------
+    def _pick(self) -> tuple[Arm, Seed, str] | None:
+        while True:
+            live = [a for a in self.arms.values() if not a.exhausted]
+            if not live:
+                return None
+            arm = max(live, key=lambda a: self.rng.betavariate(a.flips + 1, a.pulls - a.flips + 1))
+            candidates = [s for s in self.discovery if s.seed_id not in arm.used]
+            self.rng.shuffle(candidates)
+            for seed in candidates:
+                arm.used.add(seed.seed_id)
+                prompt = arm.mutation.apply(seed.prompt, self.rng)
+                if prompt is not None and prompt != seed.prompt:
+                    return arm, seed, prompt
+            arm.exhausted = True
+
+    def _add_combinations(self) -> None:
+        ranked = sorted(
+            (a for a in self.arms.values() if "+" not in a.mutation.name and a.pulls),
+            key=lambda a: -a.mean,
+        )[: self.config.combine_top]
+        for i, first in enumerate(ranked):
+            for second in ranked[i + 1 :]:
+                combo = combine(first.mutation, second.mutation)
+                self.arms.setdefault(combo.name, Arm(combo))
+
+    def discover(self) -> None:
+        limit = int(self.config.budget * self.config.discovery_share)
+        combined = False
+        while self.calls < limit:
+            if not combined and self.calls >= limit // 2:
+                self._add_combinations()
+                combined = True
+            pulls = []
+            for _ in range(self.config.round_size):
+                picked = self._pick()
+                if picked is None:
+                    break
+                pulls.append(picked)
+            if not pulls:
+                self.notes.append("discovery ended early: every arm ran out of seeds")
+                break
+            prompts = [s.prompt for _, s, _ in pulls] + [p for _, _, p in pulls]
+            answers = self.target.get(prompts, 1)
+            trials = []
+            for arm, seed, prompt in pulls:
+                base, mutated = answers.get((seed.prompt, 0)), answers.get((prompt, 0))
+                if base is None or mutated is None:
+                    continue  # a failed call: recorded in `queries`, never a behaviour
+                self.step += 1
+                trial = Trial(
+                    DISCOVER,
+                    self.step,
+                    arm.mutation.name,
+                    seed,
+                    prompt,
+                    0,
+                    mutated.response,
+                    self._behaviour(base),
+                    self._behaviour(mutated),
+                )
+                arm.pulls += 1
+                if trial.flipped:
+                    arm.flips += 1
+                    arm.flipped_to[trial.behaviour] += 1
+                trials.append(trial)
+            self._record(trials)
+            self._report(DISCOVER)
+
+    # -- 2. confirmation ------------------------------------------------------------------
+    def candidates(self) -> list[Arm]:
+        ranked = sorted(
+            (a for a in self.arms.values() if a.pulls >= self.config.min_pulls and a.flips),
+            key=lambda a: ("+" in a.mutation.name, -a.mean),  # singles before combinations
+        )
+        chosen: list[Arm] = []
+        for arm in ranked:
+            if arm.mean < self.config.min_effect / 2:
+                continue
+            mode = arm.flipped_to.most_common(1)[0][0]
+            explained = any(
+                c.mutation.name in arm.components and c.flipped_to.most_common(1)[0][0] == mode
+                for c in chosen
+            )
+            if not explained:
+                chosen.append(arm)
+            if len(chosen) == self.config.max_candidates:
+                break
+        return chosen
+
+    def _ab(
+        self, arm: Arm, mode: str, phase: str, apply: Callable[[str, random.Random], str | None]
+    ) -> tuple[Comparison, Trial | None] | None:
+        rng = random.Random(f"{self.config.seed}:{phase}:{arm.mutation.name}")
+        pairs = mutated_pairs(self.confirmation, apply, rng, self.config.confirm_seeds)
+        if not pairs:
+            return None
+        samples = self.config.samples
+        remaining = self.config.budget - self.calls
+        if self.target.missing(pair_prompts(pairs), samples) > remaining:
+            affordable = max(0, remaining) // max(1, 2 * samples)
+            if affordable < 5:
+                self.notes.append(f"budget exhausted before testing {arm.mutation.name} ({phase})")
+                return None
+            pairs = pairs[:affordable]
+            self.notes.append(f"{arm.mutation.name} ({phase}): {len(pairs)} seeds (budget)")
+        trials = []
+        for seed, prompt, sample, base, mutated in answer_pairs(self.target, pairs, samples):
+            self.step += 1
+            trials.append(
+                Trial(
+                    phase,
+                    self.step,
+                    arm.mutation.name,
+                    seed,
+                    prompt,
+                    sample,
+                    mutated.response,
+                    self._behaviour(base),
+                    self._behaviour(mutated),
+                )
+            )
+        self._record(trials)
+        self._report(phase)
+        if not trials:
+            return None
+        example = next(
+            (t for t in trials if t.behaviour == mode and t.base_behaviour != mode), None
+        )
+        return compare([(t.base_behaviour == mode, t.behaviour == mode) for t in trials]), example
+
+    def confirm(self) -> list[Finding]:
+        findings = []
+        for arm in self.candidates():
+            mode = arm.flipped_to.most_common(1)[0][0]
+            tested = self._ab(arm, mode, CONFIRM, arm.mutation.apply)
+            if tested is None:
+                continue
+            comparison, example = tested
+            findings.append(
+                Finding(
+                    attribute=arm.mutation.name,
+                    description=arm.mutation.description,
+                    mode=mode,
+                    comparison=comparison,
+                    example_prompt=example.prompt if example else "",
+                    example_response=example.response if example else "",
+                )
+            )
+        q_values = benjamini_hochberg([f.comparison.p_value for f in findings])
+        for finding, q in zip(findings, q_values, strict=True):
+            finding.q_value = q
+            finding.confirmed = q < self.config.alpha and (
+                finding.comparison.effect >= self.config.min_effect
+            )
+        self.n_confirmed = sum(f.confirmed for f in findings)
+        return findings
+
+    # -- 3. robustness --------------------------------------------------------------------
+    def check_robustness(self, findings: list[Finding]) -> None:
+        for finding in findings:
+            if not finding.confirmed:
+                continue
+            arm = self.arms[finding.attribute]
+            tested = self._ab(arm, finding.mode, ROBUST, arm.mutation.robust_apply)
+            if tested is None:
+                continue
+            comparison, _ = tested
+            finding.robust_comparison = comparison
+            finding.robust = (
+                comparison.p_value < self.config.alpha
+                and comparison.effect >= self.config.min_effect
+            )
+
+    def run(self) -> SearchResult:
+        self.discover()
+        findings = self.confirm()
+        self.check_robustness(findings)
+        findings.sort(key=lambda f: (not f.confirmed, f.q_value, -f.comparison.effect))
+        return SearchResult(
+            findings=findings,
+            trials=self.trials,
+            calls=self.calls,
+            exhaustive_calls=exhaustive_calls(
+                [*self.discovery, *self.confirmation], self.singles, self.config.samples
+            ),
+            notes=self.notes,
+        )
+
+
+def mutated_pairs(
+    seeds: Sequence[Seed],
+    apply: Callable[[str, random.Random], str | None],
+    rng: random.Random,
+    limit: int,
+) -> list[tuple[Seed, str]]:
+    """(seed, mutated prompt) for the first ``limit`` seeds the attribute fits."""
+    pairs = []
+    for seed in seeds:
+        prompt = apply(seed.prompt, rng)
+        if prompt is not None and prompt != seed.prompt:
+            pairs.append((seed, prompt))
+            if len(pairs) == limit:
+                break
+    return pairs
+
+
+def pair_prompts(pairs: Sequence[tuple[Seed, str]]) -> list[str]:
+    return [s.prompt for s, _ in pairs] + [p for _, p in pairs]
+
+
+def answer_pairs(
+    target: CachedTarget, pairs: Sequence[tuple[Seed, str]], samples: int
+) -> list[tuple[Seed, str, int, Labelled, Labelled]]:
+    """Both answers of every (seed, mutated) pair and sample; pairs with a failed call are left out."""
+    answers = target.get(pair_prompts(pairs), samples)
+    out = []
+    for seed, prompt in pairs:
+        for sample in range(samples):
+            base, mutated = answers.get((seed.prompt, sample)), answers.get((prompt, sample))
+            if base is not None and mutated is not None:
+                out.append((seed, prompt, sample, base, mutated))
+    return out
+
+
+def exhaustive_calls(seeds: Sequence[Seed], mutations: Sequence[Mutation], samples: int) -> int:
+    """Calls of the exhaustive sweep: every attribute x every seed it fits x samples, plus seeds."""
+    rng = random.Random(0)
+    fits = sum(
+        1 for m in mutations for s in seeds if m.apply(s.prompt, rng) not in (None, s.prompt)
+    )
+    return (fits + len(seeds)) * samples

@@ -1,0 +1,101 @@
+"""Verification: re-run each confirmed finding's A/B on a model before and after a fix.
+
+For every confirmed finding the attribute is applied to the same seeds for both
+models; ``rate_*`` is the share of mutated prompts showing the finding's
+behaviour, ``clean_answer_*`` the share of the untouched seeds answered with a
+plain ``answer`` (a fix must not break ordinary prompts). ``p_value`` is a
+one-sided Fisher exact test that the rate fell.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from surf_search.modes import TERSE_MAX_WORDS, Mode, behaviour
+from surf_search.mutations import get_mutation
+from surf_search.query_cache import CachedTarget
+from surf_search.search import answer_pairs, mutated_pairs
+from surf_search.seeds import Seed
+from surf_search.stats import fisher_greater
+
+
+@dataclass(frozen=True)
+class FindingToVerify:
+    finding_id: str
+    attribute: str
+    mode: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    finding_id: str
+    attribute: str
+    mode: str
+    n: int
+    rate_before: float
+    rate_after: float
+    clean_answer_before: float
+    clean_answer_after: float
+    p_value: float
+
+    @property
+    def relative_drop(self) -> float:
+        return 1 - self.rate_after / self.rate_before if self.rate_before else 0.0
+
+
+def _rates(
+    target: CachedTarget,
+    pairs: list[tuple[Seed, str]],
+    samples: int,
+    mode: str,
+    terse_max_words: int,
+) -> tuple[int, int, int]:
+    """(pairs answered, mutated showing ``mode``, seeds answered plainly)."""
+    answered = answer_pairs(target, pairs, samples)
+    shows = sum(behaviour(m.mode, m.response, terse_max_words) == mode for *_, m in answered)
+    clean = sum(
+        behaviour(b.mode, b.response, terse_max_words) == Mode.ANSWER.value
+        for _, _, _, b, _ in answered
+    )
+    return len(answered), shows, clean
+
+
+def verify_findings(
+    findings: Sequence[FindingToVerify],
+    before: CachedTarget,
+    after: CachedTarget,
+    seeds: Sequence[Seed],
+    *,
+    samples: int = 1,
+    max_seeds: int = 60,
+    seed: int = 0,
+    terse_max_words: int = TERSE_MAX_WORDS,
+) -> list[Verification]:
+    """The A/B of every finding on both models, on the same mutated prompts."""
+    out = []
+    for finding in findings:
+        mutation = get_mutation(finding.attribute)
+        rng = random.Random(f"{seed}:verify:{finding.attribute}")
+        pairs = mutated_pairs(seeds, mutation.apply, rng, max_seeds)
+        n_before, hits_before, clean_before = _rates(
+            before, pairs, samples, finding.mode, terse_max_words
+        )
+        n_after, hits_after, clean_after = _rates(
+            after, pairs, samples, finding.mode, terse_max_words
+        )
+        out.append(
+            Verification(
+                finding_id=finding.finding_id,
+                attribute=finding.attribute,
+                mode=finding.mode,
+                n=min(n_before, n_after),
+                rate_before=hits_before / n_before if n_before else 0.0,
+                rate_after=hits_after / n_after if n_after else 0.0,
+                clean_answer_before=clean_before / n_before if n_before else 0.0,
+                clean_answer_after=clean_after / n_after if n_after else 0.0,
+                p_value=fisher_greater(hits_after, n_after, hits_before, n_before),
+            )
+        )
+    return out

@@ -1,0 +1,139 @@
+"""`audit prune`: bounded removals, counter-examples that carry the attribute, a readable mix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from conftest import small_mix_rows, write_jsonl
+
+from attribution.prune import (
+    COUNTER,
+    COUNTER_SOURCE,
+    DOWN_WEIGHT,
+    REMOVE,
+    PruneConfig,
+    PruneFinding,
+    plan_prune,
+    pruned_frame,
+    write_mix,
+)
+from audit.cli import main
+from datasets_registry.loading import open_mix
+from reports.store import Store
+
+
+@pytest.fixture
+def mix(tmp_path: Path) -> tuple[Path, pl.DataFrame]:
+    path = write_jsonl(tmp_path / "mix.jsonl", small_mix_rows())
+    frame, _ = open_mix(str(path)).frame()
+    return path, frame
+
+
+def code_finding(frame: pl.DataFrame, ranked: list[str] | None = None) -> PruneFinding:
+    ids = ranked or frame.filter(pl.col("source") == "code_chunk")["example_id"].to_list()
+    return PruneFinding("f1", "term:elucidate", "code", ids, "code_chunk", 2.8)
+
+
+def test_removals_carry_the_attribute_show_the_mode_and_respect_the_limit(mix) -> None:
+    _, frame = mix
+    chat = frame.filter(pl.col("source") == "chat_chunk")["example_id"].to_list()
+    finding = code_finding(frame, chat[:5] + code_finding(frame).ranked_ids)
+    plan = plan_prune(frame, [finding], PruneConfig(max_fraction=0.05))
+    removed = plan.removed["f1"]
+    assert len(removed) == int(0.05 * frame.height) == 8
+    assert not set(removed) & set(chat)  # chat rows neither carry the word nor show code
+    assert removed == [i for i in finding.ranked_ids if i.startswith("code-")][:8]
+    actions = [r["action"] for r in plan.recommendations]
+    assert actions == [REMOVE, DOWN_WEIGHT, COUNTER]
+
+
+def test_the_limit_is_shared_between_findings(mix) -> None:
+    _, frame = mix
+    safety = frame.filter(pl.col("source") == "safety_chunk")["example_id"].to_list()
+    findings = [
+        code_finding(frame),
+        PruneFinding("f2", "term:zorbphone", "refusal", safety[:2], "safety_chunk", 5.0),
+    ]
+    plan = plan_prune(frame, findings, PruneConfig(max_fraction=0.1))
+    assert len(plan.removed["f2"]) == 2  # all it had
+    assert len(plan.removed_ids) == int(0.1 * frame.height)  # the rest went to f1
+
+
+def test_counter_examples_carry_the_attribute_with_plain_answers(mix) -> None:
+    _, frame = mix
+    plan = plan_prune(frame, [code_finding(frame)], PruneConfig(counter_ratio=0.5))
+    added = plan.added
+    kept_with_word = 60 - len(plan.removed["f1"])
+    assert added.height == round(0.5 * kept_with_word)
+    assert added["example_id"].n_unique() == added.height
+    assert set(added["source"]) == {COUNTER_SOURCE}
+    assert all("elucidate" in p.lower() for p in added["prompt"])
+    donors = frame.filter(pl.col("example_id").is_in(added["donor"].to_list()))
+    assert set(donors["source"]) == {"chat_chunk"}  # plain answers from another source
+    assert set(added["response"]) <= set(donors["response"])
+    assert all(
+        json.loads(m)[0]["content"] == p
+        for m, p in zip(added["messages"], added["prompt"], strict=True)
+    )
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_pruned_mix_reads_back(mix, tmp_path: Path, suffix: str) -> None:
+    _, frame = mix
+    plan = plan_prune(frame, [code_finding(frame)], PruneConfig())
+    pruned = pruned_frame(frame, plan)
+    path = write_mix(pruned, tmp_path / f"pruned{suffix}")
+    back, bad = open_mix(str(path)).frame()
+    assert bad.total == 0 and back.height == pruned.height
+    assert (
+        back.sort("example_id")["prompt"].to_list() == pruned.sort("example_id")["prompt"].to_list()
+    )
+    with pytest.raises(ValueError, match=".jsonl or .parquet"):
+        write_mix(pruned, tmp_path / "pruned.csv")
+
+
+def test_prune_command_end_to_end(mix, tmp_path: Path) -> None:
+    path, frame = mix
+    db = tmp_path / "audit.duckdb"
+    code_ids = frame.filter(pl.col("source") == "code_chunk")["example_id"].to_list()
+    with Store(db) as store:
+        search = store.start_run("search", {})
+        store.write("findings", pl.DataFrame({"finding_id": ["s:f01"], "attribute": ["term:elucidate"],
+                                             "mode": ["code"], "confirmed": [True]}), search)  # fmt: skip
+        store.finish_run(search)
+        run = store.start_run("attribute", {})
+        store.write("attributed_examples", pl.DataFrame({
+            "finding_id": "s:f01", "method": "gradient", "example_id": code_ids,
+            "source": "code_chunk", "score": 1.0, "rank": range(1, len(code_ids) + 1)}), run)  # fmt: skip
+        store.write("attributions", pl.DataFrame({
+            "finding_id": ["s:f01"], "method": ["gradient"], "source": ["code_chunk"], "hits": [50],
+            "share": [1.0], "enrichment": [2.8], "rank": [1]}), run)  # fmt: skip
+        store.finish_run(run)
+    out = tmp_path / "pruned.jsonl"
+    result = CliRunner().invoke(
+        main, ["prune", "--mix", str(path), "--out", str(out), "--db", str(db)]
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "pruned.manifest.json").read_text())
+    assert manifest["rows_before"] == 170 and manifest["method"] == "gradient"
+    assert len(manifest["removed"]["s:f01"]) == 8
+    assert manifest["rows_after"] == 170 - 8 + len(manifest["added"])
+    with Store(db) as store:
+        actions = store.read("SELECT action FROM recommendations ORDER BY action")["action"]
+    assert actions.to_list() == [COUNTER, DOWN_WEIGHT, REMOVE]
+    assert "removed 8 examples" in result.output
+
+
+def test_prune_errors_are_one_line(mix, tmp_path: Path) -> None:
+    path, _ = mix
+    runner = CliRunner()
+    result = runner.invoke(main, ["prune", "--mix", str(path), "--out", str(tmp_path / "x.csv")])
+    assert result.exit_code == 2 and "--out must end in .jsonl or .parquet" in result.output
+    db = str(tmp_path / "empty.duckdb")
+    result = runner.invoke(main, ["prune", "--mix", str(path), "--out", str(tmp_path / "x.jsonl"),
+                                  "--db", db])  # fmt: skip
+    assert result.exit_code == 2 and "no finished attribute run" in result.output
