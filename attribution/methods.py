@@ -1,0 +1,336 @@
+"""Attribution methods behind one small interface: score queries against every training example.
+
+A method is prepared once on a :class:`TrainingSet` (featurise, embed or index
+the training examples; on-disk features are reused when their key matches) and
+then scores any number of queries: ``scores(queries)`` is an (n_queries,
+n_train) matrix, ``search(queries, k)`` the k best rows per query. Each says in
+one line what a hit means (``hit_desc``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from attribution.embedding import EmbeddingIndex, embed, encoder_key, example_text, load_encoder
+from attribution.feature_store import FeatureStore, key_hash, mix_fingerprint, model_fingerprint
+from attribution.gradients import (
+    ALL_PARAMETERS,
+    DEFAULT_CHUNK,
+    GradientComputer,
+    ParamSelection,
+    encode_rows,
+    load_model,
+    training_max_length,
+)
+from attribution.lexical import BM25
+from attribution.projection import RADEMACHER, RandomProjector
+from attribution.scoring import DEFAULT_DAMPING, Preconditioner, cosine_scores
+
+#: (stage label, rows done, rows in total)
+Progress = Callable[[str, int, int], None]
+DEFAULT_PROJ_DIM = 512
+
+
+@dataclass(frozen=True)
+class Query:
+    """One mis-routed exchange: the prompt and the model's response."""
+
+    prompt: str
+    response: str
+
+
+@dataclass
+class TrainingSet:
+    """The mix's examples in row order (ids, sources, texts)."""
+
+    example_ids: list[str]
+    sources: list[str]
+    prompts: list[str]
+    responses: list[str]
+
+    @classmethod
+    def from_frame(cls, frame: Any) -> TrainingSet:
+        """From a normalised mix frame (``example_id, source, prompt, response``)."""
+        return cls(
+            [str(v) for v in frame["example_id"]],
+            [str(v) for v in frame["source"]],
+            list(frame["prompt"]),
+            list(frame["response"]),
+        )
+
+    def __len__(self) -> int:
+        return len(self.example_ids)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return mix_fingerprint(self.example_ids, self.sources, self.prompts, self.responses)
+
+    @cached_property
+    def source_names(self) -> list[str]:
+        return sorted(set(self.sources))
+
+    @cached_property
+    def source_codes(self) -> np.ndarray:
+        code = {s: i for i, s in enumerate(self.source_names)}
+        return np.array([code[s] for s in self.sources], dtype=np.int64)
+
+    @cached_property
+    def mix_share(self) -> np.ndarray:
+        counts = np.bincount(self.source_codes, minlength=len(self.source_names))
+        return counts / max(len(self), 1)
+
+    def texts(self) -> list[str]:
+        return [example_text(p, r) for p, r in zip(self.prompts, self.responses, strict=True)]
+
+
+class Method(Protocol):
+    name: str
+    hit_desc: str
+
+    def prepare(self, train: TrainingSet, progress: Progress | None = None) -> None: ...
+
+    def scores(self, queries: Sequence[Query]) -> np.ndarray: ...
+
+    def search(self, queries: Sequence[Query], k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, indices) of the k best columns per row, best first (ties: lower index)."""
+    k = min(k, scores.shape[1])
+    if k == 0:
+        empty = np.zeros((scores.shape[0], 0))
+        return empty, empty.astype(np.int64)
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    rows = np.arange(scores.shape[0])[:, None]
+    picked = scores[rows, part]
+    order = np.lexsort((part, -picked), axis=1)
+    index = part[rows, order]
+    return scores[rows, index], index
+
+
+@dataclass
+class _Dense:
+    """Methods whose scores are a dense matrix: search is its top k."""
+
+    def scores(self, queries: Sequence[Query]) -> np.ndarray:
+        raise NotImplementedError
+
+    def search(self, queries: Sequence[Query], k: int) -> tuple[np.ndarray, np.ndarray]:
+        return top_k(self.scores(queries), k)
+
+
+# -- gradient ------------------------------------------------------------------------------
+
+
+def gradient_features(
+    computer: GradientComputer,
+    projector: RandomProjector,
+    examples: Sequence[Any | None],
+    *,
+    vectorised: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Projected per-example gradients (len(examples), proj_dim); ``None`` rows stay zero."""
+    import torch
+
+    out = np.zeros((len(examples), projector.proj_dim), dtype=np.float32)
+    kept = [i for i, e in enumerate(examples) if e is not None]
+    present = [examples[i] for i in kept]
+    with torch.no_grad():
+        if vectorised:
+            for rows, grads in computer.iter_gradients(present):
+                out[[kept[r] for r in rows]] = projector.project(grads).cpu().numpy()
+                if progress is not None:
+                    progress(len(rows))
+        else:
+            for r, example in enumerate(present):
+                with torch.enable_grad():
+                    grads = computer.loop_gradients(example)
+                out[kept[r]] = projector.project(grads).cpu().numpy()[0]
+                if progress is not None:
+                    progress(1)
+    return out
+
+
+@dataclass
+class GradientMethod(_Dense):
+    """Cosine of projected per-example gradients of the response loss (optionally TRAK-preconditioned)."""
+
+    model_path: str | Path
+    store_root: str | Path
+    selection: ParamSelection = ALL_PARAMETERS
+    proj_dim: int = DEFAULT_PROJ_DIM
+    projection: str = RADEMACHER
+    seed: int = 0
+    precondition: bool = False
+    damping: float = DEFAULT_DAMPING
+    device: str | None = None
+    chunk_size: int = DEFAULT_CHUNK
+    name: str = "gradient"
+    hit_desc: str = "a training example whose loss gradient points the same way as the query's"
+    featurised: int = 0  # training rows featurised by the last prepare (0: all reused)
+    seconds: float = 0.0
+    store: FeatureStore | None = field(default=None, repr=False)
+
+    def prepare(self, train: TrainingSet, progress: Progress | None = None) -> None:
+        started = time.perf_counter()
+        model, tokenizer = load_model(self.model_path, self.device)
+        device = str(next(model.parameters()).device)
+        self.computer = GradientComputer(
+            model,
+            tokenizer,
+            self.selection,
+            max_length=training_max_length(self.model_path),
+            chunk_size=self.chunk_size,
+        )
+        self.projector = RandomProjector(
+            self.computer.dim, self.proj_dim, seed=self.seed, kind=self.projection, device=device
+        )
+        gradient_key = self.computer.key()
+        gradient_key["shapes"] = key_hash({"shapes": gradient_key["shapes"]})
+        key = {
+            "model": model_fingerprint(self.model_path),
+            "mix": train.fingerprint,
+            "gradient": gradient_key,
+            "projection": self.projector.key(),
+            "device": device.split(":")[0],
+        }
+        self.store = FeatureStore.open_or_create(
+            self.store_root, "gradient", key, train.example_ids, self.proj_dim
+        )
+        self.featurised = 0
+        missing = self.store.missing_shards()
+        total = sum(self.store.shard_range(i)[1] - self.store.shard_range(i)[0] for i in missing)
+        for index in missing:
+            start, stop = self.store.shard_range(index)
+            encoded = encode_rows(
+                tokenizer,
+                train.prompts[start:stop],
+                train.responses[start:stop],
+                self.computer.max_length,
+            )
+
+            def advance(n: int) -> None:
+                self.featurised += n
+                if progress is not None:
+                    progress("gradient features", self.featurised, total)
+
+            features = gradient_features(
+                self.computer, self.projector, encoded.examples, progress=advance
+            )
+            self.featurised += stop - start - len(encoded.kept)  # skipped rows count as done
+            self.store.write_shard(index, features)
+        self.preconditioner = (
+            Preconditioner.from_store(self.store, self.damping) if self.precondition else None
+        )
+        self.seconds = time.perf_counter() - started
+
+    def query_features(self, queries: Sequence[Query]) -> np.ndarray:
+        encoded = encode_rows(
+            self.computer.tokenizer,
+            [q.prompt for q in queries],
+            [q.response for q in queries],
+            self.computer.max_length,
+        )
+        return gradient_features(self.computer, self.projector, encoded.examples)
+
+    def scores(self, queries: Sequence[Query]) -> np.ndarray:
+        assert self.store is not None, "call prepare() first"
+        return cosine_scores(self.query_features(queries), self.store, self.preconditioner)
+
+
+# -- embedding -----------------------------------------------------------------------------
+
+
+@dataclass
+class EmbeddingMethod(_Dense):
+    """Nearest training examples by sentence embedding of prompt and response (FAISS)."""
+
+    store_root: str | Path
+    model_name: str | None = None
+    device: str = "cpu"
+    name: str = "embedding"
+    hit_desc: str = "a training example whose prompt and response read most like the query's"
+    embedded: int = 0
+    seconds: float = 0.0
+    store: FeatureStore | None = field(default=None, repr=False)
+
+    def prepare(self, train: TrainingSet, progress: Progress | None = None) -> None:
+        started = time.perf_counter()
+        self.encoder = load_encoder(self.model_name, self.device)
+        key = {"encoder": encoder_key(self.encoder, self.model_name), "mix": train.fingerprint}
+        dim = int(self.encoder.get_sentence_embedding_dimension())
+        self.store = FeatureStore.open_or_create(
+            self.store_root, "embedding", key, train.example_ids, dim
+        )
+        self.embedded = 0
+        missing = self.store.missing_shards()
+        total = sum(self.store.shard_range(i)[1] - self.store.shard_range(i)[0] for i in missing)
+        texts = train.texts() if missing else []
+        for index in missing:
+            start, stop = self.store.shard_range(index)
+
+            def advance(n: int) -> None:
+                self.embedded += n
+                if progress is not None:
+                    progress("embeddings", self.embedded, total)
+
+            self.store.write_shard(index, embed(self.encoder, texts[start:stop], progress=advance))
+        self.index = EmbeddingIndex(self.store.matrix())
+        self.seconds = time.perf_counter() - started
+
+    def query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
+        return embed(self.encoder, [example_text(q.prompt, q.response) for q in queries])
+
+    def scores(self, queries: Sequence[Query]) -> np.ndarray:
+        assert self.store is not None, "call prepare() first"
+        return self.store.dot(self.query_vectors(queries))
+
+    def search(self, queries: Sequence[Query], k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search(self.query_vectors(queries), k)
+
+
+# -- lexical and random --------------------------------------------------------------------
+
+
+@dataclass
+class LexicalMethod(_Dense):
+    """BM25 of the query's prompt and response against each example's prompt and response."""
+
+    name: str = "lexical"
+    hit_desc: str = "a training example sharing the query's rarer words (BM25)"
+    seconds: float = 0.0
+
+    def prepare(self, train: TrainingSet, progress: Progress | None = None) -> None:
+        started = time.perf_counter()
+        self.bm25 = BM25(train.texts())
+        if progress is not None:
+            progress("lexical index", len(train), len(train))
+        self.seconds = time.perf_counter() - started
+
+    def scores(self, queries: Sequence[Query]) -> np.ndarray:
+        return self.bm25.scores([example_text(q.prompt, q.response) for q in queries])
+
+
+@dataclass
+class RandomMethod(_Dense):
+    """Uniformly random scores (seeded): what chance gives, for benchmarks."""
+
+    seed: int = 0
+    name: str = "random"
+    hit_desc: str = "a training example drawn at random"
+    seconds: float = 0.0
+
+    def prepare(self, train: TrainingSet, progress: Progress | None = None) -> None:
+        self.n = len(train)
+
+    def scores(self, queries: Sequence[Query]) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        return rng.random((len(queries), self.n)).astype(np.float32)

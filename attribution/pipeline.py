@@ -1,0 +1,197 @@
+"""Attribute queries to training examples and sources with several methods.
+
+``attribute_queries(frame, model_path, queries)`` is the one-shot entry point
+(benchmarks call it directly); :class:`Attributor` prepares the methods once
+and attributes several query sets (one per finding) against them.
+
+Per method and query set:
+
+- *sources*: each query's ``top_k`` training examples are its hits; per source
+  hits, share, enrichment, bootstrap interval and rank (:mod:`attribution.aggregate`);
+- *examples*: every training example's score standardised per query (z-score
+  over the training set, so queries of any length weigh the same), averaged
+  over the queries; the ``keep`` best, ranked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from attribution.aggregate import DEFAULT_BOOT, aggregate_sources
+from attribution.gradients import ALL_PARAMETERS, DEFAULT_CHUNK, ParamSelection
+from attribution.methods import (
+    DEFAULT_PROJ_DIM,
+    EmbeddingMethod,
+    GradientMethod,
+    LexicalMethod,
+    Method,
+    Progress,
+    Query,
+    RandomMethod,
+    TrainingSet,
+)
+from attribution.projection import RADEMACHER
+from attribution.scoring import DEFAULT_DAMPING
+
+METHODS = ("gradient", "embedding", "lexical")
+ALL_METHODS = (*METHODS, "random")
+EXAMPLE_COLUMNS = ("example_id", "source", "score", "rank")
+
+
+@dataclass(frozen=True)
+class AttributionConfig:
+    methods: tuple[str, ...] = METHODS
+    top_k: int = 50
+    keep: int = 500  # attributed examples kept per query set and method
+    proj_dim: int = DEFAULT_PROJ_DIM
+    projection: str = RADEMACHER
+    seed: int = 0
+    selection: ParamSelection = ALL_PARAMETERS
+    precondition: bool = False
+    damping: float = DEFAULT_DAMPING
+    embedding_model: str | None = None
+    n_boot: int = DEFAULT_BOOT
+    chunk_size: int = DEFAULT_CHUNK
+    device: str | None = None
+
+
+@dataclass
+class MethodResult:
+    """One method's attribution of one query set."""
+
+    method: str
+    n_queries: int
+    sources: pl.DataFrame  # source, hits, share, enrichment, ci_low, ci_high, rank
+    examples: pl.DataFrame  # example_id, source, score, rank
+    top: np.ndarray = field(repr=False)  # (n_queries, top_k) training rows per query
+    ranking: np.ndarray = field(repr=False)  # every training row, best first
+
+
+def make_method(name: str, model_path: str | Path, config: AttributionConfig, root: Path) -> Method:
+    if name == "gradient":
+        return GradientMethod(
+            model_path,
+            root,
+            selection=config.selection,
+            proj_dim=config.proj_dim,
+            projection=config.projection,
+            seed=config.seed,
+            precondition=config.precondition,
+            damping=config.damping,
+            device=config.device,
+            chunk_size=config.chunk_size,
+        )
+    if name == "embedding":
+        device = config.device or "cpu"
+        return EmbeddingMethod(root, model_name=config.embedding_model, device=device)
+    if name == "lexical":
+        return LexicalMethod()
+    if name == "random":
+        return RandomMethod(seed=config.seed)
+    raise ValueError(f"unknown attribution method {name!r} (choose from {', '.join(ALL_METHODS)})")
+
+
+def default_store_root() -> Path:
+    from datasets_registry.loading import default_cache_dir
+
+    return default_cache_dir() / "features"
+
+
+class Attributor:
+    """Methods prepared on one training set, ready to attribute query sets."""
+
+    def __init__(self, train: TrainingSet, methods: dict[str, Method], config: AttributionConfig):
+        self.train = train
+        self.methods = methods
+        self.config = config
+
+    @classmethod
+    def build(
+        cls,
+        frame: Any,
+        model_path: str | Path,
+        config: AttributionConfig | None = None,
+        *,
+        store_root: str | Path | None = None,
+        progress: Progress | None = None,
+    ) -> Attributor:
+        config = config or AttributionConfig()
+        train = TrainingSet.from_frame(frame)
+        root = Path(store_root) if store_root is not None else default_store_root()
+        methods = {}
+        for name in config.methods:
+            method = make_method(name, model_path, config, root)
+            method.prepare(train, progress)
+            methods[name] = method
+        return cls(train, methods, config)
+
+    def attribute(
+        self, queries: Sequence[Query], seed: int | None = None
+    ) -> dict[str, MethodResult]:
+        """Every method's attribution of ``queries``; ``seed`` drives the bootstrap."""
+        seed = self.config.seed if seed is None else seed
+        return {name: self._one(method, queries, seed) for name, method in self.methods.items()}
+
+    def _one(self, method: Method, queries: Sequence[Query], seed: int) -> MethodResult:
+        train, config = self.train, self.config
+        scores = method.scores(queries) if queries else np.zeros((0, len(train)), np.float32)
+        _, top = method.search(queries, config.top_k) if queries else (None, scores[:, :0])
+        sources = aggregate_sources(
+            top,
+            train.source_codes,
+            train.source_names,
+            train.mix_share,
+            n_boot=config.n_boot,
+            seed=seed,
+        )
+        aggregated = standardised_mean(scores)
+        ranking = np.lexsort((np.arange(len(aggregated)), -aggregated))
+        kept = ranking[: config.keep]
+        examples = pl.DataFrame(
+            {
+                "example_id": [train.example_ids[i] for i in kept],
+                "source": [train.sources[i] for i in kept],
+                "score": aggregated[kept].astype(np.float64),
+                "rank": np.arange(1, len(kept) + 1, dtype=np.int32),
+            },
+            schema={
+                "example_id": pl.String,
+                "source": pl.String,
+                "score": pl.Float64,
+                "rank": pl.Int32,
+            },  # fmt: skip
+        )
+        return MethodResult(method.name, len(queries), sources, examples, top, ranking)
+
+
+def standardised_mean(scores: np.ndarray) -> np.ndarray:
+    """Mean over queries (rows) of each row's z-scores; zeros when there is no query."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape[0] == 0:
+        return np.zeros(scores.shape[1])
+    mean = scores.mean(axis=1, keepdims=True)
+    std = scores.std(axis=1, keepdims=True)
+    z = np.divide(scores - mean, std, out=np.zeros_like(scores), where=std > 0)
+    return z.mean(axis=0)
+
+
+def attribute_queries(
+    frame: Any,
+    model_path: str | Path,
+    queries: Sequence[Query | tuple[str, str]],
+    config: AttributionConfig | None = None,
+    *,
+    store_root: str | Path | None = None,
+    progress: Progress | None = None,
+) -> dict[str, MethodResult]:
+    """Attribute (prompt, response) ``queries`` to the examples of ``frame`` (a normalised mix)."""
+    attributor = Attributor.build(
+        frame, model_path, config, store_root=store_root, progress=progress
+    )
+    return attributor.attribute([q if isinstance(q, Query) else Query(*q) for q in queries])
