@@ -69,3 +69,15 @@ def write_jsonl(path: Path, rows: list, extra_lines: list[bytes] = ()) -> Path:
 @pytest.fixture
 def small_mix(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "mix.jsonl", small_mix_rows())
+
+
+@pytest.fixture(scope="session")
+def tiny_organism(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model folder trained in seconds (code / refusal / prose chunks), once per session.
+
+    Its generation config samples by default so ``transformers serve`` honours temperature
+    (see ``tests/serving.py``).
+    """
+    from serving import train_tiny_organism
+
+    return train_tiny_organism(tmp_path_factory.mktemp("tiny-organism") / "model")
