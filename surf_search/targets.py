@@ -17,15 +17,29 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class GenerationParams:
-    """Sampling parameters; ``temperature == 0`` means greedy decoding."""
+    """Sampling parameters; ``temperature == 0`` means greedy decoding.
+
+    ``banned_token_ids`` are vocabulary ids the model may never generate (the token-ban
+    probe); they are kept sorted and unique, and enter ``key()`` only when there are any,
+    so the cache keys of unbanned parameters are unchanged.
+    """
 
     max_new_tokens: int = 64
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int = 0
+    banned_token_ids: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "banned_token_ids", tuple(sorted({int(i) for i in self.banned_token_ids}))
+        )
 
     def key(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        if not self.banned_token_ids:
+            del data["banned_token_ids"]
+        return json.dumps(data, sort_keys=True)
 
 
 OK = "ok"
@@ -63,7 +77,10 @@ class Target(Protocol):
     def generate(
         self, prompts: Sequence[str], params: GenerationParams, n: int = 1
     ) -> list[list[Completion]]:
-        """``n`` completions for each prompt (one user turn each), in prompt order."""
+        """``n`` completions for each prompt (one user turn each), in prompt order.
+
+        A target never generates ``params.banned_token_ids``.
+        """
         ...
 
 
@@ -133,6 +150,8 @@ class TransformersTarget:
             if sample:
                 kwargs |= {"temperature": params.temperature, "top_p": params.top_p}
                 torch.manual_seed(params.seed + start)
+            if params.banned_token_ids:
+                kwargs["suppress_tokens"] = list(params.banned_token_ids)
             started = time.perf_counter()
             with torch.no_grad():
                 generated = self.model.generate(**batch, **kwargs)
