@@ -118,7 +118,8 @@ class OpenAIChatTarget:
     """A model behind an OpenAI-compatible ``/chat/completions`` endpoint.
 
     One request per sample (``messages=[user prompt]``, ``max_tokens``, ``temperature``,
-    ``top_p`` and a per-sample ``seed`` from :func:`sample_seed`); greedy parameters
+    ``top_p``, a per-sample ``seed`` from :func:`sample_seed`, and ``logit_bias`` -100 for
+    ``params.banned_token_ids``); greedy parameters
     (``temperature == 0``) send one request per prompt and repeat its answer ``n``
     times, like :class:`~surf_search.targets.TransformersTarget`. ``latency_ms`` runs
     from the first attempt's send (not from queueing for a slot) to the outcome,
@@ -231,7 +232,7 @@ class OpenAIChatTarget:
         return key
 
     def _payload(self, prompt: str, params: GenerationParams, sample: int) -> dict[str, Any]:
-        return {
+        payload = {
             **self.extra_body,
             "model": self.model,
             "messages": [{"role": "user", "content": prompt}],
@@ -240,6 +241,10 @@ class OpenAIChatTarget:
             "top_p": params.top_p,
             "seed": sample_seed(params.seed, prompt, sample),
         }
+        if params.banned_token_ids:  # -100 is "never" in the OpenAI API; a float, as
+            # `transformers serve` rejects integer biases
+            payload["logit_bias"] = {str(i): -100.0 for i in params.banned_token_ids}
+        return payload
 
     async def _call(
         self,
