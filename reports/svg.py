@@ -87,13 +87,14 @@ def heatmap(
     *,
     label: str,
     tooltip: Callable[[str, str, float], str],
-    cell: int = 46,
+    cell: int = 42,
 ) -> Markup:
     """A rows x cols grid of shares in [0, 1], darker is higher, percent in each cell."""
     left = min(max((len(r) for r in rows), default=4), 40) * CHAR_W + 10
     top = min(max((len(c) for c in cols), default=4), 24) * CHAR_W * 0.72 + 16
     height_cell = 22
-    width = left + cell * len(cols) + top
+    right = min(len(cols[-1]), 24) * CHAR_W * 0.72 + 10 if cols else 10
+    width = left + cell * len(cols) + right
     height = top + height_cell * len(rows) + 6
     body = []
     for j, col in enumerate(cols):

@@ -261,6 +261,8 @@ def _verification_rows(text: Callable[[str], str], rng: random.Random) -> pl.Dat
                 "rate_after": rng.uniform(0.0, 0.1),
                 "clean_answer_before": 0.97,
                 "clean_answer_after": 0.96,
+                "n": 120,
+                "p_value": 1e-12,
             }
             for i, (attribute, mode, *_rest) in enumerate(FINDINGS)
         ]

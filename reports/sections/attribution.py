@@ -175,6 +175,8 @@ def verification(db: ReadOnlyDb, selection: Selection) -> Section | None:
         Col("clean_answer_after", "clean answer after", "pct"),
         Col("clean_change", "clean change", "signed"),
     ]
+    optional = [Col("n", "n per arm", "int"), Col("p_value", "p (before vs after)", "p")]
+    cols += [c for c in optional if c.key in frame.columns]
     return Section(
         "verification",
         "Verification before / after",
