@@ -299,3 +299,7 @@ main.add_command(report_command)
 from audit.attribute_command import attribute_command  # noqa: E402
 
 main.add_command(attribute_command)
+
+from audit.probe_command import probe_command  # noqa: E402
+
+main.add_command(probe_command)
