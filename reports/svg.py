@@ -150,6 +150,10 @@ class Bar:
     tip: str = ""
 
 
+def _value_label(value: float, percent: bool) -> str:
+    return f"{value * 100:.0f}%" if percent else f"{value:.2f}"
+
+
 def grouped_bars(
     categories: Sequence[str],
     series: Sequence[str],
@@ -161,17 +165,26 @@ def grouped_bars(
     colours: Sequence[str] | None = None,
     plot_width: int = 420,
 ) -> Markup:
-    """Horizontal bars: one group per category, one bar per series, whiskers for intervals."""
+    """Horizontal bars: one group per category, one bar per series, whiskers for intervals.
+
+    Bars start at zero; negative values (an R^2 below zero) extend to the left of it.
+    """
     colours = list(colours or [series_colour(i) for i in range(len(series))])
-    values = [b.high if _ok(b.high) else b.value for b in bars.values()]
-    top_value = max_value or max([v for v in values if _ok(v)] + [1e-9])
-    left = min(max((len(c) for c in categories), default=4), 30) * CHAR_W + 12
+    ends = [v for b in bars.values() for v in (b.value, b.low, b.high) if _ok(v)]
+    top_value = max_value or max([*ends, 1e-9])
+    low_value = min([*ends, 0.0])
+    left = min(max((len(c) for c in categories), default=4), 40) * CHAR_W + 12
     bar_h, gap = 14, 10
     legend_h = 22 if len(series) > 1 else 0
     group_h = bar_h * len(series) + gap
     width = left + plot_width + 70
     height = legend_h + group_h * len(categories) + 22
-    scale = plot_width / top_value
+    scale = plot_width / (top_value - low_value)
+
+    def x_of(value: float) -> float:
+        return left + (value - low_value) * scale
+
+    zero = x_of(0.0)
     body = []
     if legend_h:
         x = left
@@ -184,7 +197,7 @@ def grouped_bars(
         body.append(
             f'<text x="{_num(left - 6)}" y="{_num(y0 + group_h / 2 + 2)}" font-size="{FONT}" '
             f'text-anchor="end"><title>{escape(category)}</title>'
-            f"{escape(_cut(category, 30))}</text>"
+            f"{escape(_cut(category, 40))}</text>"
         )
         for k, name in enumerate(series):
             bar = bars.get((category, name))
@@ -192,25 +205,27 @@ def grouped_bars(
                 continue
             y = y0 + k * bar_h
             tip = bar.tip or f"{category} / {name}: {bar.value:.3f}"
-            body.append(_rect(left, y + 1, bar.value * scale, bar_h - 2, colours[k], tip))
+            start, stop = sorted((zero, x_of(bar.value)))
+            body.append(_rect(start, y + 1, stop - start, bar_h - 2, colours[k], tip))
             if _ok(bar.low) and _ok(bar.high):
-                lo, hi = left + bar.low * scale, left + bar.high * scale
+                lo, hi = x_of(bar.low), x_of(bar.high)
                 mid = y + bar_h / 2
                 body.append(
                     f'<path d="M{_num(lo)} {_num(mid)}H{_num(hi)}M{_num(lo)} {_num(mid - 4)}'
                     f'V{_num(mid + 4)}M{_num(hi)} {_num(mid - 4)}V{_num(mid + 4)}" '
                     f'stroke="#1f2933" stroke-width="1" fill="none"/>'
                 )
-            shown = f"{bar.value * 100:.0f}%" if percent else f"{bar.value:.2f}"
-            end = left + max(bar.value, bar.high if _ok(bar.high) else 0) * scale
+            end = max(stop, x_of(bar.high) if _ok(bar.high) else stop)
+            shown = _value_label(bar.value, percent)
             body.append(_text(end + 4, y + bar_h - 3, shown, extra=' fill="#3e4c59"'))
     axis_y = legend_h + group_h * len(categories) + 2
     body.append(
-        f'<path d="M{_num(left)} {_num(legend_h)}V{_num(axis_y)}" stroke="#9aa5b1" fill="none"/>'
+        f'<path d="M{_num(zero)} {_num(legend_h)}V{_num(axis_y)}" stroke="#9aa5b1" fill="none"/>'
     )
-    top_label = f"{top_value * 100:.0f}%" if percent else f"{top_value:.2f}"
-    body.append(_text(left, axis_y + 14, "0", "middle", ' fill="#7b8794"'))
-    body.append(_text(left + plot_width, axis_y + 14, top_label, "middle", ' fill="#7b8794"'))
+    ticks = [(low_value, _value_label(low_value, percent))] if low_value < 0 else []
+    ticks += [(0.0, "0"), (top_value, _value_label(top_value, percent))]
+    for value, text in ticks:
+        body.append(_text(x_of(value), axis_y + 14, text, "middle", ' fill="#7b8794"'))
     return _svg(width, height, label, body)
 
 

@@ -297,7 +297,24 @@ def _probe_rows(text: Callable[[str], str], rng: random.Random) -> dict[str, pl.
         for i in range(20)
         for label, rate in (("safe", 0.1), ("unsafe", 0.8))
     ]
-    return {"token-ban": pl.DataFrame(ban), "over-refusal": pl.DataFrame(refusal)}
+    ban += [
+        {"condition": text("ban:the"), "metric": metric, "value": value}
+        for metric, value in (("n", 6.0), ("comprehensiveness_loss", 0.31), ("recovery", 0.74))
+    ]
+    layers = [
+        {"condition": text(f"layer_{layer:02d}"), "metric": "r2_cv", "value": -0.2 + layer * 0.1}
+        for layer in range(8)
+    ]
+    layers.append({"condition": "all", "metric": "best_layer", "value": 7.0})
+    for row in ban[-3:] + layers:
+        row.update(item_id="*", target=text("organism"), probe=text("length-probe"))
+    for row in ban[-3:]:
+        row["probe"] = text("token-ban")
+    return {
+        "token-ban": pl.DataFrame(ban),
+        "over-refusal": pl.DataFrame(refusal),
+        "length-probe": pl.DataFrame(layers),
+    }
 
 
 def write_later_stages(
@@ -403,6 +420,7 @@ def test_default_selection_takes_the_latest_ok_run_per_stage(scanned: Path) -> N
         assert selection.ids("search") == [second["search"]]
         assert selection.ids("attribute") == [second["attribute"]]
         assert selection.probe_runs == {
+            "length-probe": second["length-probe"],
             "over-refusal": second["over-refusal"],
             "sustain": lone,
             "token-ban": second["token-ban"],
@@ -415,7 +433,7 @@ def test_default_selection_takes_the_latest_ok_run_per_stage(scanned: Path) -> N
     finally:
         db.close()
     report = render_report(scanned)
-    assert report.html.count('id="probe-table-') == 3
+    assert report.html.count('id="probe-table-') == 4
     assert first["search"] not in report.runs and failed not in report.runs
 
 
