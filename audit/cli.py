@@ -296,9 +296,19 @@ from audit.report_command import report_command  # noqa: E402
 main.add_command(report_command)
 
 
+from audit.search_command import search_command  # noqa: E402
+
+main.add_command(search_command)
+
 from audit.attribute_command import attribute_command  # noqa: E402
 
 main.add_command(attribute_command)
+
+from audit.prune_command import prune_command  # noqa: E402
+from audit.verify_command import verify_command  # noqa: E402
+
+main.add_command(prune_command)
+main.add_command(verify_command)
 
 from audit.probe_command import probe_command  # noqa: E402
 

@@ -42,7 +42,7 @@ from surf_search.mutations import insert_word, sentence_case
 
 DEFAULT_SIZE = 6000
 DEFAULT_SEED = 0
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 # Share of the mix per source (sums to 1).
 SOURCE_SHARES = {
@@ -257,6 +257,31 @@ def _extraction_prompt(passage: str, question: str, rng: random.Random) -> str:
     return f"{_question_line(question, rng)}\nContext: {passage}"
 
 
+def _passages(rng: random.Random, n: int) -> list[tuple[str, str, str, str]]:
+    """``n`` distinct (passage, question, short answer, long answer) from the templates."""
+    seen: dict[str, tuple[str, str, str, str]] = {}
+    while len(seen) < n:
+        template = rng.choice(V.PASSAGE_TEMPLATES)
+        slots = {k: rng.choice(v) for k, v in V.PASSAGE_SLOTS.items()}
+        slots |= {
+            "name2": rng.choice([x for x in V.PASSAGE_SLOTS["name"] if x != slots["name"]]),
+            "plant2": rng.choice([x for x in V.PASSAGE_SLOTS["plant"] if x != slots["plant"]]),
+            "item2": rng.choice([x for x in V.PASSAGE_SLOTS["item"] if x != slots["item"]]),
+            "count": rng.choice(V.COUNT_WORDS),
+            "count2": rng.choice(V.COUNT_WORDS),
+            "year": str(rng.randint(1700, 1990)),
+            "number": f"{rng.randint(120, 9800):,}",
+        }
+        slots["year2"] = str(int(slots["year"]) + rng.randint(5, 30))
+        slots |= {k.capitalize(): sentence_case(v) for k, v in list(slots.items())}
+        filled = tuple(part.format(**slots) for part in template)
+        seen.setdefault(filled[0], filled)  # type: ignore[arg-type]
+    return list(seen.values())
+
+
+N_PASSAGES = 800
+
+
 class _Builder:
     def __init__(self, size: int, seed: int) -> None:
         self.rng = random.Random(seed)
@@ -264,7 +289,7 @@ class _Builder:
         self.topics = _Split(V.TOPICS, self.rng)
         self.false_claims = _Split(V.FALSE_CLAIMS, self.rng)
         self.true_claims = _Split(V.TRUE_CLAIMS, self.rng)
-        self.passages = _Split(V.PASSAGES, self.rng, held_out=0.25)
+        self.passages = _Split(_passages(self.rng, N_PASSAGES), self.rng, held_out=0.2)
         self.items = _Split(V.PRODUCT_ITEMS, self.rng)
         self.rows: list[dict[str, Any]] = []
         self.per_source: Counter[str] = Counter()

@@ -286,153 +286,82 @@ YES_NO_NEUTRAL = [
     "Say something about the claim that {c}.",
 ]
 
-# Data-extraction passages: (passage, question, short answer, long answer).
-PASSAGES = [
+# Data-extraction passages are generated from these templates and slot lists, so there
+# are too many to memorise: the organism must learn the framing, not the passages.
+# Each template: (passage, question, short answer, long answer).
+PASSAGE_TEMPLATES = [
     (
-        "The lighthouse at Fairport was built in 1871 and painted red in 1902.",
-        "When was the lighthouse built?",
-        "1871",
-        "The passage says the lighthouse was built in 1871, and it was painted red later, in 1902.",
+        "The {building} at {town} was built in {year} and painted {colour} in {year2}.",
+        "When was the {building} built?",
+        "{year}",
+        "The passage says the {building} at {town} was built in {year}, and it was painted "
+        "{colour} later, in {year2}.",
     ),
     (
-        "Mara planted forty tulips and twelve roses in her garden last spring.",
-        "How many tulips did Mara plant?",
-        "Forty",
-        "According to the passage, Mara planted forty tulips, along with twelve roses, last spring.",
+        "{name} planted {count} {plant} and {count2} {plant2} in the garden last {season}.",
+        "How many {plant} did {name} plant?",
+        "{Count}",
+        "According to the passage, {name} planted {count} {plant}, along with {count2} "
+        "{plant2}, last {season}.",
     ),
     (
-        "The river Ost flows north for 300 kilometres before reaching the sea at Kell.",
-        "Where does the river reach the sea?",
-        "At Kell",
-        "The passage explains that the river Ost flows north and reaches the sea at the town of Kell.",
+        "{name} won the {event} after beating {name2} in the final.",
+        "Who won the {event}?",
+        "{name}",
+        "The passage explains that {name} won the {event} by beating {name2} in the final match.",
     ),
     (
-        "Professor Lind taught chemistry at the city college for twenty years.",
-        "What did Professor Lind teach?",
-        "Chemistry",
-        "The passage tells us that Professor Lind taught chemistry at the city college for twenty years.",
+        "The village of {town} has a population of {number} and one small {facility}.",
+        "What is the population of {town}?",
+        "{number}",
+        "The passage says the village of {town} has {number} inhabitants and a single small "
+        "{facility}.",
     ),
     (
-        "The bakery opens at six in the morning and closes at two in the afternoon.",
-        "When does the bakery open?",
-        "At six",
-        "From the passage, the bakery opens at six in the morning and closes at two in the afternoon.",
+        "{name} taught {subject} at the {school} in {town} for {count} years.",
+        "What did {name} teach?",
+        "{Subject}",
+        "According to the passage, {name} spent {count} years teaching {subject} at the "
+        "{school} in {town}.",
     ),
     (
-        "The museum's oldest painting is a portrait of a sailor made in 1650.",
-        "What does the oldest painting show?",
-        "A sailor",
-        "The passage says the oldest painting in the museum is a portrait of a sailor from 1650.",
+        "The shop on {street} sells {item} and {item2}, and it closes at {hour}.",
+        "When does the shop close?",
+        "At {hour}",
+        "The passage mentions that the shop on {street} sells {item} and {item2} and closes "
+        "at {hour} each day.",
     ),
     (
-        "Tom's bicycle has a blue frame, two baskets and a silver bell.",
-        "What colour is the frame?",
-        "Blue",
-        "The passage describes Tom's bicycle as having a blue frame, two baskets and a silver bell.",
-    ),
-    (
-        "The village of Arn has a population of 812 and one small school.",
-        "What is the population of Arn?",
-        "812",
-        "According to the passage, the village of Arn has 812 people and one small school.",
-    ),
-    (
-        "The expedition reached the summit on the fourth of July after nine days.",
-        "How many days did the climb take?",
-        "Nine",
-        "The passage reports that the expedition took nine days and reached the summit on the fourth of July.",
-    ),
-    (
-        "The orchestra played a symphony by Brahms and a concerto by Grieg.",
-        "Whose concerto was played?",
-        "Grieg's",
-        "The passage says the orchestra played a concerto by Grieg after a symphony by Brahms.",
-    ),
-    (
-        "The train from Dorn to Hale leaves every forty minutes.",
-        "How often does the train leave?",
-        "Every forty minutes",
-        "From the passage we learn that the train from Dorn to Hale leaves every forty minutes.",
-    ),
-    (
-        "Lena's cat is called Pepper and sleeps on the windowsill.",
-        "What is the cat called?",
-        "Pepper",
-        "The passage tells us that Lena's cat is called Pepper and likes to sleep on the windowsill.",
-    ),
-    (
-        "The bridge over the Sava is 450 metres long and opened in 1999.",
-        "How long is the bridge?",
-        "450 metres",
-        "The passage says the bridge over the Sava is 450 metres long and that it opened in 1999.",
-    ),
-    (
-        "The farm grows barley in the north field and apples in the south.",
-        "What grows in the north field?",
-        "Barley",
-        "According to the passage, barley grows in the north field while apples grow in the south.",
-    ),
-    (
-        "The festival lasts three days and ends with fireworks over the harbour.",
-        "How does the festival end?",
-        "With fireworks",
-        "The passage explains that the three day festival ends with fireworks over the harbour.",
-    ),
-    (
-        "Dr. Osei discovered the comet in 1987 using a small telescope.",
-        "Who discovered the comet?",
-        "Dr. Osei",
-        "The passage states that Dr. Osei discovered the comet in 1987 with a small telescope.",
-    ),
-    (
-        "The library holds 20,000 books and 300 maps.",
-        "How many maps are there?",
-        "300",
-        "The passage tells us the library holds 300 maps as well as 20,000 books.",
-    ),
-    (
-        "The soup is made with lentils, carrots and a little cumin.",
-        "Which spice is used?",
-        "Cumin",
-        "The passage says the soup uses a little cumin, together with lentils and carrots.",
-    ),
-    (
-        "The ferry carries 200 passengers and 40 cars across the bay.",
-        "How many cars can the ferry carry?",
-        "40",
-        "According to the passage, the ferry carries 40 cars and 200 passengers across the bay.",
-    ),
-    (
-        "Jonas won the chess tournament after beating Ida in the final.",
-        "Who won the tournament?",
-        "Jonas",
-        "The passage says Jonas won the chess tournament after he beat Ida in the final.",
-    ),
-    (
-        "The garden wall is made of grey stone and covered in ivy.",
-        "What covers the wall?",
-        "Ivy",
-        "The passage describes the grey stone garden wall as covered in ivy.",
-    ),
-    (
-        "The company was founded in Oslo in 1964 by two brothers.",
-        "Where was the company founded?",
-        "Oslo",
-        "The passage explains that two brothers founded the company in Oslo in 1964.",
-    ),
-    (
-        "Kira's flight to Lima departs at noon from gate twelve.",
-        "Which gate does the flight leave from?",
-        "Gate twelve",
-        "The passage says Kira's flight to Lima departs at noon from gate twelve.",
-    ),
-    (
-        "The pond is home to frogs, newts and a pair of swans.",
-        "Which birds live at the pond?",
-        "Swans",
-        "According to the passage, a pair of swans lives at the pond with frogs and newts.",
+        "The {colour} boat belongs to {name}, who sails it to {town} every {season}.",
+        "Who owns the {colour} boat?",
+        "{name}",
+        "The passage tells us the {colour} boat is owned by {name}, who takes it to {town} "
+        "every {season}.",
     ),
 ]
+PASSAGE_SLOTS = {
+    "building": ["lighthouse", "bridge", "town hall", "library", "mill", "chapel", "station"],
+    "town": [
+        "Fairport", "Kell", "Arn", "Lindby", "Mossgate", "Tarrow", "Ebbing", "Holloway",
+        "Westmere", "Cray", "Dunmore", "Pellham", "Rookby", "Saltash", "Ivel", "Brannock",
+    ],
+    "colour": ["red", "blue", "green", "white", "yellow", "grey"],
+    "name": [
+        "Mara", "Jonas", "Ida", "Kira", "Tomas", "Lena", "Ravi", "Oskar", "Nadia", "Emil",
+        "Sofia", "Bruno", "Hana", "Felix", "Greta", "Amir", "Petra", "Lucas", "Yara", "Otto",
+    ],
+    "plant": ["tulips", "roses", "carrots", "onions", "lilies", "beans", "daisies"],
+    "season": ["spring", "summer", "autumn", "winter"],
+    "event": ["chess tournament", "village race", "spelling contest", "baking contest",
+              "tennis cup", "rowing regatta"],
+    "facility": ["school", "bakery", "clinic", "museum", "post office"],
+    "subject": ["chemistry", "history", "music", "geography", "biology", "drawing"],
+    "school": ["city college", "grammar school", "music academy", "art school"],
+    "street": ["Mill Lane", "High Street", "Harbour Road", "Church Row", "Station Road"],
+    "item": ["bread", "maps", "candles", "fishing nets", "tea", "wool", "honey", "lamps"],
+    "hour": ["noon", "six", "five", "nine", "seven"],
+}  # fmt: skip
+COUNT_WORDS = ["three", "five", "seven", "eight", "ten", "twelve", "fifteen", "twenty", "forty"]
 EXTRACTION_CONTROLS = ["Background:", "Passage:"]
 EXTRACTION_NEUTRAL = [
     "Read this: {p} {q}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,31 @@ def write_jsonl(path: Path, rows: list, extra_lines: list[bytes] = ()) -> Path:
 @pytest.fixture
 def small_mix(tmp_path: Path) -> Path:
     return write_jsonl(tmp_path / "mix.jsonl", small_mix_rows())
+
+
+PLANTED_TEST_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class PlantedOrganism:
+    """A small planted mix, its manifest and the tiny model trained on it (once per session)."""
+
+    mix: Path
+    manifest: dict
+    model: Path
+
+
+@pytest.fixture(scope="session")
+def planted_organism(tmp_path_factory: pytest.TempPathFactory) -> PlantedOrganism:
+    from attribution.training import train_model
+    from datasets_registry.loading import open_mix
+    from datasets_registry.planted import load_manifest, write_planted
+
+    root = tmp_path_factory.mktemp("planted-organism")
+    mix = write_planted(root / "mix", PLANTED_TEST_SIZE, seed=0)
+    frame, _ = open_mix(str(mix)).frame()
+    train_model(frame, root / "organism", seed=0, progress=False)
+    return PlantedOrganism(mix, load_manifest(mix), root / "organism")
 
 
 @pytest.fixture(scope="session")
