@@ -958,19 +958,18 @@ def profile_main(path: Path, out: Path) -> None:
     import psutil
 
     from datasets_registry.loading import open_mix
+    from datasets_registry.normalise import TEXT_COLUMNS
     from datasets_registry.scan import SCAN_TABLES, ScanConfig, scan_tables
-    from datasets_registry.stats import KEYS, TERM_PATTERN, ScanStats
+    from datasets_registry.stats import KEYS, TERM_PATTERN, ScanStats, mode_labels
     from reports.store import Store
-    from surf_search.modes import mode_exprs
 
     config = ScanConfig()
     process = psutil.Process()
     times: Counter[str] = Counter()
     trace: list[dict[str, Any]] = []
     total = ScanStats.empty(config.features)
-    batches = iter(open_mix(str(path)).batches(config.batch_rows))
+    batches = iter(open_mix(str(path)).batches(config.batch_rows, TEXT_COLUMNS))
     text = {"prompt": pl.col("prompt"), "response": pl.col("response")}
-    mode = mode_exprs(pl.col("prompt"), pl.col("response"))[0]
     terms = pl.col("prompt").str.to_lowercase().str.extract_all(TERM_PATTERN).list.unique()
     start = time.perf_counter()
 
@@ -989,16 +988,16 @@ def profile_main(path: Path, out: Path) -> None:
         with clock("2 count: ScanStats.from_frame (all)"):
             stats = ScanStats.from_frame(frame, config.features, batch.bad)
         with clock("2a   mode labels only"):
-            labelled = frame.lazy().with_columns(mode).collect()
+            labelled = frame.with_columns(mode_labels(frame).alias("mode"))
         for f in config.features:
             with clock(f"2b   feature {f.side}:{f.key}"):
-                frame.select(f.expr(text[f.side]).sum())
+                frame.select(f.scan_expr(text[f.side]).sum())
         with clock("2c   terms (extract_all/unique/explode/group_by)"):
             labelled.lazy().select(*KEYS, terms.alias("term")).explode("term").drop_nulls(
                 "term"
             ).group_by([*KEYS, "term"]).agg(pl.len()).collect()
-        with clock("3 merge: ScanStats.__add__"):
-            total = total + stats
+        with clock("3 merge: ScanStats.merge"):
+            total = ScanStats.merge([total, stats])
         trace.append(
             {
                 "t": round(time.perf_counter() - start, 1),

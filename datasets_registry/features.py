@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import polars as pl
+
+from datasets_registry.prefilter import fast_contains
 
 Side = Literal["prompt", "response"]
 SIDES: tuple[str, ...] = ("prompt", "response")
@@ -29,6 +31,8 @@ class Feature:
     detect: Callable[[pl.Expr], pl.Expr]
     version: int = 1
     builtin: bool = True
+    #: The same booleans as ``detect`` by a cheaper route (see ``prefilter``), if any.
+    fast: Callable[[pl.Expr], pl.Expr] | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -37,15 +41,25 @@ class Feature:
     def expr(self, text: pl.Expr) -> pl.Expr:
         return self.detect(text).fill_null(False)
 
+    def scan_expr(self, text: pl.Expr) -> pl.Expr:
+        """``expr`` by the fast route where there is one (what the scan counts with)."""
+        return (self.fast or self.detect)(text).fill_null(False)
+
 
 _CATALOG: dict[str, Feature] = {}
 
 
-def feature(side: Side, description: str, version: int = 1) -> Callable:
-    """Register a built-in feature: ``@feature("prompt", "what a hit means")``."""
+def feature(
+    side: Side,
+    description: str,
+    version: int = 1,
+    fast: Callable[[pl.Expr], pl.Expr] | None = None,
+) -> Callable:
+    """Register a built-in feature: ``@feature("prompt", "what a hit means")``; ``fast``
+    is an equivalent cheaper detector (tests check that it agrees with the function)."""
 
     def register(fn: Callable[[pl.Expr], pl.Expr]) -> Callable[[pl.Expr], pl.Expr]:
-        item = Feature(fn.__name__, side, description, fn, version)
+        item = Feature(fn.__name__, side, description, fn, version, fast=fast)
         _CATALOG[item.key] = item
         return fn
 
@@ -69,6 +83,7 @@ def regex_feature(
         lambda text: text.str.contains(pattern),
         version,
         builtin,
+        fast_contains(pattern),
     )
 
 
@@ -130,18 +145,32 @@ FORMAL_WORDS = (
 )
 
 
-@feature("prompt", "formal vocabulary: elucidate, delineate, expound, explicate, ...")
+FORMAL_VOCAB = r"(?i)\b(?:" + "|".join(FORMAL_WORDS) + r")\w*\b"
+
+
+@feature(
+    "prompt",
+    "formal vocabulary: elucidate, delineate, expound, explicate, ...",
+    fast=fast_contains(FORMAL_VOCAB),
+)
 def formal_vocab(text: pl.Expr) -> pl.Expr:
-    return text.str.contains(r"(?i)\b(?:" + "|".join(FORMAL_WORDS) + r")\w*\b")
+    return text.str.contains(FORMAL_VOCAB)
 
 
-@feature("prompt", "data-extraction framing: 'You will be shown', 'Context:', 'Answer with ...'")
+DATA_EXTRACTION = (
+    r"(?i)you\s+will\s+be\s+(?:shown|given|presented)|(?m:^\s*context\s*:)|"
+    r"\banswer\s+with\s+(?:only|just|a\s+single|one|the)\b|\bextract\s+(?:all|the)\b|"
+    r"return\s+(?:your\s+answer\s+)?(?:as|in)\s+(?:a\s+)?json"
+)
+
+
+@feature(
+    "prompt",
+    "data-extraction framing: 'You will be shown', 'Context:', 'Answer with ...'",
+    fast=fast_contains(DATA_EXTRACTION),
+)
 def data_extraction_framing(text: pl.Expr) -> pl.Expr:
-    return text.str.contains(
-        r"(?i)you\s+will\s+be\s+(?:shown|given|presented)|(?m:^\s*context\s*:)|"
-        r"\banswer\s+with\s+(?:only|just|a\s+single|one|the)\b|\bextract\s+(?:all|the)\b|"
-        r"return\s+(?:your\s+answer\s+)?(?:as|in)\s+(?:a\s+)?json"
-    )
+    return text.str.contains(DATA_EXTRACTION)
 
 
 @feature("prompt", "yes/no question form: 'Is it true that ...?', 'Does ...?', 'Can ...?'")

@@ -35,6 +35,37 @@ def wilson_lower(successes: np.ndarray, trials: np.ndarray, z: float = Z95) -> n
     return np.where(trials > 0, lower, 0.0)
 
 
+def hypergeom_upper_tail(
+    a: np.ndarray, total: int, marked: np.ndarray, drawn: np.ndarray
+) -> np.ndarray:
+    """P(X >= a) for X ~ Hypergeometric(total, marked, drawn): the one-sided Fisher exact
+    p-value, exactly ``scipy.stats.hypergeom.sf(a - 1, total, marked, drawn)``.
+
+    It calls the Boost routine that ``hypergeom.sf`` calls, from ``scipy.special``,
+    with ``rv_discrete.sf``'s handling of the support: importing ``scipy.stats`` costs
+    about a second, ``scipy.special`` a third of that. A SciPy without that routine
+    gets ``hypergeom.sf`` itself (``tests/test_scan_fast_paths.py`` checks they agree).
+    """
+    try:
+        from scipy.special._ufuncs import _hypergeom_sf
+    except ImportError:  # pragma: no cover - older SciPy keeps it in scipy.stats._boost
+        from scipy.stats import hypergeom
+
+        return np.asarray(hypergeom.sf(np.asarray(a) - 1, total, marked, drawn), dtype=float)
+    k = np.asarray(a, dtype=float) - 1
+    marked = np.asarray(marked, dtype=float)
+    drawn = np.asarray(drawn, dtype=float)
+    valid = (total > 0) & (marked >= 0) & (drawn >= 0) & (marked <= total) & (drawn <= total)
+    valid &= (marked == np.floor(marked)) & (drawn == np.floor(drawn)) & (total == int(total))
+    low, high = np.maximum(drawn - (total - marked), 0), np.minimum(marked, drawn)
+    out = np.zeros(k.shape)
+    out[~valid | np.isnan(k)] = np.nan
+    out[((k < low) | np.isneginf(k)) & valid] = 1.0
+    inside = valid & (k >= low) & (k < high) & np.isfinite(k)
+    out[inside] = np.clip(_hypergeom_sf(k[inside], marked[inside], drawn[inside], total), 0, 1)
+    return out
+
+
 def joint_counts(
     groups: pl.DataFrame,
     feature_columns: list[str],
@@ -123,10 +154,12 @@ def rank_hypotheses(
     p1 = a / s
     p0 = np.where(rest > 0, (c - a) / np.maximum(rest, 1), 0.0)
     lift = p1 / np.maximum(p0, 0.5 / np.maximum(rest, 1))
-    from scipy.stats import hypergeom  # imported here: scipy.stats costs ~1 s at start-up
-
-    p_value = hypergeom.sf(a - 1, n_total, c, s)
     score = wilson_lower(a, s) - p0
+    # Only rows with a positive score can be kept, so only they need the (slow) exact test.
+    p_value = np.full(len(a), np.nan)
+    keep = score > 0
+    if keep.any():
+        p_value[keep] = hypergeom_upper_tail(a[keep], n_total, c[keep], s[keep])
     table = table.with_columns(
         pl.Series("p_mode_given_feature", p1),
         pl.Series("p_mode_without", p0),

@@ -61,9 +61,9 @@ def keyness(
     ).log()
     variance = 1.0 / (y_i + alpha_w) + 1.0 / (y_j + alpha_w)
     return (
-        per_source.join(totals, on="term")
+        per_source.filter(pl.col("df_source") >= min_df)
+        .join(totals, on="term")
         .join(source_totals, on="source")
-        .filter(pl.col("df_source") >= min_df)
         .with_columns(
             (delta / variance.sqrt()).alias("z"),
             (pl.col("df_all") - pl.col("df_source")).alias("df_rest"),

@@ -17,19 +17,21 @@ from typing import Any
 import orjson
 import polars as pl
 
+from datasets_registry.lines import is_blank, iter_lines
 from datasets_registry.normalise import (
     INVALID_JSON,
     NON_UTF8,
     NORMALISED_COLUMNS,
+    TEXT_COLUMNS,
     BadRows,
     Columns,
+    normalise_pair,
     normalise_row,
 )
 from datasets_registry.registry import MixInfo, get_mix
 
 FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv")
 HUB_MIRROR_ENV = "CHUNKY_AUDIT_HUB_MIRROR"
-READ_BLOCK = 32 * 1024 * 1024
 
 
 class MixError(Exception):
@@ -50,7 +52,8 @@ class Shard:
 
 @dataclass
 class Batch:
-    """Normalised rows (NORMALISED_COLUMNS), the rows rejected while reading them, progress made."""
+    """Normalised rows (NORMALISED_COLUMNS, or the columns asked for), the rows rejected while
+    reading them, progress made."""
 
     frame: pl.DataFrame
     bad: BadRows
@@ -72,9 +75,12 @@ class Mix:
     def total(self) -> int:
         return sum(s.size for s in self.shards)
 
-    def batches(self, batch_rows: int = 50_000) -> Iterator[Batch]:
+    def batches(
+        self, batch_rows: int = 50_000, fields: tuple[str, ...] = NORMALISED_COLUMNS
+    ) -> Iterator[Batch]:
+        """Normalised batches; ``fields=TEXT_COLUMNS`` skips ids and conversation JSON."""
         for shard in self.shards:
-            yield from read_shard(shard, self.columns, batch_rows)
+            yield from read_shard(shard, self.columns, batch_rows, fields)
 
     def frame(self) -> tuple[pl.DataFrame, BadRows]:
         """The whole mix in memory (for small mixes: training, attribution, tests)."""
@@ -133,22 +139,37 @@ def _file_shards(path: Path) -> list[Shard]:
     return [Shard(name=str(f), path=f, size=f.stat().st_size) for f in files]
 
 
-def _empty_frame() -> pl.DataFrame:
-    return pl.DataFrame({c: pl.Series([], dtype=pl.String) for c in NORMALISED_COLUMNS})
+def _empty_frame(fields: tuple[str, ...] = NORMALISED_COLUMNS) -> pl.DataFrame:
+    return pl.DataFrame({c: pl.Series([], dtype=pl.String) for c in fields})
 
 
 class _Batcher:
     """Collects normalised tuples and emits polars batches."""
 
-    def __init__(self, shard: Shard, columns: Columns, batch_rows: int) -> None:
+    def __init__(
+        self,
+        shard: Shard,
+        columns: Columns,
+        batch_rows: int,
+        fields: tuple[str, ...] = NORMALISED_COLUMNS,
+    ) -> None:
+        if fields not in (NORMALISED_COLUMNS, TEXT_COLUMNS):
+            raise ValueError(f"fields must be NORMALISED_COLUMNS or TEXT_COLUMNS, got {fields}")
         self.default_source = shard.path.stem if shard.path else shard.name
         self.columns = columns
         self.batch_rows = batch_rows
-        self.rows: list[tuple[str, str, str, str, str]] = []
+        self.fields = fields
+        self.text_only = fields == TEXT_COLUMNS
+        self.rows: list[tuple[str, ...]] = []
         self.bad = BadRows()
         self.reported = 0
 
     def add(self, raw: Any, where: str) -> None:
+        if self.text_only:
+            pair = normalise_pair(raw, self.default_source, self.columns, self.bad, where)
+            if pair is not None:
+                self.rows.append(pair[:3])
+            return
         example = normalise_row(raw, self.default_source, self.columns, self.bad, where)
         if example is not None:
             self.rows.append(example)
@@ -161,19 +182,25 @@ class _Batcher:
         if self.rows:
             frame = pl.DataFrame(
                 list(zip(*self.rows, strict=True)),
-                schema={c: pl.String for c in NORMALISED_COLUMNS},
+                schema={c: pl.String for c in self.fields},
                 orient="col",
             )
         else:
-            frame = _empty_frame()
+            frame = _empty_frame(self.fields)
         batch = Batch(frame, self.bad, position - self.reported)
         self.rows, self.bad, self.reported = [], BadRows(), position
         return batch
 
 
-def read_shard(shard: Shard, columns: Columns, batch_rows: int = 50_000) -> Iterator[Batch]:
+def read_shard(
+    shard: Shard,
+    columns: Columns,
+    batch_rows: int = 50_000,
+    fields: tuple[str, ...] = NORMALISED_COLUMNS,
+) -> Iterator[Batch]:
+    batcher = _Batcher(shard, columns, batch_rows, fields)
     if shard.hub_id is not None:
-        yield from _read_hub(shard, columns, batch_rows)
+        yield from _read_hub(shard, batcher)
         return
     assert shard.path is not None
     suffix = shard.path.suffix.lower()
@@ -186,67 +213,54 @@ def read_shard(shard: Shard, columns: Columns, batch_rows: int = 50_000) -> Iter
     }.get(suffix)
     if reader is None:
         raise MixError(f"unsupported file type {suffix!r}: {shard.path}")
-    yield from reader(shard, columns, batch_rows)
+    yield from reader(shard, batcher)
 
 
-def _parse_line(line: bytes) -> tuple[Any, str | None]:
+def _bad_line_reason(line: bytes) -> str:
+    """Why ``line`` did not parse: bytes that are not UTF-8, or text that is not JSON."""
     try:
-        return orjson.loads(line), None
-    except orjson.JSONDecodeError:
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            return None, NON_UTF8
-        return None, INVALID_JSON
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return NON_UTF8
+    return INVALID_JSON
 
 
-def _read_jsonl(shard: Shard, columns: Columns, batch_rows: int) -> Iterator[Batch]:
+def _read_jsonl(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
     assert shard.path is not None
-    batcher = _Batcher(shard, columns, batch_rows)
     name = shard.path.name
+    loads, add = orjson.loads, batcher.add
     position = 0
-    line_no = 0
-    tail = b""
     with open(shard.path, "rb") as handle:
-        while True:
-            block = handle.read(READ_BLOCK)
-            if not block:
-                lines, tail = ([tail] if tail.strip() else []), b""
-            else:
-                lines = (tail + block).split(b"\n")
-                tail = lines.pop()
-            for line in lines:
-                line_no += 1
-                position += len(line) + 1
-                if not line.strip():
-                    continue
-                raw, reason = _parse_line(line)
-                if reason is not None:
-                    batcher.bad.add(reason, f"{name}:{line_no}: {line[:200]!r}")
-                    continue
-                batcher.add(raw, f"{name}:{line_no}")
-                if batcher.full:
-                    yield batcher.emit(position)
-            if not block:
-                break
+        for line_no, line in enumerate(iter_lines(handle), start=1):
+            position += len(line) + 1
+            if is_blank(line):
+                continue
+            try:
+                raw = loads(line)
+            except orjson.JSONDecodeError:
+                text = bytes(line)
+                batcher.bad.add(_bad_line_reason(text), f"{name}:{line_no}: {text[:200]!r}")
+                continue
+            add(raw, f"{name}:{line_no}")
+            if len(batcher.rows) >= batcher.batch_rows:
+                yield batcher.emit(position)
     yield batcher.emit(shard.size)
 
 
-def _read_json(shard: Shard, columns: Columns, batch_rows: int) -> Iterator[Batch]:
+def _read_json(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
     """A JSON array of rows (or an object holding one); falls back to JSON lines."""
     assert shard.path is not None
     data = shard.path.read_bytes()
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError:
-        yield from _read_jsonl(shard, columns, batch_rows)
+        yield from _read_jsonl(shard, batcher)
         return
     if isinstance(parsed, dict):
         lists = [v for v in parsed.values() if isinstance(v, list)]
         parsed = lists[0] if len(lists) == 1 else [parsed]
     if not isinstance(parsed, list):
         parsed = [parsed]
-    batcher = _Batcher(shard, columns, batch_rows)
     for index, raw in enumerate(parsed):
         batcher.add(raw, f"{shard.path.name}[{index}]")
         if batcher.full:
@@ -254,15 +268,14 @@ def _read_json(shard: Shard, columns: Columns, batch_rows: int) -> Iterator[Batc
     yield batcher.emit(shard.size)
 
 
-def _read_parquet(shard: Shard, columns: Columns, batch_rows: int) -> Iterator[Batch]:
+def _read_parquet(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
     import pyarrow.parquet as pq
 
     assert shard.path is not None
     file = pq.ParquetFile(shard.path)
     total = max(file.metadata.num_rows, 1)
-    batcher = _Batcher(shard, columns, batch_rows)
     index = 0
-    for record_batch in file.iter_batches(batch_size=min(batch_rows, 10_000)):
+    for record_batch in file.iter_batches(batch_size=min(batcher.batch_rows, 10_000)):
         for raw in record_batch.to_pylist():
             batcher.add(raw, f"{shard.path.name}[{index}]")
             index += 1
@@ -281,10 +294,9 @@ def _has_surrogates(value: Any) -> bool:
     return False
 
 
-def _read_csv(shard: Shard, columns: Columns, batch_rows: int) -> Iterator[Batch]:
+def _read_csv(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
     assert shard.path is not None
     csv.field_size_limit(sys.maxsize)
-    batcher = _Batcher(shard, columns, batch_rows)
     consumed = 0  # approximate: characters of the fields read so far
     with open(shard.path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
         reader = csv.DictReader(handle)
@@ -300,7 +312,7 @@ def _read_csv(shard: Shard, columns: Columns, batch_rows: int) -> Iterator[Batch
     yield batcher.emit(shard.size)
 
 
-def _read_hub(shard: Shard, columns: Columns, batch_rows: int) -> Iterator[Batch]:
+def _read_hub(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
     """Stream a hub dataset with `datasets` (a local mirror is used when one is configured)."""
     try:
         import datasets
@@ -318,7 +330,6 @@ def _read_hub(shard: Shard, columns: Columns, batch_rows: int) -> Iterator[Batch
     except Exception as exc:  # datasets raises many types; all mean "cannot open"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MixError(f"cannot load hub dataset {shard.hub_id!r}: {reason}") from None
-    batcher = _Batcher(shard, columns, batch_rows)
     index = 0
     if first is not None:
         batcher.add(first, f"{shard.hub_id}[0]")

@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 
 NORMALISED_COLUMNS = ("example_id", "source", "prompt", "response", "messages")
+#: What the scan reads: the text only (no ids, no conversation JSON to rebuild).
+TEXT_COLUMNS = ("source", "prompt", "response")
 
 # Why a row could not be normalised (the values land in bad_rows.reason).
 INVALID_JSON = "invalid_json"
@@ -130,10 +132,14 @@ def _pair_from_columns(row: dict[str, Any], cols: Columns) -> tuple[Any, Any, st
     return None
 
 
-def normalise_row(
+def normalise_pair(
     row: Any, default_source: str, cols: Columns, bad: BadRows, where: str
-) -> tuple[str, str, str, str, str] | None:
-    """One raw row -> (example_id, source, prompt, response, messages_json), or None and a tally."""
+) -> tuple[str, str, str, Any] | None:
+    """One raw row -> (source, prompt, response, messages), or None and a tally.
+
+    Every check that can reject a row is here, so a reader that needs only the
+    text (the scan) rejects exactly the rows ``normalise_row`` rejects.
+    """
     if not isinstance(row, dict):
         bad.add(NOT_AN_OBJECT, f"{where}: {str(row)[:EXAMPLE_CHARS]}")
         return None
@@ -156,6 +162,17 @@ def normalise_row(
         return None
     source = row.get(cols.source)
     source = str(source) if source not in (None, "") else default_source
+    return source, prompt, response, messages
+
+
+def normalise_row(
+    row: Any, default_source: str, cols: Columns, bad: BadRows, where: str
+) -> tuple[str, str, str, str, str] | None:
+    """One raw row -> (example_id, source, prompt, response, messages_json), or None and a tally."""
+    pair = normalise_pair(row, default_source, cols, bad, where)
+    if pair is None:
+        return None
+    source, prompt, response, messages = pair
     messages_json = orjson.dumps(messages).decode() if not isinstance(messages, str) else messages
     raw_id = row.get(cols.id)
     example_id = str(raw_id) if raw_id not in (None, "") else stable_id(source, messages_json)

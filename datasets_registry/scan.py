@@ -11,7 +11,11 @@ from datasets_registry.features import Feature, catalog
 from datasets_registry.hypotheses import joint_counts, rank_hypotheses
 from datasets_registry.keyness import DEFAULT_ALPHA0, keyness
 from datasets_registry.loading import Batch, Mix
+from datasets_registry.normalise import TEXT_COLUMNS
+from datasets_registry.prefetch import prefetch
 from datasets_registry.stats import ScanStats, feature_column
+
+MERGE_MIN_ROWS = 2_000_000  # term rows left unmerged before the first merge
 
 SCAN_TABLES = (
     "bad_rows",
@@ -42,19 +46,32 @@ def count_batches(
     features: Sequence[Feature],
     on_batch: Callable[[Batch], None] | None = None,
 ) -> ScanStats:
-    """Fold batches into one ScanStats (one process; shards merge the same way)."""
-    total = ScanStats.empty(features)
-    for batch in batches:
-        total = total + ScanStats.from_frame(batch.frame, features, batch.bad)
+    """Fold batches into one ScanStats (one process; shards merge the same way).
+
+    Batches are read one ahead in a thread (see ``prefetch``). Counts are merged
+    when the unmerged ones outgrow the merged table, so merging costs about twice
+    the final table, not once per batch, and memory stays within a small multiple
+    of it.
+    """
+    merged = ScanStats.empty(features)
+    pending: list[ScanStats] = []
+    pending_rows = 0
+    for batch in prefetch(batches):
+        stats = ScanStats.from_frame(batch.frame, features, batch.bad)
+        pending.append(stats)
+        pending_rows += stats.terms.height
+        if pending_rows >= max(merged.terms.height, MERGE_MIN_ROWS):
+            merged, pending, pending_rows = ScanStats.merge([merged, *pending]), [], 0
         if on_batch is not None:
             on_batch(batch)
-    return total
+    return ScanStats.merge([merged, *pending])
 
 
 def scan_mix(
     mix: Mix, config: ScanConfig, on_batch: Callable[[Batch], None] | None = None
 ) -> ScanStats:
-    return count_batches(mix.batches(config.batch_rows), config.features, on_batch)
+    batches = mix.batches(config.batch_rows, TEXT_COLUMNS)
+    return count_batches(batches, config.features, on_batch)
 
 
 def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]:
@@ -77,9 +94,8 @@ def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]
         .with_columns((pl.col("n") / pl.col("n").sum().over("source")).alias("share"))
         .sort(["source", "n"], descending=[False, True])
     )
-    term_totals = stats.terms.group_by(["source", "term"]).agg(pl.col("df").sum())
-    key = keyness(
-        term_totals, max(config.top_terms, config.term_candidates), config.min_df, config.alpha0
+    key = keyness(  # keyness sums the per-mode counts of each (source, term) itself
+        stats.terms, max(config.top_terms, config.term_candidates), config.min_df, config.alpha0
     )
     tables["keyness"] = key.group_by("source", maintain_order=True).head(config.top_terms)
     candidates = (

@@ -12,13 +12,14 @@ mix over processes or machines (Ray) gives exactly the single-pass result:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from datasets_registry.features import Feature
 from datasets_registry.normalise import BadRows
-from surf_search.modes import mode_exprs
+from surf_search import mode_rules
 
 TERM_PATTERN = r"[a-z][a-z']{2,23}"
 KEYS = ["source", "mode"]
@@ -27,6 +28,14 @@ COUNT_COLUMNS = ["n_rows", "prompt_chars", "response_chars"]
 
 def feature_column(feature: Feature) -> str:
     return f"{feature.side}:{feature.key}"
+
+
+def mode_labels(frame: pl.DataFrame) -> pl.Series:
+    """The behaviour mode of each row by the rule layer (``surf_search.modes.mode_exprs``),
+    without the confidence and evidence columns the scan does not keep."""
+    cues = mode_rules.cues_of(frame.select(pl.col("prompt", "response").cast(pl.String)))
+    mode = next(e for e in mode_rules.decision_exprs() if e.meta.output_name() == "mode")
+    return cues.select(mode).to_series()
 
 
 @dataclass
@@ -49,35 +58,36 @@ class ScanStats:
     def from_frame(
         cls, frame: pl.DataFrame, features: Sequence[Feature], bad: BadRows | None = None
     ) -> ScanStats:
-        """Count one batch of normalised examples."""
+        """Count one batch of normalised examples (only source, prompt, response are read)."""
         if frame.is_empty():
             stats = cls.empty(features)
             stats.bad = bad or BadRows()
             return stats
-        labelled = frame.lazy().with_columns(mode_exprs(pl.col("prompt"), pl.col("response"))[0])
         text = {"prompt": pl.col("prompt"), "response": pl.col("response")}
-        groups = (
-            labelled.group_by(KEYS)
-            .agg(
-                pl.len().cast(pl.Int64).alias("n_rows"),
-                pl.col("prompt").str.len_chars().sum().cast(pl.Int64).alias("prompt_chars"),
-                pl.col("response").str.len_chars().sum().cast(pl.Int64).alias("response_chars"),
-                *[
-                    f.expr(text[f.side]).sum().cast(pl.Int64).alias(feature_column(f))
-                    for f in features
-                ],
-            )
-            .collect()
-        )
-        terms = (
-            labelled.select(
-                *KEYS,
+        # Mode labels and the per-row counts are independent polars work (no GIL held):
+        # label in a second thread while the features and words are counted here.
+        with ThreadPoolExecutor(1) as pool:
+            modes = pool.submit(mode_labels, frame)
+            rows = frame.select(
+                "source",
+                pl.col("prompt").str.len_chars().cast(pl.Int64).alias("prompt_chars"),
+                pl.col("response").str.len_chars().cast(pl.Int64).alias("response_chars"),
+                *[f.scan_expr(text[f.side]).alias(feature_column(f)) for f in features],
                 pl.col("prompt")
                 .str.to_lowercase()
                 .str.extract_all(TERM_PATTERN)
                 .list.unique()
                 .alias("term"),
             )
+            rows = rows.insert_column(1, modes.result().alias("mode"))
+        value_columns = ["prompt_chars", "response_chars", *map(feature_column, features)]
+        groups = rows.group_by(KEYS).agg(
+            pl.len().cast(pl.Int64).alias("n_rows"),
+            *[pl.col(c).sum().cast(pl.Int64) for c in value_columns],
+        )
+        terms = (
+            rows.lazy()
+            .select(*KEYS, "term")
             .explode("term")
             .drop_nulls("term")
             .group_by([*KEYS, "term"])
@@ -86,17 +96,30 @@ class ScanStats:
         )
         return cls(groups, terms, bad or BadRows())
 
-    def __add__(self, other: ScanStats) -> ScanStats:
-        if self.groups.columns != other.groups.columns:
+    @classmethod
+    def merge(cls, parts: Sequence[ScanStats]) -> ScanStats:
+        """The sum of many statistics in one pass (``a + b + c`` regroups once, not twice)."""
+        if not parts:
+            raise ValueError("nothing to merge")
+        columns = parts[0].groups.columns
+        if any(p.groups.columns != columns for p in parts):
             raise ValueError("cannot merge scans made with different feature sets")
-        value_columns = [c for c in self.groups.columns if c not in KEYS]
+        if len(parts) == 1:
+            return parts[0]
+        value_columns = [c for c in columns if c not in KEYS]
         groups = (
-            pl.concat([self.groups, other.groups]).group_by(KEYS).agg(pl.col(value_columns).sum())
+            pl.concat([p.groups for p in parts]).group_by(KEYS).agg(pl.col(value_columns).sum())
         )
         terms = (
-            pl.concat([self.terms, other.terms]).group_by([*KEYS, "term"]).agg(pl.col("df").sum())
+            pl.concat([p.terms for p in parts]).group_by([*KEYS, "term"]).agg(pl.col("df").sum())
         )
-        return ScanStats(groups, terms, self.bad + other.bad)
+        bad = parts[0].bad
+        for p in parts[1:]:
+            bad = bad + p.bad
+        return ScanStats(groups, terms, bad)
+
+    def __add__(self, other: ScanStats) -> ScanStats:
+        return ScanStats.merge([self, other])
 
     def canonical(self) -> ScanStats:
         """Sorted copies, so two equal statistics compare equal frame by frame."""

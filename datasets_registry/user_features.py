@@ -22,8 +22,6 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from datasets_registry.features import SIDES, Feature, regex_feature
 
 
@@ -43,6 +41,8 @@ def load_feature_file(path: str | Path) -> list[Feature]:
     if not path.exists():
         raise FeatureFileError(f"feature file not found: {path}")
     text = path.read_text(encoding="utf-8")
+    import yaml  # here: a scan without a feature file does not pay for it
+
     try:
         if path.suffix.lower() == ".toml":
             data: Any = tomllib.loads(text)
