@@ -15,7 +15,7 @@ from typing import Literal
 
 import polars as pl
 
-from datasets_registry.prefilter import fast_contains
+from datasets_registry.prefilter import ascii_split, fast_contains
 
 Side = Literal["prompt", "response"]
 SIDES: tuple[str, ...] = ("prompt", "response")
@@ -213,13 +213,20 @@ def code_in_response(text: pl.Expr) -> pl.Expr:
     )
 
 
-@feature("response", "refusal phrasing: 'I'm sorry, but I can't ...', 'As an AI ...'")
+REFUSAL_PHRASE = (
+    r"(?i)i'?m\s+(?:really\s+)?sorry,?\s+but\s+i|i\s+(?:can(?:no|')t|cannot|won'?t)\s+"
+    r"(?:help|assist|provide|comply|fulfil+|share|disclose)|as\s+an\s+ai\b|"
+    r"i\s+(?:must|have\s+to)\s+decline|i'?m\s+(?:not\s+able|unable)\s+to\s+(?:help|assist|provide)"
+)
+
+
+@feature(
+    "response",
+    "refusal phrasing: 'I'm sorry, but I can't ...', 'As an AI ...'",
+    fast=ascii_split(REFUSAL_PHRASE),
+)
 def refusal_phrase(text: pl.Expr) -> pl.Expr:
-    return text.str.contains(
-        r"(?i)i'?m\s+(?:really\s+)?sorry,?\s+but\s+i|i\s+(?:can(?:no|')t|cannot|won'?t)\s+"
-        r"(?:help|assist|provide|comply|fulfil+|share|disclose)|as\s+an\s+ai\b|"
-        r"i\s+(?:must|have\s+to)\s+decline|i'?m\s+(?:not\s+able|unable)\s+to\s+(?:help|assist|provide)"
-    )
+    return text.str.contains(REFUSAL_PHRASE)
 
 
 @feature("response", "rebuttal opener: 'No,', 'That's not correct', 'Actually, ...'")

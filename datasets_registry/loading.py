@@ -76,11 +76,19 @@ class Mix:
         return sum(s.size for s in self.shards)
 
     def batches(
-        self, batch_rows: int = 50_000, fields: tuple[str, ...] = NORMALISED_COLUMNS
+        self,
+        batch_rows: int = 50_000,
+        fields: tuple[str, ...] = NORMALISED_COLUMNS,
+        first_rows: int | None = None,
     ) -> Iterator[Batch]:
-        """Normalised batches; ``fields=TEXT_COLUMNS`` skips ids and conversation JSON."""
+        """Normalised batches; ``fields=TEXT_COLUMNS`` skips ids and conversation JSON.
+
+        ``first_rows`` makes the first batch that small and each next one twice as big,
+        up to ``batch_rows``, so a consumer reading ahead in a thread starts sooner.
+        """
         for shard in self.shards:
-            yield from read_shard(shard, self.columns, batch_rows, fields)
+            yield from read_shard(shard, self.columns, batch_rows, fields, first_rows)
+            first_rows = None
 
     def frame(self) -> tuple[pl.DataFrame, BadRows]:
         """The whole mix in memory (for small mixes: training, attribution, tests)."""
@@ -152,12 +160,14 @@ class _Batcher:
         columns: Columns,
         batch_rows: int,
         fields: tuple[str, ...] = NORMALISED_COLUMNS,
+        first_rows: int | None = None,
     ) -> None:
         if fields not in (NORMALISED_COLUMNS, TEXT_COLUMNS):
             raise ValueError(f"fields must be NORMALISED_COLUMNS or TEXT_COLUMNS, got {fields}")
         self.default_source = shard.path.stem if shard.path else shard.name
         self.columns = columns
-        self.batch_rows = batch_rows
+        self.max_rows = batch_rows
+        self.batch_rows = min(first_rows or batch_rows, batch_rows)  # this batch's size
         self.fields = fields
         self.text_only = fields == TEXT_COLUMNS
         self.rows: list[tuple[str, ...]] = []
@@ -189,6 +199,7 @@ class _Batcher:
             frame = _empty_frame(self.fields)
         batch = Batch(frame, self.bad, position - self.reported)
         self.rows, self.bad, self.reported = [], BadRows(), position
+        self.batch_rows = min(2 * self.batch_rows, self.max_rows)
         return batch
 
 
@@ -197,8 +208,9 @@ def read_shard(
     columns: Columns,
     batch_rows: int = 50_000,
     fields: tuple[str, ...] = NORMALISED_COLUMNS,
+    first_rows: int | None = None,
 ) -> Iterator[Batch]:
-    batcher = _Batcher(shard, columns, batch_rows, fields)
+    batcher = _Batcher(shard, columns, batch_rows, fields, first_rows)
     if shard.hub_id is not None:
         yield from _read_hub(shard, batcher)
         return

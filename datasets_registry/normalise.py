@@ -155,7 +155,7 @@ def normalise_pair(
         messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
     if reason is None and not (isinstance(prompt, str) and isinstance(response, str)):
         reason = NON_STRING_CONTENT
-    if reason is None and not (prompt.strip() and response.strip()):
+    if reason is None and (_blank(prompt) or _blank(response)):
         reason = EMPTY_TEXT
     if reason is not None:
         bad.add(reason, f"{where}: {_snippet(row)}")
@@ -177,6 +177,11 @@ def normalise_row(
     raw_id = row.get(cols.id)
     example_id = str(raw_id) if raw_id not in (None, "") else stable_id(source, messages_json)
     return example_id, source, prompt, response, messages_json
+
+
+def _blank(text: str) -> bool:
+    """``not text.strip()`` without copying the text."""
+    return not text or text.isspace()
 
 
 def _snippet(row: dict[str, Any]) -> str:

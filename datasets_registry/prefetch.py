@@ -3,14 +3,18 @@
 Reading a batch is Python work (JSON parsing, row checks) that holds the GIL;
 counting it is polars work that releases the GIL. Running the reader one batch
 ahead in a thread lets both proceed at once, with at most ``depth`` batches
-waiting in memory.
+waiting in memory. Each time a polars call returns, the counting thread waits
+for the reader to hand the GIL over, up to the interpreter's switch interval
+(5 ms); ``switch_interval`` shortens that while both run.
 """
 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -59,3 +63,14 @@ def prefetch(items: Iterable[T], depth: int = 1) -> Iterator[T]:
     finally:
         stop.set()
         worker.join()
+
+
+@contextmanager
+def switch_interval(seconds: float) -> Iterator[None]:
+    """Let threads take turns with the GIL at most every ``seconds`` (restored after)."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(seconds, before))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)

@@ -82,12 +82,46 @@ def fast_contains(pattern: str) -> Detect | None:
     if prefilter is None:
         return None
     try:
-        matches_empty = pl.select(
-            pl.lit("").str.contains(pattern).alias("pattern"),
-            pl.lit("").str.contains(prefilter).alias("prefilter"),
-        ).row(0)
+        if _matches_empty(pattern) or _matches_empty(prefilter):
+            return None
     except Exception:  # polars raises ComputeError for a pattern it cannot compile
         return None
-    if any(matches_empty):
-        return None
     return prefiltered(pattern, prefilter)
+
+
+_NON_ASCII_ESCAPES = ("\\x", "\\u", "\\U", "\\p", "\\P", "\\N")
+
+
+def ascii_mode(pattern: str) -> str | None:
+    """``pattern`` in ASCII mode, which matches pure-ASCII text exactly as ``pattern`` does;
+    None where that does not hold or cannot be checked (non-ASCII characters or escapes,
+    which case folding could map onto ASCII ones; classes that ASCII mode rejects)."""
+    if not pattern.isascii() or any(e in pattern for e in _NON_ASCII_ESCAPES):
+        return None
+    ascii_pattern = "(?-u)" + pattern
+    try:
+        pl.select(pl.lit("x").str.contains(ascii_pattern))
+    except Exception:  # polars raises ComputeError when ASCII mode could match non-UTF-8
+        return None
+    return ascii_pattern
+
+
+def ascii_split(pattern: str) -> Detect | None:
+    """``text.str.contains(pattern)`` with pure-ASCII rows searched in ASCII mode (each row is
+    searched once; the others see ""), or None where ``ascii_mode`` does not apply."""
+    ascii_pattern = ascii_mode(pattern)
+    if ascii_pattern is None or _matches_empty(pattern):
+        return None
+    other_rows = fast_contains(pattern) or contains(pattern)
+
+    def detect(text: pl.Expr) -> pl.Expr:
+        is_ascii = text.str.len_bytes() == text.str.len_chars()
+        on_ascii = pl.when(is_ascii).then(text).otherwise(pl.lit(""))
+        others = pl.when(is_ascii).then(pl.lit("")).otherwise(text)
+        return on_ascii.str.contains(ascii_pattern) | other_rows(others)
+
+    return detect
+
+
+def _matches_empty(pattern: str) -> bool:
+    return bool(pl.select(pl.lit("").str.contains(pattern)).item())

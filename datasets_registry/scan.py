@@ -12,10 +12,12 @@ from datasets_registry.hypotheses import joint_counts, rank_hypotheses
 from datasets_registry.keyness import DEFAULT_ALPHA0, keyness
 from datasets_registry.loading import Batch, Mix
 from datasets_registry.normalise import TEXT_COLUMNS
-from datasets_registry.prefetch import prefetch
+from datasets_registry.prefetch import prefetch, switch_interval
 from datasets_registry.stats import ScanStats, feature_column
 
 MERGE_MIN_ROWS = 2_000_000  # term rows left unmerged before the first merge
+GIL_TURN_S = 0.0005  # while the reader thread runs (see prefetch)
+FIRST_BATCH_ROWS = 4_000  # then 8k, 16k, ... up to batch_rows: counting starts sooner
 
 SCAN_TABLES = (
     "bad_rows",
@@ -56,21 +58,22 @@ def count_batches(
     merged = ScanStats.empty(features)
     pending: list[ScanStats] = []
     pending_rows = 0
-    for batch in prefetch(batches):
-        stats = ScanStats.from_frame(batch.frame, features, batch.bad)
-        pending.append(stats)
-        pending_rows += stats.terms.height
-        if pending_rows >= max(merged.terms.height, MERGE_MIN_ROWS):
-            merged, pending, pending_rows = ScanStats.merge([merged, *pending]), [], 0
-        if on_batch is not None:
-            on_batch(batch)
+    with switch_interval(GIL_TURN_S):
+        for batch in prefetch(batches):
+            stats = ScanStats.from_frame(batch.frame, features, batch.bad)
+            pending.append(stats)
+            pending_rows += stats.terms.height
+            if pending_rows >= max(merged.terms.height, MERGE_MIN_ROWS):
+                merged, pending, pending_rows = ScanStats.merge([merged, *pending]), [], 0
+            if on_batch is not None:
+                on_batch(batch)
     return ScanStats.merge([merged, *pending])
 
 
 def scan_mix(
     mix: Mix, config: ScanConfig, on_batch: Callable[[Batch], None] | None = None
 ) -> ScanStats:
-    batches = mix.batches(config.batch_rows, TEXT_COLUMNS)
+    batches = mix.batches(config.batch_rows, TEXT_COLUMNS, first_rows=FIRST_BATCH_ROWS)
     return count_batches(batches, config.features, on_batch)
 
 

@@ -24,8 +24,13 @@ from datasets_registry.hypotheses import hypergeom_upper_tail
 from datasets_registry.lines import is_blank, iter_lines
 from datasets_registry.loading import open_mix
 from datasets_registry.normalise import TEXT_COLUMNS
-from datasets_registry.prefetch import prefetch
-from datasets_registry.prefilter import fast_contains, without_word_boundaries
+from datasets_registry.prefetch import prefetch, switch_interval
+from datasets_registry.prefilter import (
+    ascii_mode,
+    ascii_split,
+    fast_contains,
+    without_word_boundaries,
+)
 from datasets_registry.scan import ScanConfig, count_batches
 from datasets_registry.stats import ScanStats, mode_labels
 from datasets_registry.user_features import literals_pattern
@@ -91,6 +96,21 @@ def test_user_regex_features_take_the_fast_route_exactly(option: str) -> None:
     assert fast == frame.select(feature.expr(pl.col("t")))["t"].to_list()
 
 
+def test_ascii_mode_only_where_it_means_the_same() -> None:
+    assert ascii_mode(r"(?i)sorry\s+but\b") == r"(?-u)(?i)sorry\s+but\b"
+    assert ascii_mode("(?i)\u212a") is None  # Kelvin sign: folds onto ASCII k
+    assert ascii_mode("(?i)\\x{212A}") is None
+    assert ascii_mode(r"[^$]x") is None  # ASCII mode would match bytes of other characters
+    assert ascii_mode(r"\p{Greek}") is None
+    for pattern in [r"(?i)i\s+can'?t\b|as\s+an\s+ai\b", r"(?m)^\s*import\s+\w+", "(?i)kiss"]:
+        frame = pl.DataFrame({"t": tricky_texts(seed=2)}, schema={"t": pl.String})
+        fast = frame.select(ascii_split(pattern)(pl.col("t")).fill_null(False))["t"]
+        assert (
+            fast.to_list()
+            == frame.select(pl.col("t").str.contains(pattern).fill_null(False))["t"].to_list()
+        )
+
+
 def test_iter_lines_equals_split() -> None:
     rng = random.Random(3)
     for _ in range(2000):
@@ -107,7 +127,8 @@ def test_text_batches_match_full_batches(tmp_path: Path) -> None:
     lines = list(BAD_LINES.values()) + [b"", b"  \t", b"\xff\xfe"]
     path = write_jsonl(tmp_path / "mix.jsonl", small_mix_rows(), lines)
     full, full_bad = open_mix(str(path)).frame()
-    text = list(open_mix(str(path)).batches(7, TEXT_COLUMNS))
+    text = list(open_mix(str(path)).batches(7, TEXT_COLUMNS, first_rows=2))
+    assert [b.frame.height for b in text[:4]] == [2, 4, 7, 7]
     frame = pl.concat([b.frame for b in text])
     assert frame.columns == list(TEXT_COLUMNS)
     assert frame.equals(full.select(TEXT_COLUMNS))
@@ -144,6 +165,16 @@ def test_prefetch_stops_the_producer_when_the_consumer_stops() -> None:
     items.close()
     assert len(produced) <= 4
     assert not any(t.name == "prefetch" for t in threading.enumerate())
+
+
+def test_switch_interval_is_restored() -> None:
+    import sys
+
+    before = sys.getswitchinterval()
+    with pytest.raises(RuntimeError), switch_interval(before / 10):
+        assert sys.getswitchinterval() == pytest.approx(before / 10)
+        raise RuntimeError
+    assert sys.getswitchinterval() == before
 
 
 def test_mode_labels_equal_mode_exprs() -> None:
