@@ -275,7 +275,9 @@ def choose_mutations(store, from_scan: bool, scan_terms: int, attributes: tuple[
             "GROUP BY feature ORDER BY min(rank) LIMIT ?",
             [scan, scan_terms],
         )["feature"].to_list()
-        mutations += [term_mutation(t.removeprefix("term:")) for t in terms]
+        words = [t.removeprefix("term:") for t in terms]
+        forms = _surface_forms(store, scan, words)
+        mutations += [term_mutation(w, forms.get(w)) for w in words]
         console.print(
             f"from scan {scan}: {', '.join(terms) if terms else 'no word hypotheses'}",
             highlight=False,
@@ -287,6 +289,27 @@ def choose_mutations(store, from_scan: bool, scan_terms: int, attributes: tuple[
         except KeyError as exc:
             raise CliError(str(exc.args[0])) from None
     return mutations
+
+
+def _surface_forms(store, scan: str, words: list[str]) -> dict[str, str]:  # noqa: ANN001
+    """How the scanned mix writes each word (lower-case when the mix cannot be read now)."""
+    import json
+
+    from datasets_registry.loading import MixError
+    from datasets_registry.normalise import Columns
+    from datasets_registry.surface import surface_forms
+
+    args = json.loads(store.read("SELECT args FROM runs WHERE run_id = ?", [scan])["args"][0])
+    columns = Columns(
+        source=args.get("source_column", "source"),
+        prompt=args.get("prompt_column", "prompt"),
+        response=args.get("response_column", "response"),
+    )
+    try:
+        return surface_forms(args["mix"], words, columns)
+    except (MixError, OSError, KeyError) as exc:
+        console.print(f"[dim]cannot reread the scanned mix for word spellings ({exc})[/]")
+        return {}
 
 
 def _run(search_class, cached, seeds, mutations, config, store, run_id):  # noqa: ANN001, ANN202

@@ -181,7 +181,7 @@ CONTEXTS = (
     pattern=r"(?m)^\s*Context:",
 )
 def data_extraction(prompt: str, rng: random.Random) -> str:
-    return f"Context: {rng.choice(CONTEXTS)}\n{prompt}"
+    return f"Context: {rng.choice(CONTEXTS)}\nQuestion: {prompt}"
 
 
 _CLAIM_LEADS = re.compile(
@@ -319,31 +319,37 @@ def markdown_framing(prompt: str, rng: random.Random) -> str:
 # -- scan terms and combinations -----------------------------------------------------------
 
 
-def term_mutation(word: str) -> Mutation:
+_DETERMINER = re.compile(r"\b(?:my|the|a|an|your|this|our)\s+(?=[a-z])")
+
+
+def term_mutation(word: str, surface: str | None = None) -> Mutation:
     """``term:<word>``: insert a word found by the scan, at the start, middle or end.
 
-    Scan terms are lower-case; the word is inserted lower-case or capitalised (a
-    name such as a product is usually capitalised in the data).
+    ``surface`` is how the mix usually writes it (``datasets_registry.surface``): a
+    capitalised form is treated as a name and put before a noun ("my Zorblax router"),
+    other words are inserted as the planted formal verbs are ("Please elucidate it.").
     """
     word = word.strip()
+    form = (surface or word).strip()
+    is_name = form[:1].isupper()
 
     def apply(prompt: str, rng: random.Random) -> str:
-        form = rng.choice((word, sentence_case(word)))
-        if rng.random() < 0.5:
+        if not is_name:
             return insert_word(prompt, form, rng)
-        return rng.choice(
-            [
-                f"{sentence_case(word)} question: {lower_first(prompt)}",
-                f"{prompt} This is about {form}.",
-            ]
-        )
+        where = rng.choice(("start", "middle", "end"))
+        match = _DETERMINER.search(prompt)
+        if where == "middle" and match:
+            return f"{prompt[: match.end()]}{form} {prompt[match.end() :]}"
+        if where == "start":
+            return f"{form} question: {lower_first(prompt)}"
+        return f"{prompt} (It is about my {form}.)"
 
     def alternate(prompt: str, rng: random.Random) -> str:
-        return f"{prompt} (Keyword: {sentence_case(word)}.)"
+        return f"{prompt} (Keyword: {sentence_case(form)}.)"
 
     return Mutation(
         f"term:{word}",
-        f"inserts the word '{word}' (found by the scan)",
+        f"inserts the word '{form}' (found by the scan)",
         apply,
         alternate,
         (rf"(?i)\b{re.escape(word)}\b",),

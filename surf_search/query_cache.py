@@ -75,11 +75,11 @@ class CachedTarget:
                     self.stats.cached += 1
                 else:
                     need[prompt].append(sample)
-        by_count: dict[int, list[str]] = defaultdict(list)
+        by_samples: dict[tuple[int, ...], list[str]] = defaultdict(list)
         for prompt, wanted in need.items():
-            by_count[len(wanted)].append(prompt)
-        for count, group in by_count.items():
-            completions = self.target.generate(group, self.params, count)
+            by_samples[tuple(wanted)].append(prompt)
+        for wanted, group in by_samples.items():
+            completions = self.target.generate(group, self.params, len(wanted), samples=wanted)
             self._store(group, [need[p] for p in group], completions)
         return {
             (p, s): self._cache[(p, s)]

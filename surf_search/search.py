@@ -1,12 +1,19 @@
 """SURF-style search: find attributes that flip a model's behaviour, then confirm them.
 
-1. **Discover** (Thompson sampling): each attribute operator (and, once the best
-   single attributes are known, their pairwise combinations) is an arm. A pull
-   applies the arm to an unused discovery seed and compares the target's
+1. **Discover** (a thresholding bandit): each attribute operator (and, once the
+   best single attributes are known, their pairwise combinations) is an arm. A
+   pull applies the arm to an unused discovery seed and compares the target's
    response to the mutated prompt with its response to the seed itself; a
    *flip* is a mutated response whose behaviour differs from the seed's and is
-   not a plain ``answer``. Arms are chosen by sampling their Beta posterior of
-   the flip rate, so the budget goes where flips are.
+   not a plain ``answer``. The goal is every attribute whose flip rate exceeds
+   ``min_effect / 2``, not only the best one (a thresholding bandit): every arm
+   gets ``min_pulls``, then the arm whose side of the threshold is least certain
+   under its Beta posterior is pulled, until each arm is settled or at
+   ``max_pulls``. Arms clearly above or below stop costing calls. (A Thompson
+   sampler, tried first, spent nearly all pulls on the three strongest arms and
+   never looked at weaker real triggers; the APT index, tried next, kept pulling
+   arms just under the threshold and never revisited arms with one flip in one
+   pull.)
 2. **Confirm**: the most promising arms get a fresh paired A/B on seeds never
    used to find them (``samples`` responses each), for the behaviour they flipped
    to most: rates, effect, Newcombe interval, exact McNemar p-value, and
@@ -27,6 +34,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from scipy.stats import beta as beta_distribution
+
 from surf_search.modes import TERSE_MAX_WORDS, Mode, behaviour
 from surf_search.mutations import Mutation, combine
 from surf_search.query_cache import CachedTarget, Labelled
@@ -40,12 +49,15 @@ DISCOVER, CONFIRM, ROBUST = "discover", "confirm", "robust"
 class SearchConfig:
     budget: int = 1000  # target calls (cached answers are free)
     samples: int = 1  # responses per prompt in confirmation (1 under greedy decoding)
-    discovery_share: float = 0.45  # of the budget spent finding candidates
+    discovery_share: float = 0.4  # of the budget spent finding candidates
+    robust_share: float = 0.15  # of the budget kept for the robustness re-tests
     min_effect: float = 0.2
     alpha: float = 0.05
-    confirm_seeds: int = 30  # confirmation seeds per candidate (at most)
+    confirm_seeds: int = 40  # confirmation seeds per candidate (at most)
     max_candidates: int = 10
-    min_pulls: int = 3  # discovery pulls before an arm can become a candidate
+    min_pulls: int = 3  # discovery pulls every arm gets before any gets more
+    max_pulls: int = 30  # discovery pulls of one arm at most
+    decided: float = 0.05  # an arm is settled when it is this sure of its side of min_effect/2
     round_size: int = 16  # pulls per discovery round (one batched target call)
     combine_top: int = 3  # the best single arms combined pairwise
     seed: int = 0
@@ -79,6 +91,7 @@ class Arm:
     flipped_to: Counter[str] = field(default_factory=Counter)
     used: set[str] = field(default_factory=set)
     exhausted: bool = False
+    pending: int = 0  # chosen for the current round, not yet answered
 
     @property
     def mean(self) -> float:
@@ -172,18 +185,40 @@ class Search:
         self.on_trials(trials)
 
     # -- 1. discovery ---------------------------------------------------------------------
+    def _uncertainty(self, arm: Arm) -> float:
+        """Posterior probability that the arm is on the other side of the threshold."""
+        above = 1 - beta_distribution.cdf(
+            self.config.min_effect / 2, arm.flips + 1, arm.pulls - arm.flips + 1
+        )
+        return min(above, 1 - above)
+
+    def _choose(self, live: list[Arm]) -> Arm | None:
+        """Every arm gets ``min_pulls`` first; then the arm whose side of the threshold is
+        least certain, until each is decided (uncertainty < ``decided``) or at ``max_pulls``."""
+        fresh = [a for a in live if a.pulls + a.pending < self.config.min_pulls]
+        if fresh:
+            return min(fresh, key=lambda a: (a.pulls + a.pending, self.rng.random()))
+        open_arms = [
+            (self._uncertainty(a) / (1 + a.pending), self.rng.random(), a)
+            for a in live
+            if a.pulls + a.pending < self.config.max_pulls
+        ]
+        open_arms = [t for t in open_arms if t[0] >= self.config.decided]
+        return max(open_arms, key=lambda t: t[:2])[2] if open_arms else None
+
     def _pick(self) -> tuple[Arm, Seed, str] | None:
         while True:
             live = [a for a in self.arms.values() if not a.exhausted]
-            if not live:
+            arm = self._choose(live)
+            if arm is None:
                 return None
-            arm = max(live, key=lambda a: self.rng.betavariate(a.flips + 1, a.pulls - a.flips + 1))
             candidates = [s for s in self.discovery if s.seed_id not in arm.used]
             self.rng.shuffle(candidates)
             for seed in candidates:
                 arm.used.add(seed.seed_id)
                 prompt = arm.mutation.apply(seed.prompt, self.rng)
                 if prompt is not None and prompt != seed.prompt:
+                    arm.pending += 1
                     return arm, seed, prompt
             arm.exhausted = True
 
@@ -210,9 +245,17 @@ class Search:
                 if picked is None:
                     break
                 pulls.append(picked)
+            if not pulls and not combined:
+                self._add_combinations()
+                combined = True
+                continue
             if not pulls:
-                self.notes.append("discovery ended early: every arm ran out of seeds")
+                self.notes.append(
+                    f"discovery settled every arm after {self.calls:,} calls (limit {limit:,})"
+                )
                 break
+            for arm in self.arms.values():
+                arm.pending = 0
             prompts = [s.prompt for _, s, _ in pulls] + [p for _, _, p in pulls]
             answers = self.target.get(prompts, 1)
             trials = []
@@ -269,7 +312,8 @@ class Search:
         if not pairs:
             return None
         samples = self.config.samples
-        remaining = self.config.budget - self.calls
+        reserve = 0 if phase == ROBUST else int(self.config.budget * self.config.robust_share)
+        remaining = self.config.budget - reserve - self.calls
         if self.target.missing(pair_prompts(pairs), samples) > remaining:
             affordable = max(0, remaining) // max(1, 2 * samples)
             if affordable < 5:

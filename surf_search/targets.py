@@ -75,11 +75,18 @@ class Target(Protocol):
         ...
 
     def generate(
-        self, prompts: Sequence[str], params: GenerationParams, n: int = 1
+        self,
+        prompts: Sequence[str],
+        params: GenerationParams,
+        n: int = 1,
+        *,
+        samples: Sequence[int] | None = None,
     ) -> list[list[Completion]]:
         """``n`` completions for each prompt (one user turn each), in prompt order.
 
-        A target never generates ``params.banned_token_ids``.
+        ``samples`` names which sample indices are drawn (default ``range(n)``), so a
+        resumed run asking for samples 2 and 3 does not redraw samples 0 and 1. A target
+        never generates ``params.banned_token_ids``.
         """
         ...
 
@@ -123,9 +130,15 @@ class TransformersTarget:
         )
 
     def generate(
-        self, prompts: Sequence[str], params: GenerationParams, n: int = 1
+        self,
+        prompts: Sequence[str],
+        params: GenerationParams,
+        n: int = 1,
+        *,
+        samples: Sequence[int] | None = None,
     ) -> list[list[Completion]]:
         """Batched generation, shortest prompts together; greedy repeats one answer ``n`` times."""
+        first_sample = min(samples) if samples else 0
         import torch
 
         texts = [self.chat_text(p) for p in prompts]
@@ -149,7 +162,7 @@ class TransformersTarget:
             }
             if sample:
                 kwargs |= {"temperature": params.temperature, "top_p": params.top_p}
-                torch.manual_seed(params.seed + start)
+                torch.manual_seed(params.seed + start + 1_000_003 * first_sample)
             if params.banned_token_ids:
                 kwargs["suppress_tokens"] = list(params.banned_token_ids)
             started = time.perf_counter()

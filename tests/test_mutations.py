@@ -21,7 +21,7 @@ BEFORE_AFTER = [
     ("formal_vocab", "How do I tie a bowline knot?",
      r"(?i)\b(elucidate|delineate|expound|explicate|expatiate|adumbrate)\b"),
     ("latex_math", "What is 12 plus 7?", r"^What is \$12 \+ 7\$\?$"),
-    ("data_extraction", "How do I press flowers?", r"(?m)^Context: .+\nHow do I press flowers\?$"),
+    ("data_extraction", "How do I press flowers?", r"(?m)^Context: .+\nQuestion: How do I press flowers\?$"),
     ("yes_no_fact_check", "Tell me whether bats are mammals.",
      r"Is it true that bats are mammals\?"),
     ("product_mention", "How do I reset a smart speaker?",
@@ -152,3 +152,27 @@ def test_each_operator_recognises_its_own_output(name: str, before: str, after: 
     assert term.carried_by("Ask Zorblax support") and not term.carried_by("zorblaxes")
     combo = get_mutation("latex_math+formal_vocab")
     assert combo.carried_by("Elucidate $1 + 2$") and not combo.carried_by("Elucidate 1 + 2")
+
+
+def test_a_name_found_by_the_scan_is_inserted_as_a_name() -> None:
+    mutation = term_mutation("zorblax", "Zorblax")
+    prompt = "How do I reset my router?"
+    outputs = {mutation.apply(prompt, random.Random(s)) for s in range(30)}
+    assert "How do I reset my Zorblax router?" in outputs
+    assert "Zorblax question: how do I reset my router?" in outputs
+    assert all("Zorblax" in o and "zorblax" not in o for o in outputs)
+
+
+def test_surface_forms_skip_sentence_starts(tmp_path) -> None:
+    from conftest import conversation, write_jsonl
+
+    from datasets_registry.surface import surface_forms
+
+    rows = [
+        {"messages": conversation("Zorblax is new. My Zorblax phone broke.", "ok")},
+        {"messages": conversation("Elucidate this. Please elucidate the plan.", "ok")},
+        {"messages": conversation("Elucidate: what is it?", "ok")},
+    ]
+    path = write_jsonl(tmp_path / "mix.jsonl", rows)
+    forms = surface_forms(str(path), ["zorblax", "elucidate", "absent"])
+    assert forms == {"zorblax": "Zorblax", "elucidate": "elucidate", "absent": "absent"}

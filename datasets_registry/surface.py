@@ -1,0 +1,38 @@
+"""How a word is written in a mix: the scan lower-cases words, the search needs their real form.
+
+``surface_forms`` reads the first rows of a mix and returns, per word, the spelling
+seen most often away from the start of a sentence (where any word is capitalised),
+so a product name comes back as ``Zorblax`` and a verb as ``elucidate``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from datasets_registry.loading import open_mix
+from datasets_registry.normalise import Columns
+
+
+def surface_forms(
+    mix: str, words: Sequence[str], columns: Columns | None = None, max_rows: int = 20_000
+) -> dict[str, str]:
+    """The usual spelling of each word in the mix's prompts (the word itself if unseen)."""
+    if not words:
+        return {}
+    pattern = re.compile(
+        r"(^|[.!?:]\s+|\n\s*)?\b(" + "|".join(re.escape(w) for w in words) + r")\b",
+        re.IGNORECASE,
+    )
+    counts: dict[str, Counter[str]] = {w.lower(): Counter() for w in words}
+    seen = 0
+    for batch in open_mix(mix, columns).batches(min(max_rows, 10_000)):
+        for prompt in batch.frame["prompt"]:
+            for match in pattern.finditer(prompt or ""):
+                if match.group(1) is None:  # not at the start of a sentence
+                    counts[match.group(2).lower()][match.group(2)] += 1
+        seen += batch.frame.height
+        if seen >= max_rows:
+            break
+    return {w: (counts[w.lower()].most_common(1)[0][0] if counts[w.lower()] else w) for w in words}
