@@ -44,6 +44,15 @@ def load_encoder(name: str | None = None, device: str = "cpu") -> Any:
         raise EmbeddingUnavailable(f"cannot load embedding model {name!r}: {exc}") from None
 
 
+def embedding_dim(encoder: Any) -> int:
+    """The encoder's output dimension (the method was renamed in sentence-transformers 5)."""
+    method = (
+        getattr(encoder, "get_embedding_dimension", None)
+        or encoder.get_sentence_embedding_dimension
+    )
+    return int(method())
+
+
 def encoder_key(encoder: Any, name: str | None) -> dict[str, Any]:
     return {
         "model": name or DEFAULT_MODEL,
@@ -74,7 +83,7 @@ def embed(
         if progress is not None:
             progress(len(batch))
     if not parts:
-        dim = encoder.get_sentence_embedding_dimension()
+        dim = embedding_dim(encoder)
         return np.zeros((0, dim), dtype=np.float32)
     return np.concatenate(parts)
 

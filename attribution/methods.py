@@ -18,7 +18,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from attribution.embedding import EmbeddingIndex, embed, encoder_key, example_text, load_encoder
+from attribution.embedding import (
+    EmbeddingIndex,
+    embed,
+    embedding_dim,
+    encoder_key,
+    example_text,
+    load_encoder,
+)
 from attribution.feature_store import FeatureStore, key_hash, mix_fingerprint, model_fingerprint
 from attribution.gradients import (
     ALL_PARAMETERS,
@@ -266,7 +273,7 @@ class EmbeddingMethod(_Dense):
         started = time.perf_counter()
         self.encoder = load_encoder(self.model_name, self.device)
         key = {"encoder": encoder_key(self.encoder, self.model_name), "mix": train.fingerprint}
-        dim = int(self.encoder.get_sentence_embedding_dimension())
+        dim = int(embedding_dim(self.encoder))
         self.store = FeatureStore.open_or_create(
             self.store_root, "embedding", key, train.example_ids, dim
         )
