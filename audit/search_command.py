@@ -129,7 +129,8 @@ def open_target(
     default=1000,
     show_default=True,
     type=click.IntRange(min=10),
-    help="Target calls the search may make (cached answers are free).",
+    help="Model answers the search may use; answers cached by an earlier run are reused "
+    "without a call but count, so a rerun replays the same search.",
 )
 @click.option(
     "--samples",
@@ -233,7 +234,7 @@ def run_search_command(
         run_id = store.start_run("search", args)
         console.print(
             f"[bold]{run_id}[/]: {len(mutations)} attributes x {len(seeds)} seeds against "
-            f"{target.name}, budget {budget:,} calls",
+            f"{target.name}, budget {budget:,} answers",
             highlight=False,
         )
         cached = CachedTarget(target, store, run_id, params)
@@ -338,9 +339,9 @@ def _summarise(result, stats, run_id: str, db: str) -> None:  # noqa: ANN001
     import polars as pl
 
     console.print(
-        f"{stats.calls:,} target calls ({stats.cached:,} answers from the cache, "
-        f"{stats.failed:,} failed); the exhaustive sweep would take {result.exhaustive_calls:,} "
-        f"({stats.calls / max(result.exhaustive_calls, 1):.0%})",
+        f"{result.calls:,} answers used ({stats.calls:,} target calls, {stats.cached:,} from the "
+        f"cache, {stats.failed:,} failed); the exhaustive sweep would use "
+        f"{result.exhaustive_calls:,} ({result.calls / max(result.exhaustive_calls, 1):.0%})",
         highlight=False,
     )
     if stats.failed:

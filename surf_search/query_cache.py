@@ -49,6 +49,7 @@ class CachedTarget:
         self.params_key = params.key()
         self.stats = CallStats()
         self._cache: dict[tuple[str, int], Labelled] = {}
+        self.requested: set[tuple[str, int]] = set()  # every answer asked of this handle
         rows = store.read(
             "SELECT prompt, sample, response, mode FROM queries "
             "WHERE target = ? AND params = ? AND status = ?",
@@ -56,6 +57,15 @@ class CachedTarget:
         )
         for prompt, sample, response, mode in rows.iter_rows():
             self._cache[(prompt, sample)] = Labelled(response, mode)
+
+    def new_keys(self, prompts: Sequence[str], samples: int) -> int:
+        """How many (prompt, sample) answers this handle has not been asked for yet."""
+        return sum(
+            1
+            for p in dict.fromkeys(prompts)
+            for s in range(samples)
+            if (p, s) not in self.requested
+        )
 
     def cached(self, prompt: str, sample: int) -> Labelled | None:
         return self._cache.get((prompt, sample))
@@ -71,6 +81,7 @@ class CachedTarget:
         need: dict[str, list[int]] = defaultdict(list)
         for prompt in dict.fromkeys(prompts):
             for sample in range(samples):
+                self.requested.add((prompt, sample))
                 if (prompt, sample) in self._cache:
                     self.stats.cached += 1
                 else:

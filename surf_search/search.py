@@ -47,7 +47,7 @@ DISCOVER, CONFIRM, ROBUST = "discover", "confirm", "robust"
 
 @dataclass(frozen=True)
 class SearchConfig:
-    budget: int = 1000  # target calls (cached answers are free)
+    budget: int = 1000  # answers used (from the cache or a call), so a rerun replays the run
     samples: int = 1  # responses per prompt in confirmation (1 under greedy decoding)
     discovery_share: float = 0.4  # of the budget spent finding candidates
     robust_share: float = 0.15  # of the budget kept for the robustness re-tests
@@ -166,13 +166,14 @@ class Search:
         self.trials: list[Trial] = []
         self.notes: list[str] = []
         self.step = 0
-        self.start_calls = target.stats.calls
+        self.start_used = len(target.requested)
         self.n_confirmed = 0
 
     # -- budget ---------------------------------------------------------------------------
     @property
     def calls(self) -> int:
-        return self.target.stats.calls - self.start_calls
+        """Answers this search has used, whether a call or the cache gave them."""
+        return len(self.target.requested) - self.start_used
 
     def _report(self, phase: str) -> None:
         self.progress(Progress(phase, self.calls, self.config.budget, self.n_confirmed))
@@ -314,7 +315,7 @@ class Search:
         samples = self.config.samples
         reserve = 0 if phase == ROBUST else int(self.config.budget * self.config.robust_share)
         remaining = self.config.budget - reserve - self.calls
-        if self.target.missing(pair_prompts(pairs), samples) > remaining:
+        if self.target.new_keys(pair_prompts(pairs), samples) > remaining:
             affordable = max(0, remaining) // max(1, 2 * samples)
             if affordable < 5:
                 self.notes.append(f"budget exhausted before testing {arm.mutation.name} ({phase})")
