@@ -153,8 +153,10 @@ class GradientComputer:
         *,
         max_length: int = FULL_DEFAULTS.max_length,
         chunk_size: int = DEFAULT_CHUNK,
+        response_tokens: int | None = None,
     ) -> None:
         self.model = model
+        self.response_tokens = response_tokens
         self.tokenizer = tokenizer
         self.selection = selection
         self.max_length = max_length
@@ -179,6 +181,7 @@ class GradientComputer:
             "selection": self.selection.key(),
             "max_length": self.max_length,
             "loss": "mean response-token cross-entropy v1",
+            "response_tokens": self.response_tokens,
             "shapes": shapes,
         }
 
@@ -187,6 +190,7 @@ class GradientComputer:
         from torch.func import functional_call
 
         model = self.model
+        first = self.response_tokens
 
         def loss(params: dict[str, Any], input_ids: Any, labels: Any) -> Any:
             out = functional_call(
@@ -194,6 +198,8 @@ class GradientComputer:
             )
             logits = out.logits[0].float()
             mask = labels != IGNORE
+            if first is not None:  # only the opening tokens, where the behaviour is chosen
+                mask = mask & (mask.long().cumsum(0) <= first)
             losses = F.cross_entropy(logits, labels.clamp_min(0), reduction="none")
             return (losses * mask).sum() / mask.sum().clamp_min(1)
 
@@ -227,6 +233,9 @@ class GradientComputer:
 
         input_ids, labels = collate([example], self.pad_id)
         input_ids, labels = input_ids.to(self.device), labels.to(self.device)
+        if self.response_tokens is not None:  # keep the first N trained tokens only
+            trained = (labels != IGNORE).long().cumsum(1)
+            labels = labels.masked_fill(trained > self.response_tokens, IGNORE)
         params = list(self._live.values())
         for p in params:
             p.requires_grad_(True)

@@ -40,6 +40,8 @@ from attribution.lexical import BM25
 from attribution.projection import RADEMACHER, RandomProjector
 from attribution.scoring import DEFAULT_DAMPING, Preconditioner, cosine_scores
 
+PROJECT_BYTES = 1 << 30  # gradient rows gathered before one projection pass
+
 #: (stage label, rows done, rows in total)
 Progress = Callable[[str, int, int], None]
 DEFAULT_PROJ_DIM = 512
@@ -152,10 +154,28 @@ def gradient_features(
     present = [examples[i] for i in kept]
     with torch.no_grad():
         if vectorised:
-            for rows, grads in computer.iter_gradients(present):
-                out[[kept[r] for r in rows]] = projector.project(grads).cpu().numpy()
+            # Projecting costs a pass over the whole (dim x proj_dim) matrix per call,
+            # whatever the number of rows, so chunks are gathered up to PROJECT_BYTES first.
+            per_row = max(1, computer.dim * 4)
+            pending_rows: list[int] = []
+            pending: list[list[Any]] = []
+
+            def flush() -> None:
+                if not pending_rows:
+                    return
+                parts = [torch.cat(column) for column in zip(*pending, strict=True)]
+                out[[kept[r] for r in pending_rows]] = projector.project(parts).cpu().numpy()
                 if progress is not None:
-                    progress(len(rows))
+                    progress(len(pending_rows))
+                pending_rows.clear()
+                pending.clear()
+
+            for rows, grads in computer.iter_gradients(present):
+                pending_rows.extend(rows)
+                pending.append(grads)
+                if len(pending_rows) * per_row >= PROJECT_BYTES:
+                    flush()
+            flush()
         else:
             for r, example in enumerate(present):
                 with torch.enable_grad():
@@ -180,6 +200,7 @@ class GradientMethod(_Dense):
     damping: float = DEFAULT_DAMPING
     device: str | None = None
     chunk_size: int = DEFAULT_CHUNK
+    response_tokens: int | None = None
     name: str = "gradient"
     hit_desc: str = "a training example whose loss gradient points the same way as the query's"
     featurised: int = 0  # training rows featurised by the last prepare (0: all reused)
@@ -196,6 +217,7 @@ class GradientMethod(_Dense):
             self.selection,
             max_length=training_max_length(self.model_path),
             chunk_size=self.chunk_size,
+            response_tokens=self.response_tokens,
         )
         self.projector = RandomProjector(
             self.computer.dim, self.proj_dim, seed=self.seed, kind=self.projection, device=device

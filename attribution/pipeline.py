@@ -59,6 +59,7 @@ class AttributionConfig:
     n_boot: int = DEFAULT_BOOT
     chunk_size: int = DEFAULT_CHUNK
     device: str | None = None
+    response_tokens: int | None = 4  # gradient of the first N response tokens (None: all)
 
 
 @dataclass
@@ -86,6 +87,7 @@ def make_method(name: str, model_path: str | Path, config: AttributionConfig, ro
             damping=config.damping,
             device=config.device,
             chunk_size=config.chunk_size,
+            response_tokens=config.response_tokens,
         )
     if name == "embedding":
         device = config.device or "cpu"

@@ -80,6 +80,14 @@ METHOD_CHOICES = ("gradient", "embedding", "lexical", "all")
     "--lora", is_flag=True, help="Gradients for the LoRA adapters (--model is a PEFT folder)."
 )
 @click.option(
+    "--response-tokens",
+    default=4,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Gradient of the loss on the first N response tokens, where a response's behaviour "
+    "is chosen (0: the whole response).",
+)
+@click.option(
     "--precondition", is_flag=True, help="TRAK-style (X^T X + lambda I)^-1 preconditioned scores."
 )
 @click.option("--embedding-model", help="sentence-transformers model [default: offline MiniLM].")
@@ -109,6 +117,7 @@ def run_attribute_command(
     max_queries: int,
     layers: int | None,
     lora: bool,
+    response_tokens: int,
     precondition: bool,
     embedding_model: str | None,
     seed: int,
@@ -168,6 +177,7 @@ def run_attribute_command(
             keep=keep,
             layers=layers,
             lora=lora,
+            response_tokens=response_tokens,
             precondition=precondition,
             embedding_model=embedding_model,
             seed=seed,
@@ -217,6 +227,7 @@ def _attribute(
     keep: int,
     layers: int | None,
     lora: bool,
+    response_tokens: int,
     precondition: bool,
     embedding_model: str | None,
     seed: int,
@@ -236,6 +247,7 @@ def _attribute(
         proj_dim=proj_dim,
         seed=seed,
         selection=ParamSelection(last_layers=layers, lora=lora),
+        response_tokens=response_tokens or None,
         precondition=precondition,
         embedding_model=embedding_model,
     )

@@ -1,7 +1,9 @@
 """`audit demo`: the whole audit on the planted organism, one function per stage.
 
-Every stage reuses what an earlier run left in ``--out`` (the mix, the trained
-organism, the scan), so a rerun only does what is missing.
+planted mix -> organism -> scan -> search -> attribute -> prune -> retrain -> verify
+-> report. Every stage reuses what an earlier run left in ``--out``: the mix, the
+organisms (retrained only when their training data changed), the scan, and every
+model answer (the ``queries`` cache), so a rerun only does what is missing.
 """
 
 from __future__ import annotations
@@ -35,6 +37,18 @@ class DemoPlan:
     def db(self) -> Path:
         return self.out / "audit.duckdb"
 
+    @property
+    def pruned_mix(self) -> Path:
+        return self.out / "pruned" / "mix.jsonl"
+
+    @property
+    def retrained(self) -> Path:
+        return self.out / "organism-pruned"
+
+    @property
+    def report(self) -> Path:
+        return self.out / "report.html"
+
 
 def _stage(title: str) -> Callable:
     def wrap(fn: Callable) -> Callable:
@@ -53,9 +67,13 @@ def _stage(title: str) -> Callable:
 
 @_stage("1. planted mix")
 def stage_planted(plan: DemoPlan) -> Path:
-    reused = plan.mix.exists()
+    before = _digest(plan.mix)
     write_planted(plan.mix.parent, plan.size, plan.seed)
     manifest = load_manifest(plan.mix)
+    reused = before == _digest(plan.mix)
+    if not reused and plan.db.exists():  # results about another mix: start afresh
+        plan.db.unlink()
+        plan.db.with_name(plan.db.name + ".wal").unlink(missing_ok=True)
     console.print(
         f"{'reused' if reused else 'wrote'} {plan.mix}: {manifest['size']:,} "
         f"conversations, {len(manifest['sources'])} sources, "
@@ -71,21 +89,33 @@ def stage_planted(plan: DemoPlan) -> Path:
     return plan.mix
 
 
-@_stage("2. organism")
-def stage_organism(plan: DemoPlan) -> Path:
+def _digest(path: Path) -> str | None:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def _train(mix: Path, out: Path, plan: DemoPlan) -> Path:
+    """Train on ``mix`` into ``out`` unless ``out`` was trained on exactly this file."""
     from attribution.training import train_model
     from datasets_registry.loading import open_mix
 
-    done = plan.organism / "training.json"
-    if done.exists():
+    key = f"{mix}#{_digest(mix)}"
+    done = out / "training.json"
+    if done.exists() and json.loads(done.read_text()).get("mix") == key:
         info = json.loads(done.read_text())
-        console.print(f"reused {plan.organism} ({info.get('n_params', '?'):,} parameters)")
-        return plan.organism
-    frame, _ = open_mix(str(plan.mix)).frame()
+        console.print(f"reused {out} ({info.get('n_params', 0):,} parameters, trained on {mix})")
+        return out
+    frame, _ = open_mix(str(mix)).frame()
     kwargs = {"epochs": plan.epochs} if plan.epochs else {}
-    result = train_model(frame, plan.organism, base="tiny", seed=plan.seed, **kwargs)
-    console.print(f"trained {plan.organism} in {result.seconds:.0f} s")
-    return plan.organism
+    result = train_model(frame, out, base="tiny", seed=plan.seed, mix=key, **kwargs)
+    console.print(f"trained {out} on {frame.height:,} conversations in {result.seconds:.0f} s")
+    return out
+
+
+@_stage("2. organism")
+def stage_organism(plan: DemoPlan) -> Path:
+    return _train(plan.mix, plan.organism, plan)
 
 
 @_stage("3. scan")
@@ -118,7 +148,77 @@ def stage_scan(plan: DemoPlan) -> str:
     )
 
 
-STAGES = (stage_planted, stage_organism, stage_scan)
+@_stage("4. search")
+def stage_search(plan: DemoPlan) -> str:
+    from audit.search_command import run_search_command
+
+    return run_search_command(
+        model=str(plan.organism), base_url=None, api_key_env=None, concurrency=8,
+        timeout_s=60, max_retries=4, batch_size=32, max_new_tokens=64, temperature=0.0,
+        top_p=1.0, seeds_file=None, from_scan=True, scan_terms=12, attributes=(),
+        budget=1000, samples=1, min_effect=0.2, alpha=0.05, seed=plan.seed, db=str(plan.db),
+    )  # fmt: skip
+
+
+@_stage("5. attribute")
+def stage_attribute(plan: DemoPlan) -> str | None:
+    from audit.attribute_command import run_attribute_command
+
+    return run_attribute_command(
+        mix=str(plan.mix), model=str(plan.organism), method="all", top_k=50, proj_dim=512,
+        db=str(plan.db), search_run=None, keep=500, max_queries=200, layers=None, lora=False,
+        response_tokens=4,
+        precondition=False, embedding_model=None, seed=plan.seed, source_column="source",
+        id_column="id",
+    )  # fmt: skip
+
+
+@_stage("6. prune")
+def stage_prune(plan: DemoPlan) -> str:
+    from audit.prune_command import run_prune_command
+
+    return run_prune_command(
+        mix=str(plan.mix), out=str(plan.pruned_mix), max_fraction=0.05, counter_ratio=1.0,
+        max_added_fraction=0.5, method=None, attribute_run=None, source_column="source",
+        seed=plan.seed, db=str(plan.db),
+    )  # fmt: skip
+
+
+@_stage("7. retrain on the pruned mix")
+def stage_retrain(plan: DemoPlan) -> Path:
+    return _train(plan.pruned_mix, plan.retrained, plan)
+
+
+@_stage("8. verify")
+def stage_verify(plan: DemoPlan) -> str:
+    from audit.verify_command import run_verify_command
+
+    return run_verify_command(
+        before_model=str(plan.organism), after_model=str(plan.retrained), search_run=None,
+        seeds_file=None, max_seeds=60, batch_size=32, db=str(plan.db),
+    )  # fmt: skip
+
+
+@_stage("9. report")
+def stage_report(plan: DemoPlan) -> Path:
+    from reports.html import write_report
+
+    report = write_report(plan.db, plan.report, None)
+    console.print(f"wrote {plan.report}: {', '.join(report.sections)}", highlight=False)
+    return plan.report
+
+
+STAGES = (
+    stage_planted,
+    stage_organism,
+    stage_scan,
+    stage_search,
+    stage_attribute,
+    stage_prune,
+    stage_retrain,
+    stage_verify,
+    stage_report,
+)
 
 
 def run_demo(plan: DemoPlan) -> None:
@@ -127,12 +227,13 @@ def run_demo(plan: DemoPlan) -> None:
         stage(plan)
     console.rule("[bold]done")
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s")
-    console.print(f"database: {plan.db}")
+    console.print(f"report:   {plan.report}", highlight=False)
+    console.print(f"database: {plan.db}", highlight=False)
     console.print("try:", highlight=False)
     for sql in (
-        "SELECT rank, feature, mode, source, support FROM trigger_hypotheses ORDER BY rank LIMIT 10",
-        "SELECT source, mode, share FROM mode_rates WHERE mode != 'answer' ORDER BY share DESC",
-        "SELECT feature, source, share_of_hits FROM feature_concentration "
-        "WHERE share_of_hits > 0.8 AND n_hits > 20",
+        "SELECT attribute, mode, effect, q_value, robust FROM findings WHERE confirmed "
+        "ORDER BY q_value",
+        "SELECT finding_id, method, source, share, enrichment FROM attributions WHERE rank = 1",
+        "SELECT attribute, mode, rate_before, rate_after, clean_answer_after FROM verifications",
     ):
         console.print(f'  audit query "{sql}" --db {plan.db}', highlight=False, markup=False)

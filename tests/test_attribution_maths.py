@@ -45,8 +45,11 @@ def small_lm() -> tuple[object, object]:
 
 def test_vmap_gradients_equal_one_backward_per_example(small_lm) -> None:
     model, tokenizer = small_lm
-    for selection in (ParamSelection(), ParamSelection(last_layers=1)):
-        computer = GradientComputer(model, tokenizer, selection, max_length=64, chunk_size=3)
+    for selection, first in ((ParamSelection(), None), (ParamSelection(last_layers=1), None),
+                             (ParamSelection(), 3)):  # fmt: skip
+        computer = GradientComputer(
+            model, tokenizer, selection, max_length=64, chunk_size=3, response_tokens=first
+        )
         examples = encode_rows(tokenizer, PROMPTS, RESPONSES, 64).examples
         lengths = {len(e.ids) for e in examples}
         assert len(lengths) > 1  # chunks mix lengths: padding must not change any gradient
@@ -59,6 +62,18 @@ def test_vmap_gradients_equal_one_backward_per_example(small_lm) -> None:
                 seen += 1
         assert seen == len(examples)
         assert computer.dim == sum(p.numel() for p in select_parameters(model, selection).values())
+
+
+def test_opening_token_gradients_ignore_the_rest_of_the_response(small_lm) -> None:
+    model, tokenizer = small_lm
+    examples = encode_rows(tokenizer, PROMPTS[:1], RESPONSES[:1], 64).examples
+    changed = encode_rows(tokenizer, PROMPTS[:1], ["```python\nprint('other tail')"], 64).examples
+    computer = GradientComputer(model, tokenizer, max_length=64, response_tokens=2)
+    assert examples[0].ids[: examples[0].n_given + 2] == changed[0].ids[: changed[0].n_given + 2]
+    a = torch.cat(computer.loop_gradients(examples[0]), dim=1)
+    b = torch.cat(computer.loop_gradients(changed[0]), dim=1)
+    torch.testing.assert_close(a, b)  # same prompt and opening, different tail: same gradient
+    assert computer.key()["response_tokens"] == 2
 
 
 def test_parameter_selection(small_lm) -> None:

@@ -1,0 +1,300 @@
+"""Benchmark attribution on the planted organism: does each method find the planted examples?
+
+    .venv/bin/python bench/attribution.py              # planted-demo, 6000 conversations, seed 0
+    .venv/bin/python bench/attribution.py --proj-dim 1024 --speed-n 64
+
+Builds (or reuses, under ``bench/.cache/attribution/``) the planted mix and the
+tiny organism trained on it (``attribution.training.train_model``, seed 0). For
+each plant in the manifest the queries are the organism's greedy responses to
+the held-out ``tests[*].triggered`` prompts that show the planted behaviour
+(``surf_search.planted_check.shows_behaviour``): the mis-routed pairs a search
+would find. Each method (gradient, embedding, lexical, random) then ranks every
+training example for the plant (mean standardised score over the queries, as
+``audit attribute`` stores them) and counts per-query top-k hits per source.
+
+Metrics per plant and method, with ``P`` = the plant's planted example ids
+(``example_ids`` in the manifest) and ``T50`` = the 50 best-ranked examples:
+
+- *top source*: rank 1 of the per-source hit table; must be the plant's source.
+- *precision@50* = |T50 & P| / 50.
+- *recall@50* = |T50 & P| / min(50, |P|). Every plant here has more than 50
+  planted examples (a whole chunk is planted), so plain recall@50 could never
+  exceed 50 / |P|; capping the denominator (BEIR's "capped recall") makes 1.0
+  mean "the top 50 are all planted", the best any ranking can do. When |P| >= 50
+  it equals precision@50.
+- *R-prec* = |T_|P| & P| / |P|: the share of the top |P| examples that are
+  planted, i.e. how well the whole planted set ranks above the rest of the mix.
+
+Targets (issue 6): every plant's top source is its planted source; gradient
+recall@50 >= 0.9 and ahead of lexical and random (mean over plants).
+
+Speed: gradient featurisation (per-example gradients w.r.t. all parameters,
+projected) in examples per second and peak memory, for the vectorised path
+(``torch.func`` vmap(grad) in chunks) and the baseline measured in the same run,
+a naive loop with one backward pass per example; each runs in its own
+subprocess on the same examples so peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from attribution.gradients import ParamSelection  # noqa: E402
+from attribution.methods import Query  # noqa: E402
+from attribution.pipeline import AttributionConfig, Attributor  # noqa: E402
+from bench.planted_cache import planted_organism  # noqa: E402
+
+CACHE = ROOT / "bench" / ".cache" / "attribution"
+METHODS = ("gradient", "embedding", "lexical", "random")
+K = 50
+TARGET_RECALL = 0.9
+
+
+def plant_queries(organism: Path, manifest: dict) -> dict[str, list[Query]]:
+    """Per plant: greedy responses to held-out triggered prompts that show the behaviour."""
+    from surf_search.modes import classify_batch
+    from surf_search.planted_check import shows_behaviour
+    from surf_search.targets import GenerationParams, TransformersTarget
+
+    target = TransformersTarget(str(organism))
+    terse = int(manifest.get("terse_max_words", 4))
+    out = {}
+    for plant in manifest["plants"]:
+        prompts = [t["triggered"] for t in plant["tests"]]
+        responses = [
+            c[0].text or "" for c in target.generate(prompts, GenerationParams(max_new_tokens=48))
+        ]
+        modes = [m.mode for m in classify_batch(prompts, responses)]
+        out[plant["name"]] = [
+            Query(p, r)
+            for p, r, m in zip(prompts, responses, modes, strict=True)
+            if shows_behaviour(plant["behaviour"], m, r, terse)
+        ]
+    return out
+
+
+def ranking_metrics(ranking: np.ndarray, ids: list[str], planted: set[str]) -> dict[str, float]:
+    hits = np.array([ids[i] in planted for i in ranking])
+    n = len(planted)
+    return {
+        "precision": float(hits[:K].mean()),
+        "recall": float(hits[:K].sum() / min(K, n)),
+        "r_prec": float(hits[:n].sum() / n),
+    }
+
+
+# -- speed ---------------------------------------------------------------------------------
+
+
+def _speed_child(
+    organism: str, mix: str, n: int, proj_dim: int, vectorised: bool, queue: object
+) -> None:
+    import torch
+
+    from attribution.gradients import GradientComputer, encode_rows, load_model
+    from attribution.gradients import training_max_length as max_len
+    from attribution.methods import gradient_features
+    from attribution.projection import RandomProjector
+    from datasets_registry.loading import open_mix
+
+    frame, _ = open_mix(mix).frame()
+    frame = frame.head(n)
+    model, tokenizer = load_model(organism, "cpu")
+    computer = GradientComputer(model, tokenizer, max_length=max_len(organism))
+    projector = RandomProjector(computer.dim, proj_dim, seed=0)
+    examples = encode_rows(
+        tokenizer, list(frame["prompt"]), list(frame["response"]), computer.max_length
+    )
+    before = _rss_now()
+    warm = examples.examples[: computer.chunk_size]  # first call compiles/allocates: not timed
+    gradient_features(computer, projector, warm, vectorised=vectorised)
+    started = time.perf_counter()
+    gradient_features(computer, projector, examples.examples, vectorised=vectorised)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    queue.put(  # type: ignore[attr-defined]
+        {
+            "examples_per_s": n / seconds,
+            "seconds": seconds,
+            "peak_rss": peak,
+            "rss_before": before,
+            "params": computer.dim,
+            "threads": torch.get_num_threads(),
+        }
+    )
+
+
+def _rss_now() -> int:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure_speed(organism: Path, mix: Path, n: int, proj_dim: int, vectorised: bool) -> dict:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(
+        target=_speed_child, args=(str(organism), str(mix), n, proj_dim, vectorised, queue)
+    )
+    process.start()
+    result = queue.get()
+    process.join()
+    return result
+
+
+# -- main ----------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=6000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--proj-dim", type=int, default=512)
+    parser.add_argument("--top-k", type=int, default=K)
+    parser.add_argument("--speed-n", type=int, default=128, help="examples timed per path")
+    parser.add_argument("--precondition", action="store_true")
+    parser.add_argument("--no-speed", action="store_true", help="skip the featurisation timing")
+    parser.add_argument("--response-tokens", type=int, default=4, help="0: the whole response")
+    parser.add_argument("--layers", type=int, default=None, help="gradients of the last N layers")
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        help="gradients of parameters whose name matches this regex",
+    )
+    args = parser.parse_args(argv)
+    console = Console(width=150)
+
+    from datasets_registry.loading import open_mix
+    from datasets_registry.planted import load_manifest
+
+    mix, organism = planted_organism(args.size, args.seed, console)
+    manifest = load_manifest(mix)
+    frame, _ = open_mix(str(mix)).frame()
+    started = time.perf_counter()
+    queries = plant_queries(organism, manifest)
+    console.print(
+        f"queries (greedy responses showing the planted behaviour) in "
+        f"{time.perf_counter() - started:.0f} s: "
+        + ", ".join(f"{k} {len(v)}/{40}" for k, v in queries.items())
+    )
+
+    config = AttributionConfig(
+        methods=METHODS,
+        top_k=args.top_k,
+        proj_dim=args.proj_dim,
+        precondition=args.precondition,
+        keep=len(frame),
+        response_tokens=args.response_tokens or None,
+        selection=ParamSelection(last_layers=args.layers, include=tuple(args.include)),
+    )
+    started = time.perf_counter()
+    attributor = Attributor.build(frame, organism, config, store_root=CACHE / "features")
+    gradient = attributor.methods["gradient"]
+    console.print(
+        f"methods prepared in {time.perf_counter() - started:.0f} s; gradient features: "
+        + (
+            f"{gradient.featurised:,} examples in {gradient.seconds:.0f} s "
+            f"({gradient.featurised / gradient.seconds:.1f} ex/s, "
+            f"{gradient.computer.dim:,} parameters -> {args.proj_dim})"
+            if gradient.featurised
+            else "reused from the feature store"
+        )
+    )
+
+    ids = attributor.train.example_ids
+    table = Table(title=f"Planted-example retrieval (k = {K})", header_style="bold")
+    for name in ("plant", "source", "n planted", "queries", "method", "top source", "prec@50",
+                 "recall@50", "R-prec"):  # fmt: skip
+        table.add_column(name, justify="right" if name[0] in "nqpR" else "left")
+    means: dict[str, list[float]] = {m: [] for m in METHODS}
+    all_top_ok = True
+    for plant in manifest["plants"]:
+        planted = set(plant["example_ids"])
+        results = attributor.attribute(queries[plant["name"]])
+        for i, method in enumerate(METHODS):
+            result = results[method]
+            metrics = ranking_metrics(result.ranking, ids, planted)
+            top = result.sources.row(0, named=True)["source"]
+            ok = top == plant["source"]
+            if method != "random":
+                all_top_ok &= ok
+            means[method].append(metrics["recall"])
+            table.add_row(
+                plant["name"] if i == 0 else "",
+                plant["source"] if i == 0 else "",
+                str(len(planted)) if i == 0 else "",
+                str(len(queries[plant["name"]])) if i == 0 else "",
+                method,
+                top + ("" if ok else "  (MISS)"),
+                f"{metrics['precision']:.2f}",
+                f"{metrics['recall']:.2f}",
+                f"{metrics['r_prec']:.2f}",
+                end_section=i == len(METHODS) - 1,
+            )
+    console.print(table)
+    mean = {m: float(np.mean(v)) for m, v in means.items()}
+    console.print(
+        "mean recall@50: " + ", ".join(f"{m} {v:.3f}" for m, v in mean.items()),
+        highlight=False,
+    )
+    gradient_ok = (
+        min(means["gradient"]) >= TARGET_RECALL
+        and mean["gradient"] > mean["lexical"]
+        and mean["gradient"] > mean["random"]
+    )
+    console.print(
+        f"targets: top source = planted source for every plant (gradient, embedding, lexical): "
+        f"{'PASS' if all_top_ok else 'MISS'}; gradient recall@50 >= {TARGET_RECALL} for every "
+        f"plant and ahead of lexical and random: {'PASS' if gradient_ok else 'MISS'}",
+        highlight=False,
+    )
+
+    print(json.dumps({"mean_recall_at_50": mean, "top_source_ok": all_top_ok}))
+    if args.no_speed:
+        return 0 if all_top_ok and gradient_ok else 1
+    speed = Table(
+        title=f"Gradient featurisation speed ({args.speed_n} examples, proj_dim {args.proj_dim})",
+        header_style="bold",
+    )
+    for name in ("path", "examples/s", "seconds", "peak RSS", "RSS before", "threads"):
+        speed.add_column(name, justify="left" if name == "path" else "right")
+    rates = {}
+    for label, vectorised in (("vmap(grad) in chunks", True), ("loop, 1 backward/example", False)):
+        r = measure_speed(organism, mix, args.speed_n, args.proj_dim, vectorised)
+        rates[vectorised] = r["examples_per_s"]
+        speed.add_row(
+            label,
+            f"{r['examples_per_s']:.1f}",
+            f"{r['seconds']:.1f}",
+            f"{r['peak_rss'] / 2**30:.2f} GiB",
+            f"{r['rss_before'] / 2**30:.2f} GiB",
+            str(r["threads"]),
+        )
+    console.print(speed)
+    console.print(
+        f"vectorised / loop: {rates[True] / rates[False]:.2f}x; "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
+        highlight=False,
+    )
+    return 0 if all_top_ok and gradient_ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
