@@ -156,7 +156,7 @@ def stage_search(plan: DemoPlan) -> str:
         model=str(plan.organism), base_url=None, api_key_env=None, concurrency=8,
         timeout_s=60, max_retries=4, batch_size=32, max_new_tokens=64, temperature=0.0,
         top_p=1.0, seeds_file=None, from_scan=True, scan_terms=12, attributes=(),
-        budget=1000, samples=1, min_effect=0.2, alpha=0.05, seed=plan.seed, db=str(plan.db),
+        budget=900, samples=1, min_effect=0.2, alpha=0.05, seed=plan.seed, db=str(plan.db),
     )  # fmt: skip
 
 

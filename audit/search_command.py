@@ -126,7 +126,7 @@ def open_target(
 )
 @click.option(
     "--budget",
-    default=1000,
+    default=900,
     show_default=True,
     type=click.IntRange(min=10),
     help="Model answers the search may use; answers cached by an earlier run are reused "

@@ -1,6 +1,6 @@
 """Benchmark `audit search` on the planted organism: every planted trigger confirmed, at what cost.
 
-    .venv/bin/python bench/search.py                 # planted-demo 6000, seed 0, budget 1000
+    .venv/bin/python bench/search.py                 # planted-demo 6000, seed 0, budget 900
     .venv/bin/python bench/search.py --no-http       # skip the transformers serve comparison
 
 In one run:
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--budget", type=int, default=1000)
+    parser.add_argument("--budget", type=int, default=900)
     parser.add_argument("--no-http", action="store_true")
     args = parser.parse_args(argv)
     console = Console(width=140)

@@ -43,14 +43,16 @@ from surf_search.seeds import Seed
 from surf_search.stats import Comparison, benjamini_hochberg, compare
 
 DISCOVER, CONFIRM, ROBUST = "discover", "confirm", "robust"
+MIN_AB_SEEDS = 10  # an A/B on fewer seeds cannot reach significance for moderate effects
 
 
 @dataclass(frozen=True)
 class SearchConfig:
-    budget: int = 1000  # answers used (from the cache or a call), so a rerun replays the run
+    budget: int = 900  # answers used (from the cache or a call), so a rerun replays the run
     samples: int = 1  # responses per prompt in confirmation (1 under greedy decoding)
     discovery_share: float = 0.4  # of the budget spent finding candidates
-    robust_share: float = 0.15  # of the budget kept for the robustness re-tests
+    robust_share: float = 0.2  # of the budget kept for the robustness re-tests
+    robust_seeds: int = 20  # seeds per robustness re-test (at most)
     min_effect: float = 0.2
     alpha: float = 0.05
     confirm_seeds: int = 40  # confirmation seeds per candidate (at most)
@@ -285,6 +287,14 @@ class Search:
             self._report(DISCOVER)
 
     # -- 2. confirmation ------------------------------------------------------------------
+    def _share(self, tests_left: int, phase: str = CONFIRM) -> int:
+        """Seeds for the next A/B: an even share of what the phase may still spend."""
+        reserve = 0 if phase == ROBUST else int(self.config.budget * self.config.robust_share)
+        room = max(0, self.config.budget - reserve - self.calls)
+        most = self.config.robust_seeds if phase == ROBUST else self.config.confirm_seeds
+        even = room // max(1, tests_left * self.config.samples)
+        return max(MIN_AB_SEEDS, min(most, even))
+
     def candidates(self) -> list[Arm]:
         ranked = sorted(
             (a for a in self.arms.values() if a.pulls >= self.config.min_pulls and a.flips),
@@ -306,10 +316,15 @@ class Search:
         return chosen
 
     def _ab(
-        self, arm: Arm, mode: str, phase: str, apply: Callable[[str, random.Random], str | None]
+        self,
+        arm: Arm,
+        mode: str,
+        phase: str,
+        apply: Callable[[str, random.Random], str | None],
+        limit: int,
     ) -> tuple[Comparison, Trial | None] | None:
         rng = random.Random(f"{self.config.seed}:{phase}:{arm.mutation.name}")
-        pairs = mutated_pairs(self.confirmation, apply, rng, self.config.confirm_seeds)
+        pairs = mutated_pairs(self.confirmation, apply, rng, limit)
         if not pairs:
             return None
         samples = self.config.samples
@@ -349,9 +364,12 @@ class Search:
 
     def confirm(self) -> list[Finding]:
         findings = []
-        for arm in self.candidates():
+        candidates = self.candidates()
+        for index, arm in enumerate(candidates):
             mode = arm.flipped_to.most_common(1)[0][0]
-            tested = self._ab(arm, mode, CONFIRM, arm.mutation.apply)
+            tested = self._ab(
+                arm, mode, CONFIRM, arm.mutation.apply, self._share(len(candidates) - index)
+            )
             if tested is None:
                 continue
             comparison, example = tested
@@ -380,7 +398,9 @@ class Search:
             if not finding.confirmed:
                 continue
             arm = self.arms[finding.attribute]
-            tested = self._ab(arm, finding.mode, ROBUST, arm.mutation.robust_apply)
+            left = sum(1 for f in findings[findings.index(finding) :] if f.confirmed)
+            limit = self._share(left, phase=ROBUST)
+            tested = self._ab(arm, finding.mode, ROBUST, arm.mutation.robust_apply, limit)
             if tested is None:
                 continue
             comparison, _ = tested
