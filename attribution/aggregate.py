@@ -4,8 +4,11 @@ Each query contributes its top-k training examples (its *hits*, as TURF counts
 them). Per source: ``hits`` = hits from that source over all queries, ``share``
 = hits / all hits, ``enrichment`` = share / the source's share of the mix (1 is
 what chance gives), ``ci_low``/``ci_high`` = a percentile bootstrap interval of
-the share, resampling queries with replacement (seeded), and ``rank`` by hits
-(ties by name). Every source of the mix gets a row, hit or not.
+the share, resampling queries with replacement (seeded), and ``rank`` by
+enrichment (add-one smoothed, so a small source with a handful of hits does not
+jump ahead; ties by hits, then name): the responsible chunk is the one
+over-represented among the hits, not the biggest one. Every source of the mix
+gets a row, hit or not.
 """
 
 from __future__ import annotations
@@ -65,7 +68,11 @@ def aggregate_sources(
     alpha = 1 - confidence
     boots = bootstrap_shares(counts, n_boot, seed)
     low, high = np.quantile(boots, [alpha / 2, 1 - alpha / 2], axis=0)
-    order = sorted(range(len(source_names)), key=lambda s: (-hits[s], source_names[s]))
+    smoothed = (hits + 1) / (total + len(source_names))
+    ranked_by = np.divide(smoothed, mix, out=np.zeros_like(smoothed), where=mix > 0)
+    order = sorted(
+        range(len(source_names)), key=lambda s: (-ranked_by[s], -hits[s], source_names[s])
+    )
     rank = np.empty(len(source_names), dtype=np.int32)
     rank[order] = np.arange(1, len(source_names) + 1)
     return pl.DataFrame(

@@ -3,28 +3,30 @@
 For every confirmed finding (an attribute that flips the model into a behaviour):
 
 - **remove** the attributed training examples (best-ranked first) that carry the
-  attribute in their prompt and show the behaviour in their response; all
-  findings together never remove more than ``max_fraction`` of the mix;
+  attribute in their prompt and show the behaviour in their response although the
+  prompt did not ask for it (code asked for is code rightly given); all findings
+  together never remove more than ``max_fraction`` of the mix;
 - **down-weight** the source that holds most of the attributed examples when it
   is strongly over-represented among them (a recommendation: not applied);
 - **add counter-examples**: prompts from the mix's *other* sources that are
   answered plainly, rewritten to carry the attribute, with their plain answer
-  kept, so the attribute stops predicting the behaviour
-  (``counter_ratio`` per example that still carries the attribute and shows the
-  behaviour after removal, at most ``max_added_fraction`` of the mix in all).
+  kept, so the attribute stops predicting the behaviour: ``counter_ratio`` per
+  kept example that still pairs the attribute with the behaviour unasked (each
+  counted once, for the first finding that covers it), at most
+  ``max_added_fraction`` of the mix in all.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from surf_search.modes import TERSE_MAX_WORDS, Mode, behaviour, mode_frame
+from surf_search.modes import TERSE_MAX_WORDS, Mode, behaviour, code_was_requested, mode_frame
 from surf_search.mutations import get_mutation
 
 REMOVE, DOWN_WEIGHT, COUNTER = "remove_examples", "down_weight_source", "add_counter_examples"
@@ -72,9 +74,13 @@ def label(frame: pl.DataFrame, terse_max_words: int) -> pl.Series:
 
 
 def plan_prune(
-    frame: pl.DataFrame, findings: Sequence[PruneFinding], config: PruneConfig
+    frame: pl.DataFrame,
+    findings: Sequence[PruneFinding],
+    config: PruneConfig,
+    surface_forms: Mapping[str, str] | None = None,
 ) -> PrunePlan:
-    """Decide what to remove and add; ``frame`` is the normalised mix."""
+    """Decide what to remove and add; ``frame`` is the normalised mix; ``surface_forms``
+    spell scan words as the search did (see ``surf_search.mutations.get_mutation``)."""
     frame = frame.with_columns(label(frame, config.terse_max_words).alias("behaviour"))
     index = {example_id: i for i, example_id in enumerate(frame["example_id"])}
     prompts, behaviours = frame["prompt"].to_list(), frame["behaviour"].to_list()
@@ -84,7 +90,7 @@ def plan_prune(
     per_finding = budget // max(1, len(findings))
     leftovers: list[tuple[PruneFinding, list[str]]] = []
     for finding in findings:
-        mutation = get_mutation(finding.attribute)
+        mutation = get_mutation(finding.attribute, surface_forms)
         eligible = [
             i
             for i in finding.ranked_ids
@@ -92,6 +98,7 @@ def plan_prune(
             and i not in taken
             and behaviours[index[i]] == finding.mode
             and mutation.carried_by(prompts[index[i]]) is not False
+            and not asked_for(finding.mode, prompts[index[i]])
         ]
         plan.removed[finding.finding_id] = eligible[:per_finding]
         taken.update(eligible[:per_finding])
@@ -130,12 +137,18 @@ def plan_prune(
                     ),
                 }
             )
-    plan.added = _counter_examples(frame, findings, taken, config, plan)
+    plan.added = _counter_examples(frame, findings, taken, config, plan, surface_forms)
     return plan
 
 
 def _most_common(values: list[str]) -> str | None:
     return max(set(values), key=values.count) if values else None
+
+
+def asked_for(behaviour: str, prompt: str) -> bool:
+    """Whether the prompt itself asks for this behaviour (code or a tool call when it asks
+    for code), so pairing it with the attribute is no spurious lesson."""
+    return behaviour in (Mode.CODE.value, Mode.TOOL_CALL.value) and code_was_requested(prompt)
 
 
 def _counter_examples(
@@ -144,21 +157,26 @@ def _counter_examples(
     removed: set[str],
     config: PruneConfig,
     plan: PrunePlan,
+    surface_forms: Mapping[str, str] | None,
 ) -> pl.DataFrame:
     rng = random.Random(config.seed)
     kept = frame.filter(~pl.col("example_id").is_in(list(removed)))
     room = int(config.max_added_fraction * frame.height)
     rows: list[dict] = []
+    covered: set[str] = set()
     for finding in findings:
-        mutation = get_mutation(finding.attribute)
+        mutation = get_mutation(finding.attribute, surface_forms)
         if mutation.patterns:
-            n_carrying = sum(
-                bool(mutation.carried_by(p))
-                for p, b in zip(kept["prompt"], kept["behaviour"], strict=True)
-                if b == finding.mode
-            )
+            spurious = [
+                i
+                for i, p, b in kept.select("example_id", "prompt", "behaviour").iter_rows()
+                if b == finding.mode and mutation.carried_by(p) and not asked_for(b, p)
+            ]
         else:  # the attribute cannot be recognised in a prompt: match what was removed
-            n_carrying = len(plan.removed[finding.finding_id])
+            spurious = list(plan.removed[finding.finding_id])
+        fresh = [i for i in spurious if i not in covered]  # not already countered
+        covered.update(fresh)
+        n_carrying = len(fresh)
         wanted = min(int(round(config.counter_ratio * n_carrying)), room - len(rows))
         donors = kept.filter(
             (pl.col("behaviour") == Mode.ANSWER.value)
@@ -199,8 +217,8 @@ def _counter_examples(
                 "fraction": len(made) / frame.height,
                 "detail": (
                     f"{len(made)} prompts from other sources answered plainly, rewritten to carry "
-                    f"{finding.attribute} ({n_carrying} kept examples still pair it with "
-                    f"{finding.mode})"
+                    f"{finding.attribute} ({n_carrying} kept examples not countered before pair "
+                    f"it with {finding.mode} although their prompt did not ask for it)"
                 ),
             }
         )

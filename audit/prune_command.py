@@ -119,7 +119,7 @@ def run_prune_command(
              "max_added_fraction": max_added_fraction, "seed": seed},
         )  # fmt: skip
         with console.status(f"planning the prune of {frame.height:,} examples"):
-            plan = plan_prune(frame, findings, config)
+            plan = plan_prune(frame, findings, config, _surface_forms(store, findings))
             pruned = pruned_frame(frame, plan)
             write_mix(pruned, out_path)
         recommendations = pl.DataFrame(plan.recommendations)
@@ -183,3 +183,13 @@ def _findings(store, attribute_run: str, method: str) -> list:  # noqa: ANN001
         PruneFinding(fid, attribute, mode, list(ranked), top, float(enrichment or 0.0))
         for fid, attribute, mode, ranked, top, enrichment in rows.iter_rows()
     ]
+
+
+def _surface_forms(store, findings: list) -> dict[str, str]:  # noqa: ANN001
+    """The scan words' spelling recorded by the search runs the findings come from."""
+    forms: dict[str, str] = {}
+    for search_run in {f.finding_id.rsplit(":f", 1)[0] for f in findings}:
+        found = store.read("SELECT args FROM runs WHERE run_id = ?", [search_run])
+        if found.height:
+            forms |= json.loads(found["args"][0]).get("surface_forms") or {}
+    return forms

@@ -198,7 +198,7 @@ def run_search_command(
     except StoreError as exc:
         raise CliError(str(exc)) from None
     try:
-        mutations = choose_mutations(store, from_scan, scan_terms, attributes)
+        mutations, surface = choose_mutations(store, from_scan, scan_terms, attributes)
         if temperature == 0 and samples > 1:
             console.print("[dim]greedy decoding: one sample per prompt (--samples ignored)[/]")
             samples = 1
@@ -225,6 +225,7 @@ def run_search_command(
             "seeds": seeds_file or "builtin",
             "n_seeds": len(seeds),
             "attributes": [m.name for m in mutations],
+            "surface_forms": surface,
             "budget": budget,
             "samples": samples,
             "min_effect": min_effect,
@@ -263,10 +264,12 @@ def run_search_command(
 
 
 def choose_mutations(store, from_scan: bool, scan_terms: int, attributes: tuple[str, ...]):
-    """Built-in operators, plus scan words with --from-scan, restricted by --attribute."""
+    """Built-in operators, plus scan words with --from-scan, restricted by --attribute;
+    and the mix's spelling of each scan word."""
     from surf_search.mutations import builtin_mutations, get_mutation, term_mutation
 
     mutations = builtin_mutations()
+    forms: dict[str, str] = {}
     if from_scan:
         scan = store.latest_run("scan")
         if scan is None:
@@ -286,10 +289,10 @@ def choose_mutations(store, from_scan: bool, scan_terms: int, attributes: tuple[
         )
     if attributes:
         try:
-            mutations = [get_mutation(name) for name in attributes]
+            mutations = [get_mutation(name, forms) for name in attributes]
         except KeyError as exc:
             raise CliError(str(exc.args[0])) from None
-    return mutations
+    return mutations, forms
 
 
 def _surface_forms(store, scan: str, words: list[str]) -> dict[str, str]:  # noqa: ANN001

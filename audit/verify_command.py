@@ -114,6 +114,7 @@ def run_verify_command(
                     seeds,
                     samples=samples,
                     max_seeds=max_seeds,
+                    surface_forms=search_args.get("surface_forms") or {},
                 )
         except BaseException:
             store.finish_run(run_id, "failed")

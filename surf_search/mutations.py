@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 Apply = Callable[[str, random.Random], str | None]
@@ -63,13 +63,18 @@ def builtin_mutations() -> list[Mutation]:
     return list(_REGISTRY.values())
 
 
-def get_mutation(name: str) -> Mutation:
-    """A built-in by name, ``term:<word>``, or ``a+b`` for a combination."""
+def get_mutation(name: str, surface_forms: Mapping[str, str] | None = None) -> Mutation:
+    """A built-in by name, ``term:<word>``, or ``a+b`` for a combination.
+
+    ``surface_forms`` maps scan words to their spelling in the mix (a search run
+    records them in its arguments), so ``term:zorblax`` inserts ``Zorblax``.
+    """
     if "+" in name:
         first, second = name.split("+", 1)
-        return combine(get_mutation(first), get_mutation(second))
+        return combine(get_mutation(first, surface_forms), get_mutation(second, surface_forms))
     if name.startswith("term:"):
-        return term_mutation(name.removeprefix("term:"))
+        word = name.removeprefix("term:")
+        return term_mutation(word, (surface_forms or {}).get(word))
     if name not in _REGISTRY:
         raise KeyError(f"unknown attribute operator {name!r}")
     return _REGISTRY[name]

@@ -72,11 +72,12 @@ def verify_findings(
     max_seeds: int = 60,
     seed: int = 0,
     terse_max_words: int = TERSE_MAX_WORDS,
+    surface_forms: dict[str, str] | None = None,
 ) -> list[Verification]:
     """The A/B of every finding on both models, on the same mutated prompts."""
     out = []
     for finding in findings:
-        mutation = get_mutation(finding.attribute)
+        mutation = get_mutation(finding.attribute, surface_forms)
         rng = random.Random(f"{seed}:verify:{finding.attribute}")
         pairs = mutated_pairs(seeds, mutation.apply, rng, max_seeds)
         n_before, hits_before, clean_before = _rates(

@@ -26,9 +26,19 @@ from datasets_registry.loading import open_mix
 from reports.store import Store
 
 
+def unasked_code_rows() -> list[dict]:
+    """The small mix, with code answering prompts that do not ask for code (a spurious link)."""
+    rows = small_mix_rows()
+    for row in rows:
+        if row["source"] == "code_chunk":
+            number = row["id"].split("-")[1]
+            row["messages"][0]["content"] = f"Please elucidate the history of town {number}."
+    return rows
+
+
 @pytest.fixture
 def mix(tmp_path: Path) -> tuple[Path, pl.DataFrame]:
-    path = write_jsonl(tmp_path / "mix.jsonl", small_mix_rows())
+    path = write_jsonl(tmp_path / "mix.jsonl", unasked_code_rows())
     frame, _ = open_mix(str(path)).frame()
     return path, frame
 
@@ -49,6 +59,13 @@ def test_removals_carry_the_attribute_show_the_mode_and_respect_the_limit(mix) -
     assert removed == [i for i in finding.ranked_ids if i.startswith("code-")][:8]
     actions = [r["action"] for r in plan.recommendations]
     assert actions == [REMOVE, DOWN_WEIGHT, COUNTER]
+
+
+def test_code_that_was_asked_for_is_neither_removed_nor_countered(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "asked.jsonl", small_mix_rows())  # "... a function ..."
+    frame, _ = open_mix(str(path)).frame()
+    plan = plan_prune(frame, [code_finding(frame)], PruneConfig())
+    assert plan.removed["f1"] == [] and plan.added.height == 0
 
 
 def test_the_limit_is_shared_between_findings(mix) -> None:
