@@ -85,10 +85,14 @@ def tiny_model(tokenizer: Any, spec: TinySpec | None = None) -> Any:
         attention_dropout=0.0,
     )
     model = LlamaForCausalLM(config)
+    # Sampling by default, like released chat models: servers such as `transformers serve`
+    # only sample when the model's generation config does (greedy callers say so per call).
     model.generation_config = GenerationConfig(
         eos_token_id=end_id,
         pad_token_id=pad_id,
-        do_sample=False,
+        do_sample=True,
+        temperature=1.0,
+        top_p=1.0,
         max_new_tokens=256,
     )
     return model

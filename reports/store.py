@@ -110,8 +110,12 @@ def _now() -> datetime:
 
 
 def new_run_id(command: str) -> str:
-    """A sortable, unique run id such as ``scan-20261122T074512-3f9a``."""
-    return f"{command}-{_now():%Y%m%dT%H%M%S}-{secrets.token_hex(2)}"
+    """A unique run id that sorts by start time, such as ``scan-20261122T074512.084213-3f9a``.
+
+    Microseconds keep two runs started in the same second in order (``max(run_id)`` of
+    one command is its latest run); the random suffix keeps them distinct.
+    """
+    return f"{command}-{_now():%Y%m%dT%H%M%S.%f}-{secrets.token_hex(2)}"
 
 
 class Store:

@@ -135,3 +135,10 @@ def test_a_run_left_running_by_a_dead_process_becomes_interrupted(tmp_path: Path
         assert status == {"search-dead": "interrupted", live: "running"}
         store.start_run("search", {})
         assert store.read(f"SELECT status FROM runs WHERE run_id = '{live}'").item() == "running"
+
+
+def test_run_ids_started_in_the_same_second_sort_by_start() -> None:
+    from reports.store import new_run_id
+
+    ids = [new_run_id("probe") for _ in range(200)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
