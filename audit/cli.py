@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from audit.output import FORMATS, CliError, console, emit_frame
+from audit.ray_options import RAY_OPTION
 
 DB_OPTION = click.option(
     "--db",
@@ -99,6 +100,12 @@ def mixes_command(fmt: str) -> None:
     type=click.IntRange(min=0),
     help="Hypotheses printed at the end.",
 )
+@RAY_OPTION
+@click.option(
+    "--ray-shards",
+    type=click.IntRange(min=1),
+    help="Pieces the mix is cut into for Ray [default: 4 per CPU of the cluster].",
+)
 def scan_command(
     mix: str,
     db: str,
@@ -111,8 +118,14 @@ def scan_command(
     batch_rows: int,
     min_support: int,
     show: int,
+    ray: str | None,
+    ray_shards: int | None,
 ) -> None:
-    """Index MIX and rank trigger hypotheses (feature -> mode, concentrated in a source)."""
+    """Index MIX and rank trigger hypotheses (feature -> mode, concentrated in a source).
+
+    With --ray the mix is cut into pieces scanned as Ray tasks (a local Ray, or the cluster
+    at ADDRESS) and merged: the tables are the same as a single-process scan's.
+    """
     from audit.scan_command import run_scan_command
 
     run_scan_command(
@@ -127,6 +140,8 @@ def scan_command(
         batch_rows=batch_rows,
         min_support=min_support,
         show=show,
+        ray_address=ray,
+        ray_shards=ray_shards,
     )
 
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from audit.output import CliError, console, print_frame, progress_bar
+from audit.ray_options import require_ray_cli
 from datasets_registry.features import Feature, catalog, parse_feature_option
-from datasets_registry.loading import Batch, MixError, open_mix
+from datasets_registry.loading import Batch, Mix, MixError, open_mix
 from datasets_registry.normalise import REASON_TEXT, Columns
 from datasets_registry.scan import SCAN_TABLES, ScanConfig, scan_mix, scan_tables
+from datasets_registry.stats import ScanStats
+
+if TYPE_CHECKING:
+    from datasets_registry.pieces import Piece
 from datasets_registry.user_features import FeatureFileError, load_feature_file
 from reports.store import Store, StoreError
 
@@ -44,7 +51,11 @@ def run_scan_command(
     batch_rows: int,
     min_support: int,
     show: int,
+    ray_address: str | None = None,
+    ray_shards: int | None = None,
 ) -> str:
+    if ray_address is not None:
+        require_ray_cli()  # before anything is opened: a missing extra is a usage error
     features = collect_features(feature_options, feature_file)
     columns = Columns(
         source=source_column, prompt=prompt_column, response=response_column, id=id_column
@@ -65,37 +76,76 @@ def run_scan_command(
         "response_column": response_column,
         "features": [f.key for f in features],
     }
-    run_id = store.start_run("scan", args)
-    rows_done = 0
-    try:
-        with progress_bar(opened.unit) as bar:
-            task = bar.add_task(f"scan {mix}", total=opened.total or None, status="")
-
-            def advance(batch: Batch) -> None:
-                nonlocal rows_done
-                rows_done += batch.frame.height
-                bar.update(
-                    task,
-                    advance=batch.progress,
-                    status=f"{rows_done:,} rows, {batch.bad.total:,} bad",
-                )
-
-            stats = scan_mix(opened, config, advance)
-        tables = scan_tables(stats, config)
-        with store.transaction():
-            for name in SCAN_TABLES:
-                store.write(name, tables[name], run_id)
-        store.finish_run(run_id, "ok")
-    except MixError as exc:
-        store.finish_run(run_id, "failed")
-        raise CliError(str(exc)) from None
-    except KeyboardInterrupt:
-        store.finish_run(run_id, "interrupted")
-        raise
-    finally:
-        store.close()
+    with ExitStack() as stack:
+        stack.callback(store.close)  # last out: after a Ray this command started is shut down
+        pieces = None
+        if ray_address is not None:
+            pieces = _start_ray(stack, opened, ray_address, ray_shards)
+            args["ray"] = {"address": ray_address, "shards": len(pieces)}
+        run_id = store.start_run("scan", args)
+        try:
+            stats = _count(opened, config, mix, pieces)
+            tables = scan_tables(stats, config)
+            with store.transaction():
+                for name in SCAN_TABLES:
+                    store.write(name, tables[name], run_id)
+            store.finish_run(run_id, "ok")
+        except MixError as exc:
+            store.finish_run(run_id, "failed")
+            raise CliError(str(exc)) from None
+        except KeyboardInterrupt:
+            store.finish_run(run_id, "interrupted")
+            raise
+        except BaseException:
+            store.finish_run(run_id, "failed")
+            raise
     summarise(tables, run_id, db, show)
     return run_id
+
+
+def _count(opened: Mix, config: ScanConfig, mix: str, pieces: list[Piece] | None) -> ScanStats:
+    """The merged statistics: one pass here, or one Ray task per piece."""
+    rows_done = 0
+    with progress_bar(opened.unit) as bar:
+        if pieces is not None:
+            from datasets_registry.ray_scan import scan_pieces_ray
+
+            task = bar.add_task(
+                f"scan {mix} on Ray", total=opened.total or None, status=f"0/{len(pieces)} pieces"
+            )
+            finished = 0
+
+            def piece_done(piece: Piece) -> None:
+                nonlocal finished
+                finished += 1
+                bar.update(task, advance=piece.size, status=f"{finished}/{len(pieces)} pieces")
+
+            return scan_pieces_ray(pieces, opened.columns, config, piece_done).stats
+        task = bar.add_task(f"scan {mix}", total=opened.total or None, status="")
+
+        def advance(batch: Batch) -> None:
+            nonlocal rows_done
+            rows_done += batch.frame.height
+            bar.update(
+                task,
+                advance=batch.progress,
+                status=f"{rows_done:,} rows, {batch.bad.total:,} bad",
+            )
+
+        return scan_mix(opened, config, advance)
+
+
+def _start_ray(stack: ExitStack, opened: Mix, address: str, shards: int | None) -> list[Piece]:
+    """Start (or join) Ray for the rest of the command and cut the mix into pieces."""
+    from datasets_registry.pieces import plan_pieces
+    from datasets_registry.ray_cluster import cluster_cpus, ray_session
+
+    with console.status(f"starting Ray ({address})"):
+        ray = stack.enter_context(ray_session(address))
+    try:
+        return plan_pieces(opened, shards or 4 * cluster_cpus(ray))
+    except MixError as exc:
+        raise CliError(str(exc)) from None
 
 
 def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) -> None:

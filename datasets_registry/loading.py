@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,12 +237,20 @@ def _bad_line_reason(line: bytes) -> str:
     return INVALID_JSON
 
 
-def _read_jsonl(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
+def _read_jsonl(
+    shard: Shard, batcher: _Batcher, start: int = 0, stop: int | None = None
+) -> Iterator[Batch]:
+    """JSON lines of ``shard`` (bytes ``start:stop``, both at line starts; lines numbered
+    from 1 at ``start``); progress counts bytes from ``start``."""
     assert shard.path is not None
     name = shard.path.name
     loads, add = orjson.loads, batcher.add
     position = 0
+    end = shard.size if stop is None else stop
     with open(shard.path, "rb") as handle:
+        if start or stop is not None:
+            handle.seek(start)
+            handle = _Window(handle, end - start)  # type: ignore[assignment]
         for line_no, line in enumerate(iter_lines(handle), start=1):
             position += len(line) + 1
             if is_blank(line):
@@ -256,7 +264,21 @@ def _read_jsonl(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
             add(raw, f"{name}:{line_no}")
             if len(batcher.rows) >= batcher.batch_rows:
                 yield batcher.emit(position)
-    yield batcher.emit(shard.size)
+    yield batcher.emit(end - start)
+
+
+class _Window:
+    """At most ``limit`` bytes of an open binary file, from its current position."""
+
+    def __init__(self, handle: Any, limit: int) -> None:
+        self.handle, self.left = handle, limit
+
+    def readinto(self, view: memoryview) -> int:
+        if self.left <= 0:
+            return 0
+        read = self.handle.readinto(view[: self.left]) or 0
+        self.left -= read
+        return read
 
 
 def _read_json(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
@@ -280,14 +302,20 @@ def _read_json(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
     yield batcher.emit(shard.size)
 
 
-def _read_parquet(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
+def _read_parquet(
+    shard: Shard, batcher: _Batcher, row_groups: Sequence[int] | None = None
+) -> Iterator[Batch]:
+    """Rows of ``shard`` (of ``row_groups`` only, when given; rows keep their file index)."""
     import pyarrow.parquet as pq
 
     assert shard.path is not None
     file = pq.ParquetFile(shard.path)
     total = max(file.metadata.num_rows, 1)
     index = 0
-    for record_batch in file.iter_batches(batch_size=min(batcher.batch_rows, 10_000)):
+    if row_groups is not None:
+        index = sum(file.metadata.row_group(g).num_rows for g in range(min(row_groups, default=0)))
+    batches = file.iter_batches(batch_size=min(batcher.batch_rows, 10_000), row_groups=row_groups)
+    for record_batch in batches:
         for raw in record_batch.to_pylist():
             batcher.add(raw, f"{shard.path.name}[{index}]")
             index += 1
@@ -324,8 +352,8 @@ def _read_csv(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
     yield batcher.emit(shard.size)
 
 
-def _read_hub(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
-    """Stream a hub dataset with `datasets` (a local mirror is used when one is configured)."""
+def open_hub_stream(shard: Shard) -> Any:
+    """The streaming ``datasets`` view of a hub shard (a local mirror when one is configured)."""
     try:
         import datasets
     except ImportError as exc:  # pragma: no cover - datasets is a dependency
@@ -336,9 +364,26 @@ def _read_hub(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
     if mirror and (Path(mirror) / shard.hub_id).exists():
         location = str(Path(mirror) / shard.hub_id)
     try:
-        stream = datasets.load_dataset(location, split=shard.split, streaming=True)
+        return datasets.load_dataset(location, split=shard.split, streaming=True)
+    except Exception as exc:  # datasets raises many types; all mean "cannot open"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MixError(f"cannot load hub dataset {shard.hub_id!r}: {reason}") from None
+
+
+def _read_hub(
+    shard: Shard, batcher: _Batcher, part: tuple[int, int] | None = None
+) -> Iterator[Batch]:
+    """Stream a hub dataset; ``part=(k, n)``: its k-th of n contiguous groups of data files
+    (rows numbered from 0 within the part)."""
+    assert shard.hub_id is not None
+    try:
+        stream = open_hub_stream(shard)
+        if part is not None:
+            stream = stream.shard(num_shards=part[1], index=part[0], contiguous=True)
         iterator = iter(stream)
         first = next(iterator, None)
+    except MixError:
+        raise
     except Exception as exc:  # datasets raises many types; all mean "cannot open"
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise MixError(f"cannot load hub dataset {shard.hub_id!r}: {reason}") from None
