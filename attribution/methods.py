@@ -26,7 +26,13 @@ from attribution.embedding import (
     example_text,
     load_encoder,
 )
-from attribution.feature_store import FeatureStore, key_hash, mix_fingerprint, model_fingerprint
+from attribution.feature_store import (
+    DEFAULT_ROWS_PER_SHARD,
+    FeatureStore,
+    key_hash,
+    mix_fingerprint,
+    model_fingerprint,
+)
 from attribution.gradients import (
     ALL_PARAMETERS,
     DEFAULT_CHUNK,
@@ -186,6 +192,26 @@ def gradient_features(
     return out
 
 
+def featurise_rows(
+    computer: GradientComputer,
+    projector: RandomProjector,
+    prompts: Sequence[str],
+    responses: Sequence[str],
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Projected gradients of training rows (rows training would skip stay zero, counted done)."""
+    encoded = encode_rows(computer.tokenizer, prompts, responses, computer.max_length)
+    features = gradient_features(computer, projector, encoded.examples, progress=progress)
+    if progress is not None and len(prompts) > len(encoded.kept):
+        progress(len(prompts) - len(encoded.kept))
+    return features
+
+
+def ray_rows_per_shard(n_rows: int, workers: int) -> int:
+    """Store shard size for Ray: about four shards per worker, 64 to 4096 rows each."""
+    return max(64, min(DEFAULT_ROWS_PER_SHARD, -(-n_rows // (4 * max(workers, 1)))))
+
+
 @dataclass
 class GradientMethod(_Dense):
     """Cosine of projected per-example gradients of the response loss (optionally TRAK-preconditioned)."""
@@ -201,27 +227,19 @@ class GradientMethod(_Dense):
     device: str | None = None
     chunk_size: int = DEFAULT_CHUNK
     response_tokens: int | None = None
+    ray_address: str | None = None  # featurise the training set on Ray (``local``: this machine)
+    ray_workers: int = 2  # CPU actors when the cluster has no GPU (else one actor per GPU)
     name: str = "gradient"
     hit_desc: str = "a training example whose loss gradient points the same way as the query's"
     featurised: int = 0  # training rows featurised by the last prepare (0: all reused)
+    ray_shards: int = 0  # store shards the last prepare featurised on Ray
     seconds: float = 0.0
     store: FeatureStore | None = field(default=None, repr=False)
 
     def prepare(self, train: TrainingSet, progress: Progress | None = None) -> None:
         started = time.perf_counter()
-        model, tokenizer = load_model(self.model_path, self.device)
-        device = str(next(model.parameters()).device)
-        self.computer = GradientComputer(
-            model,
-            tokenizer,
-            self.selection,
-            max_length=training_max_length(self.model_path),
-            chunk_size=self.chunk_size,
-            response_tokens=self.response_tokens,
-        )
-        self.projector = RandomProjector(
-            self.computer.dim, self.proj_dim, seed=self.seed, kind=self.projection, device=device
-        )
+        self.computer, self.projector = self.featuriser()
+        device = str(self.computer.device)
         gradient_key = self.computer.key()
         gradient_key["shapes"] = key_hash({"shapes": gradient_key["shapes"]})
         key = {
@@ -231,35 +249,68 @@ class GradientMethod(_Dense):
             "projection": self.projector.key(),
             "device": device.split(":")[0],
         }
+        rows_per_shard = DEFAULT_ROWS_PER_SHARD
+        if self.ray_address is not None:  # enough shards to keep every worker busy
+            rows_per_shard = ray_rows_per_shard(len(train), self.ray_workers)
         self.store = FeatureStore.open_or_create(
-            self.store_root, "gradient", key, train.example_ids, self.proj_dim
+            self.store_root, "gradient", key, train.example_ids, self.proj_dim, rows_per_shard
         )
         self.featurised = 0
         missing = self.store.missing_shards()
-        total = sum(self.store.shard_range(i)[1] - self.store.shard_range(i)[0] for i in missing)
+        if missing and self.ray_address is not None:
+            from attribution.ray_features import featurise_on_ray
+
+            self.featurised = featurise_on_ray(self, train, self.store, missing, progress)
+            self.ray_shards = len(missing)
+        else:
+            self._featurise_here(train, missing, progress)
+        self.preconditioner = (
+            Preconditioner.from_store(self.store, self.damping) if self.precondition else None
+        )
+        self.seconds = time.perf_counter() - started
+
+    def featuriser(self) -> tuple[GradientComputer, RandomProjector]:
+        """The model's gradient computer and the seeded projector (the same in every worker)."""
+        model, tokenizer = load_model(self.model_path, self.device)
+        computer = GradientComputer(
+            model,
+            tokenizer,
+            self.selection,
+            max_length=training_max_length(self.model_path),
+            chunk_size=self.chunk_size,
+            response_tokens=self.response_tokens,
+        )
+        projector = RandomProjector(
+            computer.dim,
+            self.proj_dim,
+            seed=self.seed,
+            kind=self.projection,
+            device=str(computer.device),
+        )
+        return computer, projector
+
+    def _featurise_here(
+        self, train: TrainingSet, missing: Sequence[int], progress: Progress | None
+    ) -> None:
+        assert self.store is not None
+        store = self.store
+        total = sum(store.shard_range(i)[1] - store.shard_range(i)[0] for i in missing)
         for index in missing:
-            start, stop = self.store.shard_range(index)
-            encoded = encode_rows(
-                tokenizer,
-                train.prompts[start:stop],
-                train.responses[start:stop],
-                self.computer.max_length,
-            )
+            start, stop = store.shard_range(index)
 
             def advance(n: int) -> None:
                 self.featurised += n
                 if progress is not None:
                     progress("gradient features", self.featurised, total)
 
-            features = gradient_features(
-                self.computer, self.projector, encoded.examples, progress=advance
+            features = featurise_rows(
+                self.computer,
+                self.projector,
+                train.prompts[start:stop],
+                train.responses[start:stop],
+                advance,
             )
-            self.featurised += stop - start - len(encoded.kept)  # skipped rows count as done
-            self.store.write_shard(index, features)
-        self.preconditioner = (
-            Preconditioner.from_store(self.store, self.damping) if self.precondition else None
-        )
-        self.seconds = time.perf_counter() - started
+            store.write_shard(index, features)
 
     def query_features(self, queries: Sequence[Query]) -> np.ndarray:
         encoded = encode_rows(

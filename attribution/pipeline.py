@@ -60,6 +60,8 @@ class AttributionConfig:
     chunk_size: int = DEFAULT_CHUNK
     device: str | None = None
     response_tokens: int | None = 4  # gradient of the first N response tokens (None: all)
+    ray_address: str | None = None  # gradient features on Ray ("local": start one here)
+    ray_workers: int = 2  # CPU actors on Ray when the cluster has no GPU
 
 
 @dataclass
@@ -88,6 +90,8 @@ def make_method(name: str, model_path: str | Path, config: AttributionConfig, ro
             device=config.device,
             chunk_size=config.chunk_size,
             response_tokens=config.response_tokens,
+            ray_address=config.ray_address,
+            ray_workers=config.ray_workers,
         )
     if name == "embedding":
         device = config.device or "cpu"

@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from audit.ray_options import RAY_OPTION, require_ray_cli
+
 METHOD_CHOICES = ("gradient", "embedding", "lexical", "all")
 
 
@@ -99,6 +101,14 @@ METHOD_CHOICES = ("gradient", "embedding", "lexical", "all")
     help="Column naming each row's source chunk (files without it use their stem).",
 )
 @click.option("--id-column", default="id", show_default=True)
+@RAY_OPTION
+@click.option(
+    "--ray-workers",
+    default=2,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="CPU actors featurising the training set on Ray (a GPU cluster: one per GPU).",
+)
 def attribute_command(**options: Any) -> None:
     """Attribute each confirmed finding to the training examples and sources that taught it."""
     run_attribute_command(**options)
@@ -123,12 +133,16 @@ def run_attribute_command(
     seed: int,
     source_column: str,
     id_column: str,
+    ray: str | None = None,
+    ray_workers: int = 2,
 ) -> str | None:
     from audit.output import CliError, console
     from datasets_registry.loading import MixError, open_mix
     from datasets_registry.normalise import Columns
     from reports.store import Store, StoreError
 
+    if ray is not None:
+        require_ray_cli()
     if not Path(db).is_file():
         raise CliError(f"no audit database at {db} (run `audit search` first or pass --db)")
     model_path = Path(model)
@@ -181,6 +195,8 @@ def run_attribute_command(
             precondition=precondition,
             embedding_model=embedding_model,
             seed=seed,
+            ray=ray,
+            ray_workers=ray_workers,
         )
     finally:
         store.close()
@@ -231,6 +247,8 @@ def _attribute(
     precondition: bool,
     embedding_model: str | None,
     seed: int,
+    ray: str | None = None,
+    ray_workers: int = 2,
 ) -> str:
     import polars as pl
 
@@ -250,6 +268,8 @@ def _attribute(
         response_tokens=response_tokens or None,
         precondition=precondition,
         embedding_model=embedding_model,
+        ray_address=ray,
+        ray_workers=ray_workers,
     )
     args = {
         "mix": mix,
@@ -264,6 +284,8 @@ def _attribute(
         "embedding_model": embedding_model,
         "seed": seed,
     }
+    if ray is not None:
+        args["ray"] = {"address": ray, "workers": ray_workers}
     run_id = store.start_run("attribute", args)
     results = []
     try:
@@ -278,6 +300,8 @@ def _attribute(
             attributor = Attributor.build(
                 frame, model, config, store_root=store_root(db), progress=progress
             )
+            if ray is not None:
+                record_ray_shards(store, run_id, args, attributor)
             task = bar.add_task("attribute findings", total=len(findings), status="")
             for finding, queries in findings:
                 bar.update(task, status=f"{finding['attribute']} -> {finding['mode']}")
@@ -308,6 +332,17 @@ def _attribute(
         raise
     summarise(results, attributor, run_id, db)
     return run_id
+
+
+def record_ray_shards(store: Any, run_id: str, args: dict[str, Any], attributor: Any) -> None:
+    """Add to the run's args how many feature-store shards were featurised on Ray."""
+    import json
+
+    method = attributor.methods.get("gradient")
+    args["ray"]["shards"] = getattr(method, "ray_shards", 0)
+    store.con.execute(
+        "UPDATE runs SET args = ? WHERE run_id = ?", [json.dumps(args, default=str), run_id]
+    )
 
 
 def summarise(
