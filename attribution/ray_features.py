@@ -20,7 +20,7 @@ import numpy as np
 
 from attribution.feature_store import FeatureStore
 from attribution.methods import Progress, TrainingSet, featurise_rows
-from datasets_registry.ray_cluster import MAX_RETRIES, cluster_gpus, ray_session
+from datasets_registry.ray_cluster import MAX_RETRIES, cluster_gpus, ray_session, task_errors
 
 if TYPE_CHECKING:
     from attribution.methods import GradientMethod
@@ -71,12 +71,13 @@ def featurise_on_ray(
             prompts, responses = train.prompts[start:stop], train.responses[start:stop]
             return actor.featurise.remote(index, prompts, responses)
 
-        for index, features in pool.map_unordered(submit, list(missing)):
-            store.write_shard(index, features)
-            start, stop = store.shard_range(index)
-            done += stop - start
-            if progress is not None:
-                progress("gradient features (Ray)", done, total)
+        with task_errors(ray):
+            for index, features in pool.map_unordered(submit, list(missing)):
+                store.write_shard(index, features)
+                start, stop = store.shard_range(index)
+                done += stop - start
+                if progress is not None:
+                    progress("gradient features (Ray)", done, total)
         for actor in actors:
             ray.kill(actor)
     return done

@@ -54,6 +54,19 @@ def ray_session(address: str = LOCAL, num_cpus: int | None = None) -> Iterator[M
             ray.shutdown()
 
 
+@contextmanager
+def task_errors(ray: ModuleType) -> Iterator[None]:
+    """An exception raised inside a Ray task re-raised as itself (a ``MixError`` stays one),
+    not as Ray's wrapper with the remote traceback in its message."""
+    try:
+        yield
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, Exception):
+            raise cause from None
+        raise
+
+
 def cluster_cpus(ray: ModuleType) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from datasets_registry.features import Feature
 from datasets_registry.normalise import TEXT_COLUMNS, Columns
 from datasets_registry.pieces import Piece, positions_in, read_piece, shift_examples
-from datasets_registry.ray_cluster import CRASH_ONCE_ENV, MAX_RETRIES, crash_once, require_ray
+from datasets_registry.ray_cluster import (
+    CRASH_ONCE_ENV,
+    MAX_RETRIES,
+    crash_once,
+    require_ray,
+    task_errors,
+)
 from datasets_registry.scan import FIRST_BATCH_ROWS, ScanConfig, count_batches
 from datasets_registry.stats import ScanStats
 
@@ -94,7 +100,8 @@ def scan_pieces_ray(
         done, pending = ray.wait(pending, num_returns=1)
         for ref in done:
             i = where[ref]
-            parts[i] = ray.get(ref)
+            with task_errors(ray):
+                parts[i] = ray.get(ref)
             if on_piece is not None:
                 on_piece(pieces[i])
     answers = [p for p in parts if p is not None]
