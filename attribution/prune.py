@@ -11,16 +11,18 @@ For every confirmed finding (an attribute that flips the model into a behaviour)
 - **add counter-examples**: prompts from the mix's *other* sources that are
   answered plainly, rewritten to carry the attribute, with their plain answer
   kept, so the attribute stops predicting the behaviour: ``counter_ratio`` per
-  kept example that still pairs the attribute with the behaviour unasked (each
-  counted once, for the first finding that covers it), at most
-  ``max_added_fraction`` of the mix in all.
+  kept example that still pairs the attribute with the behaviour (each counted
+  once, for the first finding that covers it; code that was asked for counts, it
+  teaches the link too), at most ``max_added_fraction`` of the mix in all, shared
+  between findings in proportion to what each wanted. Donors are reused, rewritten
+  afresh, when a finding wants more counter-examples than there are donors.
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,53 +163,23 @@ def _counter_examples(
 ) -> pl.DataFrame:
     rng = random.Random(config.seed)
     kept = frame.filter(~pl.col("example_id").is_in(list(removed)))
-    room = int(config.max_added_fraction * frame.height)
+    carrying = _carrying_counts(kept, findings, plan, surface_forms)
+    wanted = _share_room(
+        [config.counter_ratio * n for n in carrying],
+        int(config.max_added_fraction * frame.height),
+    )
     rows: list[dict] = []
-    covered: set[str] = set()
-    for finding in findings:
+    for finding, n_carrying, n_wanted in zip(findings, carrying, wanted, strict=True):
         mutation = get_mutation(finding.attribute, surface_forms)
-        if mutation.patterns:
-            spurious = [
-                i
-                for i, p, b in kept.select("example_id", "prompt", "behaviour").iter_rows()
-                if b == finding.mode and mutation.carried_by(p) and not asked_for(b, p)
-            ]
-        else:  # the attribute cannot be recognised in a prompt: match what was removed
-            spurious = list(plan.removed[finding.finding_id])
-        fresh = [i for i in spurious if i not in covered]  # not already countered
-        covered.update(fresh)
-        n_carrying = len(fresh)
-        wanted = min(int(round(config.counter_ratio * n_carrying)), room - len(rows))
         donors = kept.filter(
             (pl.col("behaviour") == Mode.ANSWER.value)
             & (pl.col("source") != (finding.top_source or ""))
         )
-        order = list(range(donors.height))
-        rng.shuffle(order)
-        made = []
-        for i in order:
-            if len(made) >= wanted:
-                break
-            donor = donors.row(i, named=True)
-            prompt = mutation.apply(donor["prompt"], rng)
-            if prompt is None or prompt == donor["prompt"]:
-                continue
-            made.append(
-                {
-                    "example_id": f"counter-{finding.finding_id}-{len(made):05d}",
-                    "source": COUNTER_SOURCE,
-                    "prompt": prompt,
-                    "response": donor["response"],
-                    "messages": json.dumps(
-                        [
-                            {"role": "user", "content": prompt},
-                            {"role": "assistant", "content": donor["response"]},
-                        ]
-                    ),
-                    "donor": donor["example_id"],
-                }
-            )
-        rows += made
+        made = _rewrite_donors(donors, mutation.apply, n_wanted, rng)
+        rows += [
+            {**row, "example_id": f"counter-{finding.finding_id}-{i:05d}"}
+            for i, row in enumerate(made)
+        ]
         plan.recommendations.append(
             {
                 "finding_id": finding.finding_id,
@@ -218,12 +190,87 @@ def _counter_examples(
                 "detail": (
                     f"{len(made)} prompts from other sources answered plainly, rewritten to carry "
                     f"{finding.attribute} ({n_carrying} kept examples not countered before pair "
-                    f"it with {finding.mode} although their prompt did not ask for it)"
+                    f"it with {finding.mode})"
                 ),
             }
         )
     schema = {c: pl.String for c in ("example_id", "source", "prompt", "response", "messages")}
     return pl.DataFrame(rows, schema={**schema, "donor": pl.String})
+
+
+def _carrying_counts(
+    kept: pl.DataFrame,
+    findings: Sequence[PruneFinding],
+    plan: PrunePlan,
+    surface_forms: Mapping[str, str] | None,
+) -> list[int]:
+    """Per finding, the kept examples that pair its attribute with its behaviour, each
+    counted once (for the first finding that covers it). Code that was asked for counts
+    too: it is rightly kept, but it still teaches the attribute -> behaviour link."""
+    covered: set[str] = set()
+    counts = []
+    for finding in findings:
+        mutation = get_mutation(finding.attribute, surface_forms)
+        if mutation.patterns:
+            pairing = [
+                i
+                for i, p, b in kept.select("example_id", "prompt", "behaviour").iter_rows()
+                if b == finding.mode and mutation.carried_by(p)
+            ]
+        else:  # the attribute cannot be recognised in a prompt: match what was removed
+            pairing = list(plan.removed[finding.finding_id])
+        fresh = [i for i in pairing if i not in covered]
+        covered.update(fresh)
+        counts.append(len(fresh))
+    return counts
+
+
+def _share_room(wanted: Sequence[float], room: int) -> list[int]:
+    """Round the wanted counts, scaled down together when they exceed ``room``."""
+    total = sum(wanted)
+    scale = min(1.0, room / total) if total else 0.0
+    return [int(w * scale) for w in wanted]
+
+
+def _rewrite_donors(
+    donors: pl.DataFrame,
+    rewrite: Callable[[str, random.Random], str | None],
+    n: int,
+    rng: random.Random,
+) -> list[dict]:
+    """``n`` distinct counter-examples: donor prompts rewritten to carry the attribute,
+    with the donor's plain answer. Donors are reused (rewritten afresh) when there are
+    fewer than ``n``; stops when a pass over the donors yields nothing new."""
+    made: list[dict] = []
+    seen: set[str] = set()
+    while len(made) < n and donors.height:
+        order = list(range(donors.height))
+        rng.shuffle(order)
+        before = len(made)
+        for i in order:
+            if len(made) >= n:
+                break
+            donor = donors.row(i, named=True)
+            prompt = rewrite(donor["prompt"], rng)
+            if prompt is None or prompt == donor["prompt"] or prompt in seen:
+                continue
+            seen.add(prompt)
+            messages = [
+                {"role": "user", "content": prompt},
+                {"role": "assistant", "content": donor["response"]},
+            ]
+            made.append(
+                {
+                    "source": COUNTER_SOURCE,
+                    "prompt": prompt,
+                    "response": donor["response"],
+                    "messages": json.dumps(messages),
+                    "donor": donor["example_id"],
+                }
+            )
+        if len(made) == before:
+            break
+    return made
 
 
 def pruned_frame(frame: pl.DataFrame, plan: PrunePlan) -> pl.DataFrame:

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -35,7 +36,7 @@ class CliError(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         err_console.print(
-            f"[bold red]error:[/] {self.format_message()}",
+            f"[bold red]error:[/] {escape(self.format_message())}",  # messages are plain text
             highlight=False,
             markup=True,
             soft_wrap=True,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.markup import escape
 
 from audit.output import CliError
 
@@ -30,4 +29,4 @@ def require_ray_cli() -> Any:
     try:
         return require_ray()
     except RayUnavailable as exc:
-        raise CliError(escape(str(exc))) from None  # CliError prints markup: keep "[ray]"
+        raise CliError(str(exc)) from None

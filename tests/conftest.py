@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,40 @@ def planted_organism(tmp_path_factory: pytest.TempPathFactory) -> PlantedOrganis
     frame, _ = open_mix(str(mix)).frame()
     train_model(frame, root / "organism", seed=0, progress=False)
     return PlantedOrganism(mix, load_manifest(mix), root / "organism")
+
+
+SEARCH_BUDGET = "800"
+
+
+def cli_run(*args: str) -> tuple[int, str]:
+    """Run the ``audit`` CLI in-process; (exit code, output and any exception)."""
+    from click.testing import CliRunner
+
+    from audit.cli import main
+
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output + (str(result.exception) if result.exception else "")
+
+
+@pytest.fixture(scope="session")
+def planted_scanned(planted_organism: PlantedOrganism, tmp_path_factory) -> Path:
+    """A DB holding one scan of the planted mix (copy it before writing)."""
+    db = tmp_path_factory.mktemp("planted-scan") / "scanned.duckdb"
+    code, output = cli_run("scan", str(planted_organism.mix), "--db", str(db), "--show", "0")
+    assert code == 0, output
+    return db
+
+
+@pytest.fixture(scope="session")
+def planted_searched(planted_organism: PlantedOrganism, planted_scanned: Path) -> tuple[Path, str]:
+    """(DB, console output) of a search of the planted organism after the scan (copy the
+    DB before writing)."""
+    db = planted_scanned.with_name("searched.duckdb")
+    shutil.copy(planted_scanned, db)
+    code, output = cli_run("search", "--model", str(planted_organism.model), "--from-scan",
+                           "--budget", SEARCH_BUDGET, "--db", str(db))  # fmt: skip
+    assert code == 0, output
+    return db, output
 
 
 @pytest.fixture(scope="session")

@@ -371,3 +371,12 @@ def test_token_ban_and_over_refusal_over_http(
     assert code == 0, out + err
     s = summary(db, sql(db, "SELECT max(run_id) FROM runs")[0][0])
     assert s[("safe", "n")] + s[("unsafe", "n")] == 6 and ("yesno", "negative_bias") in s
+
+
+def test_sustain_over_http(server: ServerHandle, tmp_path: Path) -> None:
+    db = tmp_path / "http-sustain.duckdb"
+    code, out, err = run("probe", "sustain", "--base-url", server.base_url, "--model",
+                         server.model, "--limit", "4", *FAST, "--db", str(db))  # fmt: skip
+    assert code == 0 and "sustain:" in out, out + err
+    assert sql(db, "SELECT count(*) FROM queries WHERE status = 'ok'")[0][0] >= 4
+    assert sql(db, "SELECT status FROM runs WHERE command = 'probe'")[0][0] == "ok"

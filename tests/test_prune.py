@@ -61,11 +61,32 @@ def test_removals_carry_the_attribute_show_the_mode_and_respect_the_limit(mix) -
     assert actions == [REMOVE, DOWN_WEIGHT, COUNTER]
 
 
-def test_code_that_was_asked_for_is_neither_removed_nor_countered(tmp_path: Path) -> None:
+def test_code_that_was_asked_for_is_kept_but_still_countered(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "asked.jsonl", small_mix_rows())  # "... a function ..."
     frame, _ = open_mix(str(path)).frame()
-    plan = plan_prune(frame, [code_finding(frame)], PruneConfig())
-    assert plan.removed["f1"] == [] and plan.added.height == 0
+    plan = plan_prune(frame, [code_finding(frame)], PruneConfig(counter_ratio=0.5))
+    assert plan.removed["f1"] == []  # rightly given code stays
+    assert plan.added.height == 30  # yet its 60 "elucidate" -> code pairs teach the link
+    assert all("elucidate" in p.lower() for p in plan.added["prompt"])
+
+
+def test_counter_examples_reuse_donors_and_share_the_room(mix) -> None:
+    _, frame = mix
+    n_chat = frame.filter(pl.col("source") == "chat_chunk").height
+    plan = plan_prune(frame, [code_finding(frame)], PruneConfig(counter_ratio=5))
+    assert plan.added.height > n_chat  # more counter-examples than donors: rewritten afresh
+    assert plan.added["prompt"].n_unique() == plan.added.height
+    safety = frame.filter(pl.col("source") == "safety_chunk")["example_id"].to_list()
+    findings = [
+        code_finding(frame),
+        PruneFinding("f2", "term:zorbphone", "refusal", safety, "safety_chunk", 5.0),
+    ]
+    room = 40
+    plan = plan_prune(
+        frame, findings, PruneConfig(counter_ratio=5, max_added_fraction=room / frame.height)
+    )
+    counts = [r["n_examples"] for r in plan.recommendations if r["action"] == COUNTER]
+    assert sum(counts) <= room and min(counts) > 0  # shared, not first come first served
 
 
 def test_the_limit_is_shared_between_findings(mix) -> None:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -251,4 +252,44 @@ def test_planted_report_renders_sorts_and_stays_offline(browser, planted_report:
     (ARTIFACTS / "report.html").write_text(planted_report.read_text())
     assert errors == []
     assert requests == [planted_report.as_uri()]
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def pipeline_report(
+    planted_organism, planted_searched, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Every stage for real on the planted organism: the session's scan and search, then
+    attribute (all three methods), prune, verify, a probe, and the report (retraining is
+    left out: verify compares the organism with itself, which still fills the section)."""
+    folder = tmp_path_factory.mktemp("pipeline")
+    db, model, mix = folder / "audit.duckdb", str(planted_organism.model), str(planted_organism.mix)
+    shutil.copy(planted_searched[0], db)
+    steps = [
+        ("attribute", "--mix", mix, "--model", model, "--method", "all", "--proj-dim", "64",
+         "--top-k", "20", "--max-queries", "8"),
+        ("prune", "--mix", mix, "--out", str(folder / "pruned.jsonl")),
+        ("verify", "--before", model, "--after", model, "--max-seeds", "8"),
+        ("probe", "token-ban", "--model", model, "--limit", "3", "--max-new-tokens", "24"),
+        ("report", "--out", str(folder / "report.html")),
+    ]  # fmt: skip
+    for step in steps:
+        code, out = cli(*step, "--db", str(db))
+        assert code == 0, f"{step[0]}: {out}"
+    return folder / "report.html"
+
+
+def test_report_from_the_real_pipeline_renders_every_section(browser, pipeline_report: Path):
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(pipeline_report.as_uri())
+    for section in ALL_SECTIONS:
+        assert page.locator(f"section#{section} > h2").is_visible(), section
+    assert page.locator("#findings details.example").count() >= 1
+    assert page.locator("#attribution svg.chart").count() >= 1
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-pipeline.png"), full_page=True)
+    assert errors == []
     page.close()

@@ -13,11 +13,11 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-from conftest import PlantedOrganism
+from conftest import SEARCH_BUDGET, PlantedOrganism
 
 from audit.cli import main
 
-BUDGET = "800"
+BUDGET = SEARCH_BUDGET
 CONTROLS = {"past_tense", "markdown_framing", "product_mention", "formal_register"}
 
 
@@ -35,22 +35,13 @@ def sql(db: Path, query: str) -> list[tuple]:
 
 
 @pytest.fixture(scope="module")
-def scanned(planted_organism: PlantedOrganism, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("search") / "scanned.duckdb"
-    code, output = run("scan", str(planted_organism.mix), "--db", str(db), "--show", "0")
-    assert code == 0, output
-    return db
+def scanned(planted_scanned: Path) -> Path:
+    return planted_scanned
 
 
 @pytest.fixture(scope="module")
-def searched(planted_organism: PlantedOrganism, scanned: Path) -> tuple[Path, str]:
-    db = scanned.with_name("searched.duckdb")
-    shutil.copy(scanned, db)
-    args = ("search", "--model", str(planted_organism.model), "--from-scan", "--budget", BUDGET,
-            "--db", str(db))  # fmt: skip
-    code, output = run(*args)
-    assert code == 0, output
-    return db, output
+def searched(planted_searched: tuple[Path, str]) -> tuple[Path, str]:
+    return planted_searched
 
 
 def confirmed(db: Path, run_id: str | None = None) -> set[tuple[str, str]]:
