@@ -289,47 +289,41 @@ def _attribute(
     run_id = store.start_run("attribute", args)
     results = []
     try:
-        with progress_bar("rows") as bar:
-            tasks: dict[str, Any] = {}
+        with store.finishing(run_id):
+            with progress_bar("rows") as bar:
+                tasks: dict[str, Any] = {}
 
-            def progress(label: str, done: int, total: int) -> None:
-                if label not in tasks:
-                    tasks[label] = bar.add_task(label, total=total, status="")
-                bar.update(tasks[label], completed=done, total=total)
+                def progress(label: str, done: int, total: int) -> None:
+                    if label not in tasks:
+                        tasks[label] = bar.add_task(label, total=total, status="")
+                    bar.update(tasks[label], completed=done, total=total)
 
-            attributor = Attributor.build(
-                frame, model, config, store_root=store_root(db), progress=progress
-            )
-            if ray is not None:
-                record_ray_shards(store, run_id, args, attributor)
-            task = bar.add_task("attribute findings", total=len(findings), status="")
-            for finding, queries in findings:
-                bar.update(task, status=f"{finding['attribute']} -> {finding['mode']}")
-                results.append((finding, attributor.attribute(queries, seed=seed)))
-                bar.advance(task)
-        sources, examples = [], []
-        for finding, by_method in results:
-            for name, result in by_method.items():
-                ids = {"finding_id": finding["finding_id"], "method": name}
-                sources.append(
-                    result.sources.with_columns(**{k: pl.lit(v) for k, v in ids.items()})
+                attributor = Attributor.build(
+                    frame, model, config, store_root=store_root(db), progress=progress
                 )
-                examples.append(
-                    result.examples.with_columns(**{k: pl.lit(v) for k, v in ids.items()})
-                )
-        with store.transaction():
-            store.write("attributions", pl.concat(sources), run_id)
-            store.write("attributed_examples", pl.concat(examples), run_id)
-        store.finish_run(run_id, "ok")
+                if ray is not None:
+                    record_ray_shards(store, run_id, args, attributor)
+                task = bar.add_task("attribute findings", total=len(findings), status="")
+                for finding, queries in findings:
+                    bar.update(task, status=f"{finding['attribute']} -> {finding['mode']}")
+                    results.append((finding, attributor.attribute(queries, seed=seed)))
+                    bar.advance(task)
+            sources, examples = [], []
+            for finding, by_method in results:
+                for name, result in by_method.items():
+                    ids = {"finding_id": finding["finding_id"], "method": name}
+                    sources.append(
+                        result.sources.with_columns(**{k: pl.lit(v) for k, v in ids.items()})
+                    )
+                    examples.append(
+                        result.examples.with_columns(**{k: pl.lit(v) for k, v in ids.items()})
+                    )
+            with store.transaction():
+                store.write("attributions", pl.concat(sources), run_id)
+                store.write("attributed_examples", pl.concat(examples), run_id)
+            store.finish_run(run_id, "ok")
     except (EmbeddingUnavailable, ValueError, OSError) as exc:
-        store.finish_run(run_id, "failed")
         raise CliError(str(exc).strip().splitlines()[0]) from None
-    except KeyboardInterrupt:
-        store.finish_run(run_id, "interrupted")
-        raise
-    except BaseException:
-        store.finish_run(run_id, "failed")
-        raise
     summarise(results, attributor, run_id, db)
     return run_id
 

@@ -84,21 +84,15 @@ def run_scan_command(
             args["ray"] = {"address": ray_address, "shards": len(pieces)}
         run_id = store.start_run("scan", args)
         try:
-            stats = _count(opened, config, mix, pieces)
-            tables = scan_tables(stats, config)
-            with store.transaction():
-                for name in SCAN_TABLES:
-                    store.write(name, tables[name], run_id)
-            store.finish_run(run_id, "ok")
+            with store.finishing(run_id):
+                stats = _count(opened, config, mix, pieces)
+                tables = scan_tables(stats, config)
+                with store.transaction():
+                    for name in SCAN_TABLES:
+                        store.write(name, tables[name], run_id)
+                store.finish_run(run_id, "ok")
         except MixError as exc:
-            store.finish_run(run_id, "failed")
             raise CliError(str(exc)) from None
-        except KeyboardInterrupt:
-            store.finish_run(run_id, "interrupted")
-            raise
-        except BaseException:
-            store.finish_run(run_id, "failed")
-            raise
     summarise(tables, run_id, db, show)
     return run_id
 

@@ -239,14 +239,8 @@ def run_search_command(
             highlight=False,
         )
         cached = CachedTarget(target, store, run_id, params)
-        try:
+        with store.finishing(run_id):
             result = _run(Search, cached, seeds, mutations, config, store, run_id)
-        except KeyboardInterrupt:
-            store.finish_run(run_id, "interrupted")
-            raise
-        except BaseException:
-            store.finish_run(run_id, "failed")
-            raise
         from surf_search.findings import findings_frame
 
         store.write("findings", findings_frame(result, run_id, target.fingerprint()), run_id)

@@ -165,6 +165,18 @@ class Store:
                 ) from exc
 
     # -- runs ----------------------------------------------------------------
+    @contextmanager
+    def finishing(self, run_id: str) -> Iterator[None]:
+        """Mark ``run_id`` ``interrupted`` on Ctrl-C, ``failed`` on any other error; re-raise."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.finish_run(run_id, "interrupted")
+            raise
+        except BaseException:
+            self.finish_run(run_id, "failed")
+            raise
+
     def start_run(self, command: str, args: dict[str, Any]) -> str:
         """Record a new run; runs left ``running`` by a process that died become ``interrupted``.
 
