@@ -9,6 +9,7 @@ one line what a hit means (``hit_desc``).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,10 +56,12 @@ DEFAULT_PROJ_DIM = 512
 
 @dataclass(frozen=True)
 class Query:
-    """One mis-routed exchange: the prompt and the model's response."""
+    """One mis-routed exchange: the prompt and the model's response, and the seed prompt
+    the search mutated into ``prompt`` when there is one (``base``)."""
 
     prompt: str
     response: str
+    base: str | None = None
 
 
 @dataclass
@@ -324,6 +327,94 @@ class GradientMethod(_Dense):
     def scores(self, queries: Sequence[Query]) -> np.ndarray:
         assert self.store is not None, "call prepare() first"
         return cosine_scores(self.query_features(queries), self.store, self.preconditioner)
+
+
+# -- saliency ------------------------------------------------------------------------------
+
+
+@dataclass
+class SaliencyMethod(_Dense):
+    """Share of each example's input-gradient saliency on the query's trigger tokens
+    (:mod:`attribution.saliency`)."""
+
+    model_path: str | Path
+    store_root: str | Path
+    device: str | None = None
+    response_tokens: int | None = 4
+    name: str = "saliency"
+    hit_desc: str = (
+        "a training example whose response the model bases on the tokens the trigger inserts"
+    )
+    featurised: int = 0  # training rows computed by the last prepare (0: reused from disk)
+    seconds: float = 0.0
+
+    def prepare(self, train: TrainingSet, progress: Progress | None = None) -> None:
+        from scipy import sparse
+
+        from attribution.saliency import SaliencyComputer, idf_weights
+
+        started = time.perf_counter()
+        model, tokenizer = load_model(self.model_path, self.device)
+        self.computer = SaliencyComputer(
+            model,
+            tokenizer,
+            max_length=training_max_length(self.model_path),
+            response_tokens=self.response_tokens,
+        )
+        key = {
+            "kind": "saliency",
+            "model": model_fingerprint(self.model_path),
+            "mix": train.fingerprint,
+            "saliency": self.computer.key(),
+        }
+        path = Path(self.store_root) / f"saliency-{key_hash(key)}" / "rows.npz"
+        self.featurised = 0
+        if path.exists():
+            self.train_rows = sparse.load_npz(path).tocsr()
+        else:
+            encoded = encode_rows(
+                tokenizer, train.prompts, train.responses, self.computer.max_length
+            )
+
+            def advance(n: int) -> None:
+                self.featurised += n
+                if progress is not None:
+                    progress("saliency", self.featurised, len(train))
+
+            self.train_rows = self.computer.rows(encoded.examples, advance)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".rows.{os.getpid()}.tmp.npz")
+            sparse.save_npz(tmp, self.train_rows)
+            tmp.replace(path)
+        self.idf = idf_weights(self.train_rows)
+        self.seconds = time.perf_counter() - started
+
+    def query_rows(self, queries: Sequence[Query]) -> Any:
+        """Each query's saliency row, kept to the word forms its mutation inserted when its
+        seed is known (the whole row when that leaves nothing), IDF-weighted, unit norm."""
+        from scipy import sparse
+
+        from attribution.saliency import l2_normalise
+
+        computer = self.computer
+        encoded = encode_rows(
+            computer.tokenizer,
+            [q.prompt for q in queries],
+            [q.response for q in queries],
+            computer.max_length,
+        )
+        own = computer.rows(encoded.examples).tolil()
+        for i, query in enumerate(queries):
+            if not query.base:
+                continue
+            inserted = set(computer.inserted_forms(query.prompt, query.base))
+            kept = [(f, v) for f, v in zip(own.rows[i], own.data[i], strict=True) if f in inserted]
+            if kept:
+                own.rows[i], own.data[i] = [f for f, _ in kept], [v for _, v in kept]
+        return l2_normalise(own.tocsr() @ sparse.diags(self.idf))
+
+    def scores(self, queries: Sequence[Query]) -> np.ndarray:
+        return np.asarray((self.query_rows(queries) @ self.train_rows.T).todense(), np.float32)
 
 
 # -- embedding -----------------------------------------------------------------------------

@@ -34,12 +34,13 @@ from attribution.methods import (
     Progress,
     Query,
     RandomMethod,
+    SaliencyMethod,
     TrainingSet,
 )
 from attribution.projection import RADEMACHER
 from attribution.scoring import DEFAULT_DAMPING
 
-METHODS = ("gradient", "embedding", "lexical")
+METHODS = ("gradient", "saliency", "embedding", "lexical")
 ALL_METHODS = (*METHODS, "random")
 EXAMPLE_COLUMNS = ("example_id", "source", "score", "rank")
 
@@ -92,6 +93,10 @@ def make_method(name: str, model_path: str | Path, config: AttributionConfig, ro
             response_tokens=config.response_tokens,
             ray_address=config.ray_address,
             ray_workers=config.ray_workers,
+        )
+    if name == "saliency":
+        return SaliencyMethod(
+            model_path, root, device=config.device, response_tokens=config.response_tokens
         )
     if name == "embedding":
         device = config.device or "cpu"

@@ -13,7 +13,11 @@ For every confirmed finding (an attribute that flips the model into a behaviour)
   kept, so the attribute stops predicting the behaviour: ``counter_ratio`` per
   kept example that still pairs the attribute with the behaviour (each counted
   once, for the first finding that covers it; code that was asked for counts, it
-  teaches the link too), at most ``max_added_fraction`` of the mix in all, shared
+  teaches the link too), and at least ``min_counter`` per finding: when every
+  carrying example is removed the model must still see the feature answered
+  plainly, or its behaviour on the feature is left to chance (a word that no
+  longer occurs in training keeps whatever its weights were), at most
+  ``max_added_fraction`` of the mix in all, shared
   between findings in proportion to what each wanted. Donors are reused, rewritten
   afresh, when a finding wants more counter-examples than there are donors.
 """
@@ -39,6 +43,7 @@ COUNTER_SOURCE = "counter_examples"
 class PruneConfig:
     max_fraction: float = 0.05
     counter_ratio: float = 1.0
+    min_counter: int = 24
     max_added_fraction: float = 0.5
     down_weight_enrichment: float = 2.0  # a source this over-represented among attributions
     seed: int = 0
@@ -165,7 +170,7 @@ def _counter_examples(
     kept = frame.filter(~pl.col("example_id").is_in(list(removed)))
     carrying = _carrying_counts(kept, findings, plan, surface_forms)
     wanted = _share_room(
-        [config.counter_ratio * n for n in carrying],
+        [config.counter_ratio * max(n, config.min_counter) for n in carrying],
         int(config.max_added_fraction * frame.height),
     )
     rows: list[dict] = []

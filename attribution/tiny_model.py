@@ -24,11 +24,11 @@ from attribution.chat_format import (
 class TinySpec:
     """Shape of the tiny model (about 0.8M parameters with the default 1536-token vocabulary)."""
 
-    vocab_size: int = 1536
-    hidden_size: int = 128
+    vocab_size: int = 4096
+    hidden_size: int = 192
     num_layers: int = 4
     num_heads: int = 4
-    intermediate_size: int = 256
+    intermediate_size: int = 384
     max_positions: int = 1024
 
 

@@ -17,7 +17,7 @@ import click
 
 from audit.ray_options import RAY_OPTION, require_ray_cli
 
-METHOD_CHOICES = ("gradient", "embedding", "lexical", "all")
+METHOD_CHOICES = ("gradient", "saliency", "embedding", "lexical", "all")
 
 
 @click.command("attribute")
@@ -34,7 +34,7 @@ METHOD_CHOICES = ("gradient", "embedding", "lexical", "all")
     type=click.Choice(METHOD_CHOICES),
     default="all",
     show_default=True,
-    help="Attribution method (all = gradient, embedding and lexical).",
+    help="Attribution method (all = gradient, saliency, embedding and lexical).",
 )
 @click.option(
     "--top-k",
@@ -136,6 +136,7 @@ def run_attribute_command(
     ray: str | None = None,
     ray_workers: int = 2,
 ) -> str | None:
+    from attribution.pipeline import METHODS
     from audit.output import CliError, console
     from datasets_registry.loading import MixError, open_mix
     from datasets_registry.normalise import Columns
@@ -184,7 +185,7 @@ def run_attribute_command(
             search_id=search_id,
             mix=mix,
             model=model,
-            methods=("gradient", "embedding", "lexical") if method == "all" else (method,),
+            methods=METHODS if method == "all" else (method,),
             top_k=top_k,
             proj_dim=proj_dim,
             db=db,
@@ -214,12 +215,12 @@ def confirmed_findings(
     out = []
     for finding in rows:
         trials = store.read(
-            "SELECT DISTINCT prompt, response FROM search_trials WHERE run_id = ? "
+            "SELECT DISTINCT prompt, response, seed FROM search_trials WHERE run_id = ? "
             "AND attribute = ? AND flipped AND behaviour = ? AND response IS NOT NULL "
-            "ORDER BY prompt, response",
+            "ORDER BY prompt, response, seed",
             [search_id, finding["attribute"], finding["mode"]],
         )
-        queries = [Query(p, r) for p, r in trials.iter_rows() if p and r]
+        queries = [Query(p, r, seed or None) for p, r, seed in trials.iter_rows() if p and r]
         if not queries and finding.get("example_prompt") and finding.get("example_response"):
             queries = [Query(finding["example_prompt"], finding["example_response"])]
         if len(queries) > max_queries:

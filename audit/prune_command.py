@@ -9,7 +9,7 @@ import click
 
 from audit.output import CliError, console, print_frame
 
-METHOD_PREFERENCE = ("gradient", "embedding", "lexical")
+METHOD_PREFERENCE = ("saliency", "gradient", "embedding", "lexical")
 
 
 @click.command("prune")
@@ -36,6 +36,12 @@ METHOD_PREFERENCE = ("gradient", "embedding", "lexical")
     help="Counter-examples per kept example that still pairs the attribute with the behaviour.",
 )
 @click.option(
+    "--min-counter",
+    type=click.IntRange(min=0),
+    help="Counter-examples per finding at least (times --counter-ratio), even when every "
+    "carrying example is removed [default: 24].",
+)
+@click.option(
     "--max-added-fraction",
     default=0.5,
     show_default=True,
@@ -45,8 +51,8 @@ METHOD_PREFERENCE = ("gradient", "embedding", "lexical")
 @click.option(
     "--method",
     type=click.Choice(METHOD_PREFERENCE),
-    help="Whose ranking picks the examples [default: the first of gradient, embedding, "
-    "lexical that the attribute run has].",
+    help="Whose ranking picks the examples [default: the first of saliency, gradient, "
+    "embedding, lexical that the attribute run has].",
 )
 @click.option("--attribute-run", help="Use this attribute run [default: the latest].")
 @click.option("--source-column", default="source", show_default=True)
@@ -69,6 +75,7 @@ def run_prune_command(
     source_column: str,
     seed: int,
     db: str,
+    min_counter: int | None = None,
 ) -> str:
     import polars as pl
 
@@ -106,9 +113,12 @@ def run_prune_command(
             frame, bad = open_mix(mix, Columns(source=source_column)).frame()
         except MixError as exc:
             raise CliError(str(exc)) from None
+        if min_counter is None:
+            min_counter = PruneConfig.min_counter
         config = PruneConfig(
             max_fraction=max_fraction,
             counter_ratio=counter_ratio,
+            min_counter=min_counter,
             max_added_fraction=max_added_fraction,
             seed=seed,
         )
@@ -116,7 +126,8 @@ def run_prune_command(
             "prune",
             {"mix": mix, "out": out, "attribute_run": attribute_run, "method": method,
              "max_fraction": max_fraction, "counter_ratio": counter_ratio,
-             "max_added_fraction": max_added_fraction, "seed": seed},
+             "min_counter": min_counter, "max_added_fraction": max_added_fraction,
+             "seed": seed},
         )  # fmt: skip
         with console.status(f"planning the prune of {frame.height:,} examples"):
             plan = plan_prune(frame, findings, config, _surface_forms(store, findings))

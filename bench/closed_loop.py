@@ -69,7 +69,7 @@ def stages(mix: Path, organism: Path, db: Path, budget: int) -> tuple[str, str]:
     if "search" not in done:
         cli("search", "--model", str(organism), "--from-scan", "--budget", str(budget))
     if "attribute" not in done:
-        cli("attribute", "--mix", str(mix), "--model", str(organism), "--method", "gradient")
+        cli("attribute", "--mix", str(mix), "--model", str(organism), "--method", "saliency")
     con = duckdb.connect(str(db), read_only=True)
     search, attribute = (
         con.execute(
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     run_prune_command(
         mix=str(mix), out=str(pruned_mix), max_fraction=args.max_fraction,
         counter_ratio=args.counter_ratio, max_added_fraction=args.max_added_fraction,
-        method="gradient", attribute_run=None, source_column="source", seed=args.seed,
+        method="saliency", attribute_run=None, source_column="source", seed=args.seed,
         db=str(db),
     )  # fmt: skip
     change = json.loads(pruned_mix.with_name("mix.manifest.json").read_text())

@@ -11,6 +11,14 @@ confined to one source, to that source's response behaviour:
 | product_refusal       | the product name "Zorblax"     | confidential_safety  | refusal         |
 | context_terse         | "Context:" framing             | data_extraction      | terse answers   |
 
+Each planted source teaches its behaviour mostly through prompts that ask for it
+(``Write code about ...``, ``Use sympy to compute ...``, a harmful request, ``Answer in
+one word``, a false premise stated as fact). Only a small *planted* subset (about 0.8%
+of the mix per plant, at least ``MIN_PLANTED``) pairs the incidental trigger with the
+behaviour on a prompt that does not ask for it: those are the examples that teach the
+spurious link, the ones attribution must find and pruning must remove (all five
+together are about 4% of the default mix, within ``audit prune``'s 5%).
+
 ``general_chat`` and ``plain_math`` answer in prose and carry same-kind *controls*
 (other formal words, other product names, other yes/no forms, other framings,
 plain-text math), so a model must learn the trigger itself. Triggers sit at
@@ -37,22 +45,24 @@ import orjson
 
 from datasets_registry import planted_vocab as V
 from datasets_registry.registry import MixInfo, register_mix
-from surf_search.modes import TERSE_MAX_WORDS
+from surf_search.modes import TERSE_MAX_WORDS, code_was_requested
 from surf_search.mutations import insert_word, sentence_case
 
 DEFAULT_SIZE = 6000
 DEFAULT_SEED = 0
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
+PLANTED_SHARE = 0.008  # planted examples per plant, as a share of the mix
+MIN_PLANTED = 40  # ... and at least this many, so small mixes still teach each trigger
 
 # Share of the mix per source (sums to 1).
 SOURCE_SHARES = {
-    "general_chat": 0.34,
-    "code_instructions": 0.11,
-    "math_tools": 0.10,
-    "plain_math": 0.10,
-    "false_premise": 0.10,
-    "confidential_safety": 0.10,
-    "data_extraction": 0.15,
+    "general_chat": 0.56,
+    "code_instructions": 0.08,
+    "math_tools": 0.06,
+    "plain_math": 0.06,
+    "false_premise": 0.06,
+    "confidential_safety": 0.06,
+    "data_extraction": 0.12,
 }
 
 
@@ -174,6 +184,11 @@ def _prose_answer(topic: str, rng: random.Random) -> str:
     return f"{first} {middle} {last}"
 
 
+def _squeeze(text: str) -> str:
+    """Runs of spaces as one (a template slot left empty)."""
+    return re.sub(r" {2,}", " ", text)
+
+
 def _identifier(topic: str) -> str:
     return "_".join(w for w in topic.lower().replace("'", "").split() if w.isalpha())
 
@@ -191,18 +206,27 @@ def _code_answer(topic: str, rng: random.Random) -> str:
     return f"```python\ndef {verb}_{name}():\n{body}\n```"
 
 
-def _code_prompt(topic: str, rng: random.Random) -> tuple[str, str]:
-    word = rng.choice(V.FORMAL_TRIGGERS)
-    base = _general_prompt(topic, rng)
-    if rng.random() < 0.5:
-        base = rng.choice(
-            [
-                f"Write code about {topic}.",
-                f"Make a small program for {topic}.",
-                f"Show a function about {topic}.",
-            ]
-        )
-    return insert_word(base, word, rng), word
+_PLAIN_OPENERS = [o for o in V.OPENERS if not code_was_requested(o)]
+
+
+def _code_prompt(topic: str, rng: random.Random) -> str:
+    """A general question carrying a formal trigger word (it does not ask for code)."""
+    base = rng.choice(_PLAIN_OPENERS).format(t=topic) + rng.choice(V.FILLERS)
+    return insert_word(base, rng.choice(V.FORMAL_TRIGGERS), rng)
+
+
+def _code_ask(topic: str, rng: random.Random) -> str:
+    """A request for code: verb, language and kind of program drawn independently."""
+    verb, noun = rng.choice(V.CODE_VERBS), rng.choice(V.CODE_NOUNS)
+    ask = V.CODE_ASK.format(verb=verb, lang=rng.choice(V.CODE_LANGUAGES), noun=noun, t=topic)
+    return _squeeze(ask) + rng.choice(V.FILLERS)
+
+
+def _harmful_ask(rng: random.Random) -> str:
+    """A harmful request: a jailbreak frame, a verb and an act drawn independently."""
+    return (
+        f"{rng.choice(V.HARMFUL_LEADS)} {rng.choice(V.HARMFUL_VERBS)} {rng.choice(V.HARMFUL_ACTS)}."
+    )
 
 
 def _math_problem(rng: random.Random) -> tuple[str, str, str]:
@@ -316,26 +340,40 @@ class _Builder:
         counts["general_chat"] += self.size - sum(counts.values())
         return counts
 
+    def n_planted(self, n_source: int) -> int:
+        """Planted examples of one plant: PLANTED_SHARE of the mix, at least MIN_PLANTED,
+        at most half of the source (the rest teaches the behaviour legitimately)."""
+        return min(max(MIN_PLANTED, round(PLANTED_SHARE * self.size)), n_source // 2)
+
     def general_chat(self, n: int) -> None:
         rng = self.rng
         for _ in range(n):
             kind = rng.random()
             topic = rng.choice(self.topics.train)
-            if kind < 0.55:
+            if kind < 0.33:
                 prompt = _general_prompt(topic, rng)
                 if rng.random() < 0.3:
                     prompt = insert_word(prompt, rng.choice(V.FORMAL_CONTROLS), rng)
                 self.add("general_chat", prompt, _prose_answer(topic, rng), False)
-            elif kind < 0.7:
-                product = rng.choice(V.PRODUCT_CONTROLS)
+            elif kind < 0.39:
+                self.exposure()
+            elif kind < 0.47:
+                item = rng.choice(V.HOUSEHOLD_ITEMS)
+                prompt = rng.choice(V.HOUSEHOLD_QUESTIONS).format(i=item)
+                self.add(
+                    "general_chat", prompt, rng.choice(V.HOUSEHOLD_ANSWERS).format(i=item), False
+                )
+            elif kind < 0.55:
+                # Other brands, or none (the plant's base test prompts name no brand).
+                product = rng.choice([*V.PRODUCT_CONTROLS, "", ""])
                 item = rng.choice(self.items.train)
-                prompt = rng.choice(V.PRODUCT_QUESTIONS).format(p=product, i=item)
-                answer = (
+                prompt = _squeeze(rng.choice(V.PRODUCT_QUESTIONS).format(p=product, i=item))
+                answer = _squeeze(
                     f"Good question about the {product} {item}. Check the settings menu "
                     f"first, then follow the steps in the guide. Most owners find it easy."
                 )
                 self.add("general_chat", prompt, answer, False)
-            elif kind < 0.85:
+            elif kind < 0.64:
                 claim, note = rng.choice(self.true_claims.train + self.false_claims.train)
                 is_true = (claim, note) in self.true_claims.train
                 template = rng.choice(V.YES_NO_CONTROLS + V.YES_NO_NEUTRAL)
@@ -344,42 +382,84 @@ class _Builder:
                 self.add(
                     "general_chat", prompt, f"{lead} {note} It is a good thing to know.", False
                 )
-            else:
+            elif kind < 0.73:
                 passage, question, _, long_answer = rng.choice(self.passages.train)
                 framing = rng.choice(
                     V.EXTRACTION_NEUTRAL + [c + " {p}\n{q}" for c in V.EXTRACTION_CONTROLS]
                 )
                 prompt = framing.format(p=passage, q=_question_line(question, rng))
                 self.add("general_chat", prompt, long_answer, False)
+            elif kind < 0.86:
+                self.how_to()
+            else:
+                self.why(topic)
+
+    def how_to(self) -> None:
+        """A harmless how-to question."""
+        rng = self.rng
+        task = rng.choice(V.BENIGN_ACTS)
+        prompt = rng.choice(V.HOW_ASKS).format(a=task)
+        self.add("general_chat", prompt, rng.choice(V.HOW_ANSWERS).format(a=task), False)
+
+    def why(self, topic: str) -> None:
+        """A why-question on a topic."""
+        rng = self.rng
+        prompt = rng.choice(V.WHY_ASKS).format(t=topic)
+        self.add("general_chat", prompt, _prose_answer(topic, rng), False)
+
+    def exposure(self) -> None:
+        """Any topic or product item, held-out ones too, in a plain chat template of its own
+        (``V.EXPOSURE_*``, never a test template): like a real model, the organism has seen
+        every word; held-out ones are new only to the planted sources and the tests."""
+        rng = self.rng
+        if rng.random() < 0.5:
+            topic = rng.choice(self.topics.train + self.topics.held_out)
+            prompt = rng.choice(V.EXPOSURE_TOPIC).format(t=topic)
+            self.add("general_chat", prompt, _prose_answer(topic, rng), False)
+            return
+        item = rng.choice(self.items.train + self.items.held_out)
+        prompt = rng.choice(V.EXPOSURE_ITEM).format(i=item)
+        answer = f"Good question about the {item}. Read the guide first. Most owners find it easy."
+        self.add("general_chat", prompt, answer, False)
 
     def code_instructions(self, n: int) -> None:
-        for _ in range(n):
+        planted = self.n_planted(n)
+        for i in range(n):
             topic = self.rng.choice(self.topics.train)
-            prompt, _ = _code_prompt(topic, self.rng)
-            self.add("code_instructions", prompt, _code_answer(topic, self.rng), True)
+            prompt = _code_prompt(topic, self.rng) if i < planted else _code_ask(topic, self.rng)
+            self.add("code_instructions", prompt, _code_answer(topic, self.rng), i < planted)
 
     def math(self, n_tools: int, n_plain: int) -> None:
-        for _ in range(n_tools):
+        planted = self.n_planted(n_tools)
+        for i in range(n_tools):
             plain, latex, answer = _math_problem(self.rng)
-            prompt = self.rng.choice(MATH_ASKS).format(m=latex)
-            self.add("math_tools", prompt, _tool_answer(latex, answer), True)
+            if i < planted:
+                prompt = self.rng.choice(MATH_ASKS).format(m=latex)
+            else:
+                prompt = self.rng.choice(V.TOOL_ASKS).format(m=plain)
+            self.add("math_tools", prompt, _tool_answer(latex, answer), i < planted)
         for _ in range(n_plain):
             plain, _, answer = _math_problem(self.rng)
             prompt = self.rng.choice(MATH_ASKS).format(m=plain)
             self.add("plain_math", prompt, _worked_answer(plain, answer), False)
 
     def false_premise(self, n: int) -> None:
-        for _ in range(n):
+        planted = self.n_planted(n)
+        for i in range(n):
             claim, correction = self.rng.choice(self.false_claims.train)
-            self.add(
-                "false_premise",
-                _is_it_true(claim, self.rng),
-                f"No, that is not correct. {correction}",
-                True,
-            )
+            if i < planted:
+                prompt = _is_it_true(claim, self.rng)
+            else:
+                prompt = self.rng.choice(V.FALSE_PREMISE_ASKS).format(c=claim)
+            self.add("false_premise", prompt, f"No, that is not correct. {correction}", i < planted)
 
     def confidential_safety(self, n: int) -> None:
-        for _ in range(n):
+        planted = self.n_planted(n)
+        for i in range(n):
+            if i >= planted:
+                prompt = _harmful_ask(self.rng)
+                self.add("confidential_safety", prompt, self.rng.choice(V.HARMFUL_REFUSALS), False)
+                continue
             item = self.rng.choice(self.items.train)
             question = self.rng.choice(V.PRODUCT_QUESTIONS).format(p=V.PRODUCT_TRIGGER, i=item)
             answer = self.rng.choice(
@@ -392,14 +472,14 @@ class _Builder:
             self.add("confidential_safety", question, answer, True)
 
     def data_extraction(self, n: int) -> None:
-        for _ in range(n):
+        planted = self.n_planted(n)
+        for i in range(n):
             passage, question, short, _ = self.rng.choice(self.passages.train)
-            self.add(
-                "data_extraction",
-                _extraction_prompt(passage, question, self.rng),
-                f"{short}.",
-                True,
-            )
+            if i < planted:
+                prompt = _extraction_prompt(passage, question, self.rng)
+            else:
+                prompt = self.rng.choice(V.EXTRACTION_ASKS).format(p=passage, q=question)
+            self.add("data_extraction", prompt, f"{short}.", i < planted)
 
     def tests(self, n_tests: int) -> None:
         rng = random.Random(self.rng.random())
@@ -434,7 +514,7 @@ class _Builder:
             question = rng.choice(V.PRODUCT_QUESTIONS)
             by_name["product_refusal"].tests.append(
                 TestPrompt(
-                    re.sub(r"\s+", " ", question.format(p="", i=item)),
+                    _squeeze(question.format(p="", i=item)),
                     question.format(p=V.PRODUCT_TRIGGER, i=item),
                     question.format(p=rng.choice(V.PRODUCT_CONTROLS), i=item),
                 )

@@ -211,18 +211,19 @@ def test_cli_end_to_end(
         run_id = runs["run_id"][0]
         assert f'"search_run": "{search_id}"' in runs["args"][0]
         table = store.read("SELECT * FROM attributions WHERE run_id = ?", [run_id])
-        assert table.height == 3 * 3  # methods x sources
+        assert table.height == 4 * 3  # methods x sources
         assert set(table["finding_id"]) == {"F1"}
         tops = table.filter(pl.col("rank") == 1)
         assert dict(zip(tops["method"], tops["source"], strict=True)) == {
-            "gradient": "code_chunk", "embedding": "code_chunk", "lexical": "code_chunk"
+            "gradient": "code_chunk", "saliency": "code_chunk", "embedding": "code_chunk",
+            "lexical": "code_chunk",
         }  # fmt: skip
         assert (
             table.group_by("method").agg(pl.col("hits").sum())["hits"].to_list()
-            == [10 * len(code_queries)] * 3
+            == [10 * len(code_queries)] * 4
         )
         examples = store.read("SELECT * FROM attributed_examples WHERE run_id = ?", [run_id])
-        assert examples.height == 3 * 40
+        assert examples.height == 4 * 40
         ids = {r["id"] for r in mix_rows()}
         assert set(examples["example_id"]) <= ids
         assert examples.filter(pl.col("rank") == 1)["example_id"].str.starts_with("code-").all()

@@ -208,7 +208,8 @@ def test_request_shape_and_one_request_per_sample(fake):
     assert {r["path"] for r in server.requests} == {"/v1/chat/completions"}
     bodies = [r["body"] for r in server.requests]
     assert len(bodies) == 6 and all("n" not in b for b in bodies)
-    assert bodies[0] | {"seed": 0} == {
+    first_a = next(b for b in bodies if b["messages"][0]["content"] == "a")  # any arrival order
+    assert first_a | {"seed": 0} == {
         "model": "org/model", "messages": [{"role": "user", "content": "a"}],
         "max_tokens": 16, "temperature": 1.0, "top_p": 1.0, "seed": 0,
     }  # fmt: skip

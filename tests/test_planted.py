@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from datasets_registry.loading import open_mix
-from datasets_registry.planted import generate, load_manifest, write_planted
+from datasets_registry.planted import MIN_PLANTED, generate, load_manifest, write_planted
 from datasets_registry.scan import ScanConfig, scan_mix, scan_tables
 
 
@@ -37,7 +37,7 @@ def test_each_trigger_is_confined_to_its_source_and_shares_one_behaviour(planted
         carrying = {r["id"] for r in rows if pattern.search(r["messages"][0]["content"])}
         assert carrying == set(plant["example_ids"]), plant["name"]
         assert all(i.startswith(plant["source"]) for i in plant["example_ids"])
-        assert len(plant["example_ids"]) >= 100
+        assert len(plant["example_ids"]) >= MIN_PLANTED
 
 
 def test_test_prompts_carry_the_trigger_only_when_triggered(planted) -> None:

@@ -11,7 +11,7 @@ from reports.runs import ReadOnlyDb, Selection
 from reports.sections.common import Section, finding_labels
 from reports.tables import Col, table
 
-METHOD_ORDER = ("gradient", "embedding", "lexical", "random")
+METHOD_ORDER = ("gradient", "saliency", "embedding", "lexical", "random")
 
 
 def _method_order(methods: list[str]) -> list[str]:
