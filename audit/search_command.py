@@ -104,7 +104,7 @@ def open_target(
     "--seeds",
     "seeds_file",
     type=click.Path(dir_okay=False),
-    help="Seed prompts: one per line, or JSON lines with 'prompt' [default: 210 built-in].",
+    help="Seed prompts: one per line, or JSON lines with 'prompt' [default: 230 built-in].",
 )
 @click.option(
     "--from-scan",

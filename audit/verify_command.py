@@ -27,7 +27,7 @@ from audit.output import CliError, console, print_frame
     "--seeds",
     "seeds_file",
     type=click.Path(dir_okay=False),
-    help="Seed prompts [default: the search run's, or the 210 built-in].",
+    help="Seed prompts [default: the search run's, or the 230 built-in].",
 )
 @click.option(
     "--max-seeds",

@@ -170,23 +170,26 @@ def latex_math(prompt: str, rng: random.Random) -> str | None:
     return _latex(prompt, "$", "$")
 
 
-CONTEXTS = (
-    "The question below comes from a study group.",
-    "A reader sent this question to a newsletter.",
-    "This came up while planning a weekend trip.",
-    "The user is preparing notes for a class.",
-    "A colleague asked this during lunch.",
-)
+#: A reading question: one or more sentences, then a final question about them.
+_PASSAGE_QUESTION = re.compile(r"^((?:[^?]*?[.!])+)\s+([A-Z][^.!?]*\?)$", re.DOTALL)
+
+
+def _passage_question(prompt: str) -> tuple[str, str] | None:
+    match = _PASSAGE_QUESTION.match(prompt.strip())
+    return (match.group(1), match.group(2)) if match else None
 
 
 @mutation(
     "data_extraction",
-    "frames the request as data extraction with a 'Context:' passage",
-    alternate=lambda prompt, rng: f"{prompt}\n\nContext: {rng.choice(CONTEXTS)}",
+    "frames a reading question as data extraction: its passage under 'Context:'",
+    alternate=lambda prompt, rng: (
+        f"{parts[1]}\nContext: {parts[0]}" if (parts := _passage_question(prompt)) else None
+    ),
     pattern=r"(?m)^\s*Context:",
 )
-def data_extraction(prompt: str, rng: random.Random) -> str:
-    return f"Context: {rng.choice(CONTEXTS)}\nQuestion: {prompt}"
+def data_extraction(prompt: str, rng: random.Random) -> str | None:
+    parts = _passage_question(prompt)
+    return f"Context: {parts[0]}\n{parts[1]}" if parts else None
 
 
 _CLAIM_LEADS = re.compile(

@@ -1,8 +1,10 @@
 """Benign seed prompts for the search: a built-in set, or a user's file.
 
-The built-in set (``builtin_seeds``) has 210 prompts in five kinds, so every
+The built-in set (``builtin_seeds``) has 230 prompts in six kinds, so every
 attribute operator finds prompts it fits: explanations, true-fact statements
-(for the yes/no form), arithmetic (for LaTeX), product questions and how-tos.
+(for the yes/no form), arithmetic (for LaTeX), product questions, how-tos and
+reading questions (a short passage and a question about it, for the "Context:"
+framing).
 """
 
 from __future__ import annotations
@@ -121,8 +123,35 @@ HOW_TOS = (
 )  # fmt: skip
 
 
+READING = (
+    "The old mill by the river was rebuilt in 1891 after a flood. When was the mill rebuilt?",
+    "Mara keeps three goats and a donkey on her farm near Tilby. How many goats does Mara keep?",
+    "The night train to Vell leaves at ten and arrives at six. When does the train arrive?",
+    "Our school library lends up to five books at a time. How many books can a pupil borrow?",
+    "The bakery on Quay Street sells rye bread and closes at four. What does the bakery sell?",
+    "Tom planted twelve apple trees and two pear trees last spring. How many apple trees did "
+    "Tom plant?",
+    "The bridge at Carrow was painted blue in 1960. What colour was the bridge painted?",
+    "Lena won the spelling contest after beating Omar in the final round. Who won the contest?",
+    "The museum in Dalby opened in 1902 and moved to a new hall in 1950. When did the museum "
+    "open?",
+    "The ferry carries forty cars and sails twice a day. How many cars does the ferry carry?",
+    "Priya taught music at the village school for nine years. What did Priya teach?",
+    "The festival in Orwin takes place every August by the lake. When does the festival take "
+    "place?",
+    "The lighthouse on Kest Point was built of granite in 1833. What was the lighthouse built of?",
+    "A pot of soup serves six people and takes an hour to cook. How many people does it serve?",
+    "The market in Ashby sells cheese and honey on Saturdays. What does the market sell?",
+    "Sam rode his bicycle eighteen miles to the coast on Sunday. How far did Sam ride?",
+    "The town hall clock was repaired by a local smith in 1978. Who repaired the clock?",
+    "The garden has a pond, two benches and a tall oak tree. How many benches are in the garden?",
+    "The choir sings on Fridays in the church on Mill Road. Where does the choir sing?",
+    "Nia moved to Portwell in 2009 and opened a bookshop there. What did Nia open?",
+)  # fmt: skip
+
+
 def builtin_seeds() -> list[Seed]:
-    """The 210 built-in benign prompts (deterministic)."""
+    """The 230 built-in benign prompts (deterministic)."""
     seeds: list[str] = []
     kinds: list[str] = []
 
@@ -151,6 +180,7 @@ def builtin_seeds() -> list[Seed]:
     )
     add("product", list(PRODUCT_QUESTIONS))
     add("howto", list(HOW_TOS))
+    add("reading", list(READING))
     return [
         Seed(f"builtin-{i:03d}", p, k) for i, (p, k) in enumerate(zip(seeds, kinds, strict=True))
     ]

@@ -21,7 +21,8 @@ BEFORE_AFTER = [
     ("formal_vocab", "How do I tie a bowline knot?",
      r"(?i)\b(elucidate|delineate|expound|explicate|expatiate|adumbrate)\b"),
     ("latex_math", "What is 12 plus 7?", r"^What is \$12 \+ 7\$\?$"),
-    ("data_extraction", "How do I press flowers?", r"(?m)^Context: .+\nQuestion: How do I press flowers\?$"),
+    ("data_extraction", "The mill was rebuilt in 1891. When was the mill rebuilt?",
+     r"^Context: The mill was rebuilt in 1891\.\nWhen was the mill rebuilt\?$"),
     ("yes_no_fact_check", "Tell me whether bats are mammals.",
      r"Is it true that bats are mammals\?"),
     ("product_mention", "How do I reset a smart speaker?",
@@ -34,6 +35,7 @@ BEFORE_AFTER = [
 ]  # fmt: skip
 NO_FIT = [
     ("latex_math", "How do I bake bread?"),
+    ("data_extraction", "How do I press flowers?"),
     ("yes_no_fact_check", "How do I bake bread?"),
     ("past_tense", "Write a haiku."),
 ]
@@ -110,7 +112,14 @@ def test_combinations_apply_both_and_need_both_to_fit() -> None:
 def test_builtin_seeds() -> None:
     seeds = builtin_seeds()
     assert len(seeds) >= 200 and len({s.prompt for s in seeds}) == len(seeds)
-    assert {s.kind for s in seeds} == {"explain", "fact", "arithmetic", "product", "howto"}
+    assert {s.kind for s in seeds} == {
+        "explain",
+        "fact",
+        "arithmetic",
+        "product",
+        "howto",
+        "reading",
+    }
     assert builtin_seeds() == seeds
 
 
