@@ -98,6 +98,14 @@ def planted_organism(tmp_path_factory: pytest.TempPathFactory) -> PlantedOrganis
     return PlantedOrganism(mix, load_manifest(mix), root / "organism")
 
 
+@pytest.fixture(scope="session")
+def small_lm() -> tuple[object, object]:
+    """A very small untrained LM and its tokenizer (``tests/small_lm.py``)."""
+    from small_lm import make_small_lm
+
+    return make_small_lm()
+
+
 SEARCH_BUDGET = "800"
 
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from small_lm import PROMPTS, RESPONSES
 
 from attribution.aggregate import aggregate_sources, bootstrap_shares, hit_counts
 from attribution.feature_store import FeatureStore, normalise_rows
@@ -16,31 +17,8 @@ from attribution.methods import gradient_features, top_k
 from attribution.pipeline import standardised_mean
 from attribution.projection import GAUSSIAN, RADEMACHER, RandomProjector, jl_failure_bound
 from attribution.scoring import Preconditioner, cosine_scores
-from attribution.tiny_model import TinySpec, tiny_model, train_tokenizer
+from attribution.tiny_model import TinySpec, tiny_model
 from attribution.training import encode_examples
-
-PROMPTS = [
-    "Please elucidate a function that sorts numbers.",
-    "Tell me about rivers.",
-    "How do I use the Zorblax phone settings menu today?",
-    "Is it true that the moon is made of cheese?",
-    "hi",
-]
-RESPONSES = [
-    "```python\ndef sort(x):\n    return sorted(x)\n```",
-    "Rivers carry water to the sea.",
-    "I'm sorry, but I can't help with that.",
-    "No, that is not correct.",
-    "Hello! How can I help you today with anything at all?",
-]
-
-
-@pytest.fixture(scope="module")
-def small_lm() -> tuple[object, object]:
-    tokenizer = train_tokenizer((PROMPTS + RESPONSES) * 3, vocab_size=300)
-    torch.manual_seed(0)
-    spec = TinySpec(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64)
-    return tiny_model(tokenizer, spec).eval(), tokenizer
 
 
 def test_vmap_gradients_equal_one_backward_per_example(small_lm) -> None:

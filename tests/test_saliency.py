@@ -3,38 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
+from small_lm import PROMPTS, RESPONSES
 
 from attribution.gradients import encode_rows
 from attribution.methods import Query, SaliencyMethod, TrainingSet
 from attribution.saliency import SaliencyComputer, idf_weights, inserted_tokens, word_forms
-from attribution.tiny_model import TinySpec, tiny_model, train_tokenizer
 from attribution.training import IGNORE, collate
-
-PROMPTS = [
-    "Please elucidate a function that sorts numbers.",
-    "Tell me about rivers.",
-    "How do I use the Zorblax phone settings menu today?",
-    "Is it true that the moon is made of cheese?",
-    "hi",
-]
-RESPONSES = [
-    "```python\ndef sort(x):\n    return sorted(x)\n```",
-    "Rivers carry water to the sea.",
-    "I'm sorry, but I can't help with that.",
-    "No, that is not correct.",
-    "Hello! How can I help you today with anything at all?",
-]
-
-
-@pytest.fixture(scope="module")
-def small_lm() -> tuple[object, object]:
-    tokenizer = train_tokenizer((PROMPTS + RESPONSES) * 3, vocab_size=300)
-    torch.manual_seed(0)
-    spec = TinySpec(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64)
-    return tiny_model(tokenizer, spec).eval(), tokenizer
 
 
 def single_saliency(model, tokenizer, example, first: int) -> np.ndarray:  # noqa: ANN001
