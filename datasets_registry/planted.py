@@ -573,10 +573,12 @@ def write_planted(out_dir: Path, size: int = DEFAULT_SIZE, seed: int = DEFAULT_S
     mix, manifest_path = out_dir / "mix.jsonl", out_dir / "manifest.json"
     if mix.exists() and manifest_path.exists():
         existing = json.loads(manifest_path.read_text())
-        if (existing.get("generator_version"), existing.get("seed")) == (
-            GENERATOR_VERSION,
-            seed,
-        ) and (existing.get("requested_size", existing.get("size")) == size):
+        if (
+            existing.get("generator_version") == GENERATOR_VERSION
+            and existing.get("generator_digest") == generator_digest()
+            and existing.get("seed") == seed
+            and existing.get("requested_size", existing.get("size")) == size
+        ):
             return mix
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, manifest = generate(size, seed)
@@ -585,9 +587,19 @@ def write_planted(out_dir: Path, size: int = DEFAULT_SIZE, seed: int = DEFAULT_S
         for row in rows:
             handle.write(orjson.dumps(row) + b"\n")
     manifest["sha256"] = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    manifest["generator_digest"] = generator_digest()
     manifest_path.write_text(json.dumps(manifest, indent=2))
     tmp.replace(mix)
     return mix
+
+
+def generator_digest() -> str:
+    """Digest of the generator's code and word lists: a cached mix written by other code
+    (an edited word list, a new release) is rebuilt, not reused."""
+    digest = hashlib.sha256()
+    for module in (__file__, V.__file__):
+        digest.update(Path(module).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def planted_dir(cache_dir: Path, size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED) -> Path:
