@@ -70,6 +70,17 @@ def test_code_that_was_asked_for_is_kept_but_still_countered(tmp_path: Path) -> 
     assert all("elucidate" in p.lower() for p in plan.added["prompt"])
 
 
+def test_a_finding_whose_carriers_are_all_removed_still_gets_counter_examples(mix) -> None:
+    _, frame = mix
+    finding = code_finding(frame)  # 60 carriers, every one removable
+    plan = plan_prune(frame, [finding], PruneConfig(max_fraction=1.0, min_counter=12))
+    assert len(plan.removed["f1"]) == 60  # nothing left pairs the word with code ...
+    assert plan.added.height == 12  # ... yet the word is still seen answered plainly
+    assert all("elucidate" in p.lower() for p in plan.added["prompt"])
+    none = plan_prune(frame, [finding], PruneConfig(max_fraction=1.0, min_counter=0))
+    assert none.added.height == 0
+
+
 def test_counter_examples_reuse_donors_and_share_the_room(mix) -> None:
     _, frame = mix
     n_chat = frame.filter(pl.col("source") == "chat_chunk").height
