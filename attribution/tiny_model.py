@@ -22,7 +22,7 @@ from attribution.chat_format import (
 
 @dataclass(frozen=True)
 class TinySpec:
-    """Shape of the tiny model (about 0.8M parameters with the default 1536-token vocabulary)."""
+    """Shape of the tiny model (about 2.2M parameters with the default 4096-token vocabulary)."""
 
     vocab_size: int = 4096
     hidden_size: int = 192
