@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from attribution.training import IGNORE, collate
+from attribution.training import IGNORE, _pad_id, collate
 
 DEFAULT_BATCH = 32
 
@@ -61,7 +61,7 @@ class SaliencyComputer:
         self.device = next(model.parameters()).device
         n_ids = int(model.get_input_embeddings().weight.shape[0])
         self.form_of, self.forms = word_forms(tokenizer, n_ids)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.pad_id = _pad_id(tokenizer)  # as training pads
         model.requires_grad_(False)
 
     def key(self) -> dict[str, Any]:
