@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from attribution.chat_format import ensure_chat_template
-from attribution.training import FULL_DEFAULTS, IGNORE, collate, encode_examples
+from attribution.training import FULL_DEFAULTS, IGNORE, _pad_id, collate, encode_examples
 
 LAYER_INDEX = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")
 DEFAULT_CHUNK = 16
@@ -250,9 +250,3 @@ class GradientComputer:
                 p.requires_grad_(False)
         return [g.reshape(1, -1) for g in grads]
 
-
-def _pad_id(tokenizer: Any) -> int:
-    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
-        if candidate is not None:
-            return int(candidate)
-    return 0
