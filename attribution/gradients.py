@@ -249,4 +249,3 @@ class GradientComputer:
             for p in params:
                 p.requires_grad_(False)
         return [g.reshape(1, -1) for g in grads]
-
