@@ -170,8 +170,9 @@ def latex_math(prompt: str, rng: random.Random) -> str | None:
     return _latex(prompt, "$", "$")
 
 
-#: A reading question: one or more sentences, then a final question about them.
-_PASSAGE_QUESTION = re.compile(r"^((?:[^?]*?[.!])+)\s+([A-Z][^.!?]*\?)$", re.DOTALL)
+#: A reading question: one or more sentences, then a final question about them (one
+#: greedy run, no nested repetition: linear on long prompts with many sentences).
+_PASSAGE_QUESTION = re.compile(r"^([^?]*[.!])\s+([A-Z][^.!?]*\?)$", re.DOTALL)
 
 
 def _passage_question(prompt: str) -> tuple[str, str] | None:

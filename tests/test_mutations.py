@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 
 import pytest
 
@@ -49,6 +50,13 @@ def test_before_and_after(name: str, before: str, after: str) -> None:
         assert mutated is not None and mutated != before
         assert re.search(after, mutated), (name, mutated)
     assert mutation.description and len(mutation.description) < 100
+
+
+def test_data_extraction_is_quick_on_a_long_prompt_without_a_question() -> None:
+    long = "It rained. " * 2000 + "no question here"
+    started = time.perf_counter()
+    assert get_mutation("data_extraction").apply(long, random.Random(0)) is None
+    assert time.perf_counter() - started < 1.0  # a nested pattern took exponential time
 
 
 @pytest.mark.parametrize(("name", "prompt"), NO_FIT)
