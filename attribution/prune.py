@@ -32,7 +32,7 @@ from pathlib import Path
 
 import polars as pl
 
-from surf_search.modes import TERSE_MAX_WORDS, Mode, behaviour, code_was_requested, mode_frame
+from behaviour_modes.modes import TERSE_MAX_WORDS, Mode, behaviour, code_was_requested, mode_frame
 from surf_search.mutations import get_mutation
 
 REMOVE, DOWN_WEIGHT, COUNTER = "remove_examples", "down_weight_source", "add_counter_examples"

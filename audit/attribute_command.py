@@ -140,7 +140,7 @@ def run_attribute_command(
     from audit.output import CliError, console
     from datasets_registry.loading import MixError, open_mix
     from datasets_registry.normalise import Columns
-    from reports.store import Store, StoreError
+    from duckdb_store.store import Store, StoreError
 
     if ray is not None:
         require_ray_cli()

@@ -131,7 +131,7 @@ def write_rows(frame: pl.DataFrame, path: Path) -> None:
 
 def distribution(labels: pl.DataFrame) -> pl.DataFrame:
     """Rows, share and mean confidence per mode (every mode listed, most common first)."""
-    from surf_search.modes import MODES
+    from behaviour_modes.modes import MODES
 
     total = max(labels.height, 1)
     counts = labels.group_by("mode").agg(
@@ -157,8 +157,8 @@ def run_classify_command(
     judge_url: str | None,
     judge_model: str | None,
 ) -> pl.DataFrame:
-    from surf_search.mode_judge import JudgeConfig, JudgeStats
-    from surf_search.modes import mode_frame
+    from behaviour_modes.judge import JudgeConfig, JudgeStats
+    from behaviour_modes.modes import mode_frame
 
     if bool(judge_url) != bool(judge_model):
         raise CliError("--judge-url and --judge-model go together")

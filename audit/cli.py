@@ -151,7 +151,7 @@ def scan_command(
 @FORMAT_OPTION
 def query_command(sql: str, db: str, fmt: str) -> None:
     """Run read-only SQL against the audit database."""
-    from reports.store import ReadOnlyQueryError, query_readonly
+    from duckdb_store.store import ReadOnlyQueryError, query_readonly
 
     try:
         frame = query_readonly(db, sql)

@@ -121,7 +121,7 @@ def stage_organism(plan: DemoPlan) -> Path:
 @_stage("3. scan")
 def stage_scan(plan: DemoPlan) -> str:
     from audit.scan_command import run_scan_command
-    from reports.store import Store
+    from duckdb_store.store import Store
 
     with Store(plan.db) as store:
         previous = store.read(

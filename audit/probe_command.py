@@ -119,7 +119,7 @@ def run_probe_command(
     given: set[str] | None = None,
 ) -> str | None:
     """Run one probe; returns its run id (None when it stopped before any model call)."""
-    from reports.store import Store, StoreError
+    from duckdb_store.store import Store, StoreError
     from surf_search.probes import ProbeContext, ProbeError, ProbeOptions
     from surf_search.targets import GenerationParams
 

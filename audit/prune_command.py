@@ -82,7 +82,7 @@ def run_prune_command(
     from attribution.prune import PruneConfig, plan_prune, pruned_frame, write_mix
     from datasets_registry.loading import MixError, open_mix
     from datasets_registry.normalise import Columns
-    from reports.store import Store, StoreError
+    from duckdb_store.store import Store, StoreError
 
     out_path = Path(out)
     if out_path.suffix not in (".jsonl", ".ndjson", ".parquet"):

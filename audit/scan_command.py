@@ -19,7 +19,7 @@ from datasets_registry.stats import ScanStats
 if TYPE_CHECKING:
     from datasets_registry.pieces import Piece
 from datasets_registry.user_features import FeatureFileError, load_feature_file
-from reports.store import Store, StoreError
+from duckdb_store.store import Store, StoreError
 
 
 def collect_features(options: Sequence[str], feature_file: str | None) -> list[Feature]:

@@ -183,7 +183,7 @@ def run_search_command(
     seed: int,
     db: str,
 ) -> str:
-    from reports.store import Store, StoreError
+    from duckdb_store.store import Store, StoreError
     from surf_search.query_cache import CachedTarget
     from surf_search.search import Search, SearchConfig
     from surf_search.seeds import SeedError, builtin_seeds, load_seeds

@@ -56,7 +56,7 @@ def run_verify_command(
     import polars as pl
 
     from audit.search_command import open_target
-    from reports.store import Store, StoreError
+    from duckdb_store.store import Store, StoreError
     from surf_search.query_cache import CachedTarget
     from surf_search.seeds import SeedError, builtin_seeds, load_seeds
     from surf_search.targets import GenerationParams

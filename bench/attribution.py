@@ -76,7 +76,7 @@ BEST = "saliency"  # the gradient-based method the target is checked on
 
 def plant_queries(organism: Path, manifest: dict) -> dict[str, list[Query]]:
     """Per plant: greedy responses to held-out triggered prompts that show the behaviour."""
-    from surf_search.modes import classify_batch
+    from behaviour_modes.modes import classify_batch
     from surf_search.planted_check import shows_behaviour
     from surf_search.targets import GenerationParams, TransformersTarget
 

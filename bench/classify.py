@@ -55,8 +55,8 @@ import polars as pl  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from surf_search import mode_rules  # noqa: E402
-from surf_search.modes import _PARTIAL_TAIL, RULES, Mode  # noqa: E402
+from behaviour_modes import rules as mode_rules  # noqa: E402
+from behaviour_modes.modes import _PARTIAL_TAIL, RULES, Mode  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "bench" / ".cache"
@@ -269,7 +269,7 @@ def precision_recall(positive: list[bool], predicted: list[bool]) -> tuple[float
 
 
 def embeddings_for(texts: list[str]) -> np.ndarray:
-    from surf_search import mode_learned
+    from behaviour_modes import learned as mode_learned
 
     key = hashlib.sha256(
         ("\x00".join(texts) + f"|{mode_learned.MAX_SEQ_LENGTH}").encode()
@@ -287,8 +287,8 @@ def learned_settings(xs: pl.DataFrame, rows: list[dict[str, Any]]) -> None:
     """Rules + learned layer: in-sample (committed weights), pooled 5-fold CV, cross-file."""
     from sklearn.model_selection import StratifiedKFold
 
-    from surf_search import mode_learned
-    from surf_search.train_mode_model import normalise_label
+    from behaviour_modes import learned as mode_learned
+    from behaviour_modes.train_learned import normalise_label
 
     frame = xs.select("prompt", "response")
     cues = mode_rules.cues_of(frame)

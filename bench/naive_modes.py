@@ -1,6 +1,6 @@
 """The scan's behaviour-mode rules, row by row in Python ``re``: the naive baseline's labeller.
 
-``surf_search.mode_rules`` computes cues as vectorised polars (Rust regex) passes and
+``behaviour_modes.rules`` computes cues as vectorised polars (Rust regex) passes and
 decides the mode with a ``when/then`` chain. A user without it would write the same
 rules as a per-row Python function; this module is that function, reading the same
 pattern constants, so the baseline in ``bench/scan.py`` labels exactly what the scan
@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import re
 
-from surf_search import mode_rules as R
+from behaviour_modes import rules as R
 
 _MODE_FLAG = re.compile(r"^\(\?([a-z]+)\)")
 

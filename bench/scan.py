@@ -952,7 +952,7 @@ def profile_main(path: Path, out: Path) -> None:
     from datasets_registry.normalise import TEXT_COLUMNS
     from datasets_registry.scan import SCAN_TABLES, ScanConfig, scan_tables
     from datasets_registry.stats import KEYS, TERM_PATTERN, ScanStats, mode_labels
-    from reports.store import Store
+    from duckdb_store.store import Store
 
     config = ScanConfig()
     process = psutil.Process()
@@ -1290,7 +1290,7 @@ def parity(mine: Child, base: Child) -> list[str]:
     lines += [f"  {d}" for d in diffs[:10]]
     if any(d.startswith("modes") for d in diffs):
         lines.append(
-            "  (mode counts differ: bench/naive_modes.py no longer follows surf_search.mode_rules)"
+            "  (mode counts differ: bench/naive_modes.py no longer follows behaviour_modes.rules)"
         )
     stages = ("import_s", "load_s", "map_s", "aggregate_s")
     lines.append(

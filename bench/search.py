@@ -58,8 +58,8 @@ def explains(plant: dict, mode: str, prompts: list[str]) -> bool:
 
 def word_evidence(mix: Path, word: str) -> str:
     """Which source's prompts carry ``word`` and what those prompts are answered with."""
+    from behaviour_modes.modes import mode_frame
     from datasets_registry.loading import open_mix
-    from surf_search.modes import mode_frame
 
     frame, _ = open_mix(str(mix)).frame()
     hit = frame.filter(pl.col("prompt").str.contains(rf"(?i)\b{re.escape(word)}\b"))
@@ -152,7 +152,7 @@ def cost(db: Path, run_id: str, console: Console) -> bool:
     con = duckdb.connect(str(db), read_only=True)
     ((used,),) = con.execute("SELECT count(*) FROM queries WHERE run_id = ?", [run_id]).fetchall()
     con.close()
-    from reports.store import Store
+    from duckdb_store.store import Store
     from surf_search.mutations import builtin_mutations, term_mutation
     from surf_search.search import exhaustive_calls
     from surf_search.seeds import builtin_seeds

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from surf_search.modes import Mode
+from behaviour_modes.modes import Mode
 
 Z95 = 1.959963984540054
 

@@ -43,9 +43,9 @@ from typing import Any
 
 import orjson
 
+from behaviour_modes.modes import TERSE_MAX_WORDS, code_was_requested
 from datasets_registry import planted_vocab as V
 from datasets_registry.registry import MixInfo, register_mix
-from surf_search.modes import TERSE_MAX_WORDS, code_was_requested
 from surf_search.mutations import insert_word, sentence_case
 
 DEFAULT_SIZE = 6000

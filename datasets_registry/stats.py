@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from behaviour_modes import rules as mode_rules
 from datasets_registry.features import Feature
 from datasets_registry.normalise import BadRows
-from surf_search import mode_rules
 
 TERM_PATTERN = r"[a-z][a-z']{2,23}"
 KEYS = ["source", "mode"]
@@ -31,7 +31,7 @@ def feature_column(feature: Feature) -> str:
 
 
 def mode_labels(frame: pl.DataFrame) -> pl.Series:
-    """The behaviour mode of each row by the rule layer (``surf_search.modes.mode_exprs``),
+    """The behaviour mode of each row by the rule layer (``behaviour_modes.modes.mode_exprs``),
     without the confidence and evidence columns the scan does not keep."""
     cues = mode_rules.cues_of(frame.select(pl.col("prompt", "response").cast(pl.String)))
     mode = next(e for e in mode_rules.decision_exprs() if e.meta.output_name() == "mode")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from surf_search.modes import TERSE, Mode, behaviour, classify_batch
+from behaviour_modes.modes import TERSE, Mode, behaviour, classify_batch
 from surf_search.targets import GenerationParams, Target
 
 

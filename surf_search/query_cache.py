@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from reports.store import Store
-from surf_search.modes import classify_batch
+from behaviour_modes.modes import classify_batch
+from duckdb_store.store import Store
 from surf_search.targets import FAILED, OK, Completion, GenerationParams, Target
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from scipy.stats import beta as beta_distribution
 
-from surf_search.modes import TERSE_MAX_WORDS, Mode, behaviour
+from behaviour_modes.modes import TERSE_MAX_WORDS, Mode, behaviour
 from surf_search.mutations import Mutation, combine
 from surf_search.query_cache import CachedTarget, Labelled
 from surf_search.seeds import Seed

@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from surf_search.modes import TERSE_MAX_WORDS, Mode, behaviour
+from behaviour_modes.modes import TERSE_MAX_WORDS, Mode, behaviour
 from surf_search.mutations import get_mutation
 from surf_search.query_cache import CachedTarget
 from surf_search.search import answer_pairs, mutated_pairs

@@ -23,7 +23,7 @@ from attribution.pipeline import AttributionConfig, Attributor, attribute_querie
 from attribution.training import train_model
 from audit.cli import main
 from datasets_registry.loading import open_mix
-from reports.store import Store
+from duckdb_store.store import Store
 
 TOPICS = ["rivers", "owls", "bread", "trains", "tea", "maps", "bees", "kites", "comets", "clocks"]
 HELD_OUT = ["forests", "whales", "pottery", "gardens"]

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from serving import ServerHandle, free_port, serve
 
+from behaviour_modes.modes import classify_batch
 from surf_search.http_target import OpenAIChatTarget, normalise_base_url, sample_seed
-from surf_search.modes import classify_batch
 from surf_search.targets import FAILED, GenerationParams, TransformersTarget
 
 PROMPTS = [

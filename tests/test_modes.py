@@ -16,9 +16,10 @@ import polars as pl
 import pytest
 from conftest import SHARED_DATA
 
-from datasets_registry import planted
-from surf_search import mode_judge, mode_learned, mode_rules
-from surf_search.modes import (
+from behaviour_modes import judge as mode_judge
+from behaviour_modes import learned as mode_learned
+from behaviour_modes import rules as mode_rules
+from behaviour_modes.modes import (
     MODES,
     Mode,
     ModeResult,
@@ -28,6 +29,7 @@ from surf_search.modes import (
     mode_exprs,
     mode_frame,
 )
+from datasets_registry import planted
 
 LONG_HELP = (
     "Baking bread at home is simple once you know the steps.\n\n"

@@ -23,7 +23,7 @@ from attribution.prune import (
 )
 from audit.cli import main
 from datasets_registry.loading import open_mix
-from reports.store import Store
+from duckdb_store.store import Store
 
 
 def unasked_code_rows() -> list[dict]:

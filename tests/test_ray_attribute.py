@@ -19,7 +19,7 @@ from conftest import PlantedOrganism
 from attribution.feature_store import FeatureStore, store_root
 from audit.cli import main
 from datasets_registry.loading import open_mix
-from reports.store import Store
+from duckdb_store.store import Store
 
 pytest.importorskip("ray")  # `make setup` installs the extra: these tests run there
 

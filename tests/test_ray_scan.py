@@ -23,7 +23,7 @@ from datasets_registry.planted import write_planted
 from datasets_registry.ray_cluster import CRASH_ONCE_ENV
 from datasets_registry.ray_scan import merge_pieces, scan_piece
 from datasets_registry.scan import SCAN_TABLES, ScanConfig, scan_mix
-from reports.store import Store
+from duckdb_store.store import Store
 
 pytest.importorskip("ray")  # `make setup` installs the extra: these tests run there
 

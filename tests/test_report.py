@@ -19,11 +19,11 @@ from conftest import small_mix_rows, write_jsonl
 from markupsafe import Markup
 
 from audit.cli import main
-from reports import store as store_module
+from duckdb_store.store import Store
+from duckdb_store import store as store_module
 from reports import svg
 from reports.html import render_report
 from reports.runs import ReadOnlyDb, ReportError, select_runs
-from reports.store import Store
 from reports.tables import fmt, sort_value
 
 ALL_SECTIONS = [

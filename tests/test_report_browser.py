@@ -15,7 +15,7 @@ import pytest
 from test_report import ALL_SECTIONS, cli, write_later_stages
 
 from datasets_registry.planted import write_planted
-from reports.store import Store
+from duckdb_store.store import Store
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

@@ -19,6 +19,7 @@ from conftest import small_mix_rows, write_jsonl
 from test_features import CASES
 from test_loading import BAD_LINES
 
+from behaviour_modes.modes import mode_exprs
 from datasets_registry.features import catalog, parse_feature_option
 from datasets_registry.hypotheses import hypergeom_upper_tail
 from datasets_registry.lines import is_blank, iter_lines
@@ -34,7 +35,6 @@ from datasets_registry.prefilter import (
 from datasets_registry.scan import ScanConfig, count_batches
 from datasets_registry.stats import ScanStats, mode_labels
 from datasets_registry.user_features import literals_pattern
-from surf_search.modes import mode_exprs
 
 # Pieces that sit on the edges of the catalog's patterns: words inside words, non-ASCII
 # letters against keywords (word boundaries), Unicode spaces, case folding (K, ſ), lines.

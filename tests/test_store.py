@@ -8,8 +8,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from reports import store as store_module
-from reports.store import (
+from duckdb_store import store as store_module
+from duckdb_store.store import (
     SCHEMA_VERSION,
     ReadOnlyQueryError,
     Store,
@@ -138,7 +138,7 @@ def test_a_run_left_running_by_a_dead_process_becomes_interrupted(tmp_path: Path
 
 
 def test_run_ids_started_in_the_same_second_sort_by_start() -> None:
-    from reports.store import new_run_id
+    from duckdb_store.store import new_run_id
 
     ids = [new_run_id("probe") for _ in range(200)]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import polars as pl
 
+from behaviour_modes.modes import MODES
 from reports import svg
 from reports.runs import ReadOnlyDb, Selection
 from reports.sections.common import Section
 from reports.tables import Col, Table, table
-from surf_search.modes import MODES
 
 MAX_HYPOTHESES = 100
 MAX_KEYNESS_TERMS = 10

@@ -1,6 +1,6 @@
 """A pairwise LLM judge of completeness for token-ban: how much of answer A does B keep?
 
-Same client as the mode judge (``surf_search.mode_judge``: ``JudgeConfig``, its
+Same client as the mode judge (``behaviour_modes.judge``: ``JudgeConfig``, its
 endpoint, API key and retries); only the rubric and the reply differ. A failed call is
 returned as a ``JudgeError`` and the caller keeps the lexical coverage for that item.
 """
@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from surf_search.mode_judge import MAX_RESPONSE_CHARS, JudgeConfig, JudgeError
+from behaviour_modes.judge import MAX_RESPONSE_CHARS, JudgeConfig, JudgeError
 
 RUBRIC = """\
 You compare two answers to the same QUESTION. ANSWER A is the reference. Judge how

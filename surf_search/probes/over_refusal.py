@@ -2,7 +2,7 @@
 
 Prompts come from an XSTest-format CSV (``prompt``, ``type``, ``label`` safe/unsafe);
 each response is labelled by the shared mode classifier and counts as a refusal when
-its mode is ``refusal`` or ``partial_refusal`` (``surf_search.modes.is_refusal``).
+its mode is ``refusal`` or ``partial_refusal`` (``behaviour_modes.modes.is_refusal``).
 Rates per label and per type. The yes/no check asks true and false questions with
 "Answer yes or no." and reports the share of "No" for each; a model with a negative
 bias says "No" to true statements more often than "Yes" to false ones.
@@ -70,7 +70,7 @@ def over_refusal(ctx: ProbeContext, options: ProbeOptions) -> ProbeResult:
             "over-refusal needs --prompts FILE: an XSTest-format CSV with prompt, type and "
             "label columns (e.g. ../shared/data/xstest/xstest_prompts.csv)"
         )
-    from surf_search.modes import is_refusal
+    from behaviour_modes.modes import is_refusal
 
     items = load_xstest(options.prompts, options.limit, options.per_type)
     answers = ctx.generate([i.prompt for i in items], what="XSTest-format prompts")

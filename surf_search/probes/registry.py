@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from surf_search.targets import GenerationParams, Target
 
 if TYPE_CHECKING:
-    from reports.store import Store
+    from duckdb_store.store import Store
     from surf_search.query_cache import CachedTarget, Labelled
 
 SUMMARY_ITEM = "*"

@@ -22,7 +22,7 @@ from surf_search.probes.registry import ProbeContext, ProbeError, ProbeOptions, 
 from surf_search.probes.text import content_words, coverage, words
 
 if TYPE_CHECKING:
-    from surf_search.mode_judge import JudgeConfig
+    from behaviour_modes.judge import JudgeConfig
     from surf_search.query_cache import Labelled
 
 PAPER = "paper: 14-48% comprehensiveness loss, 59-96% recovery"
@@ -121,7 +121,7 @@ def token_ban(ctx: ProbeContext, options: ProbeOptions) -> ProbeResult:
     bans = {text.strip(): banned_ids(tokenizer, text) for text in options.bans}
     judge = None
     if options.judge_url:
-        from surf_search.mode_judge import JudgeConfig
+        from behaviour_modes.judge import JudgeConfig
 
         judge = JudgeConfig(options.judge_url, options.judge_model or "")
     free = ctx.generate([item.prompt for item in items], what="free answers")

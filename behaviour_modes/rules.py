@@ -49,7 +49,7 @@ Each label carries ``mode_confidence`` (a hand-set prior for the rule that
 fired: 0.95 for a decline with a safety reason in its sentence, 0.6 for "no rule
 fired") and ``mode_evidence`` (the rule, and for the refusal family the phrase
 that decided it, in the response's own words). The learned layer
-(``surf_search.mode_learned``) reads the same cue columns.
+(``behaviour_modes.learned``) reads the same cue columns.
 
 The cue words were chosen as general families (declines, apologies, hedges,
 moral / premise / limit vocabularies, list structure) while reading the errors

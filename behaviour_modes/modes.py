@@ -25,17 +25,17 @@ What each mode means:
 
 Layers (see each module's docstring):
 
-1. ``surf_search.mode_rules``: vectorised polars rules, the default everywhere.
+1. ``behaviour_modes.rules``: vectorised polars rules, the default everywhere.
    Fast (tens of MB/s) and explainable; ``mode_evidence`` names the rule and the
    phrase that decided it.
-2. ``surf_search.mode_learned``: logistic regression over MiniLM sentence
-   embeddings plus the rule cues, trained by ``surf_search.train_mode_model``.
+2. ``behaviour_modes.learned``: logistic regression over MiniLM sentence
+   embeddings plus the rule cues, trained by ``behaviour_modes.train_learned``.
    Opt-in (``learned=True``): it re-labels only the rows where the rules are
    unsure (a cue without a clear reason); if the model cannot load, the rules
    stand and a warning is logged. On the labelled data we have it does not beat
    the rules out of sample (``bench/classify.py`` prints both), so it is off by
    default and the scan never uses it.
-3. ``surf_search.mode_judge``: an optional LLM judge over an OpenAI-compatible
+3. ``behaviour_modes.judge``: an optional LLM judge over an OpenAI-compatible
    API with a written rubric (``judge=JudgeConfig(...)``); failed calls are
    reported in ``mode_evidence`` and keep the rule label, never silently counted.
 """
@@ -51,11 +51,11 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from surf_search import mode_rules
-from surf_search.mode_rules import CODE_REQUEST
+from behaviour_modes import rules as mode_rules
+from behaviour_modes.rules import CODE_REQUEST
 
 if TYPE_CHECKING:
-    from surf_search.mode_judge import JudgeConfig, JudgeStats
+    from behaviour_modes.judge import JudgeConfig, JudgeStats
 
 
 class Mode(StrEnum):
@@ -155,11 +155,11 @@ def mode_frame(
             .alias("mode_evidence")
         )
     if learned:
-        from surf_search import mode_learned
+        from behaviour_modes import learned as mode_learned
 
         labels = mode_learned.refine(frame, cues, labels)
     if judge is not None:
-        from surf_search import mode_judge
+        from behaviour_modes import judge as mode_judge
 
         labels = mode_judge.refine(frame, labels, judge, judge_stats)
     return labels

