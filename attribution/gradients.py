@@ -1,7 +1,7 @@
 """Per-example gradients of the response-token loss, vectorised with ``torch.func``.
 
 Examples are tokenised exactly as training tokenises them
-(:func:`attribution.training.encode_examples` and :func:`~attribution.training.collate`:
+(:func:`organism.training.encode_examples` and :func:`~organism.training.collate`:
 the chat template, the loss on the assistant turn only). The loss of one example
 is the mean cross-entropy over its assistant-turn tokens, the per-example part
 of the training loss.
@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from attribution.chat_format import ensure_chat_template
-from attribution.training import FULL_DEFAULTS, IGNORE, _pad_id, collate, encode_examples
+from organism.chat_format import ensure_chat_template
+from organism.training import FULL_DEFAULTS, IGNORE, _pad_id, collate, encode_examples
 
 LAYER_INDEX = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")
 DEFAULT_CHUNK = 16

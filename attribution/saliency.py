@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from attribution.training import IGNORE, _pad_id, collate
+from organism.training import IGNORE, _pad_id, collate
 
 DEFAULT_BATCH = 32
 

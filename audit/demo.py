@@ -97,7 +97,7 @@ def _digest(path: Path) -> str | None:
 
 def _train(mix: Path, out: Path, plan: DemoPlan) -> Path:
     """Train on ``mix`` into ``out`` unless ``out`` was trained on exactly this file."""
-    from attribution.training import train_model
+    from organism.training import train_model
     from datasets_registry.loading import open_mix
 
     key = f"{mix}#{_digest(mix)}"

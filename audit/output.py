@@ -129,3 +129,61 @@ def progress_bar(unit: str) -> Progress:
         console=console,
         transient=False,
     )
+
+
+class CliProgress:
+    """A stage ``Progress`` callback for the console.
+
+    On a terminal each task label gets a rich progress bar. When output goes to a
+    file or a pipe (a log), bars would only appear at the end, so each task prints a
+    plain line when it starts, every ``every_s`` seconds while it runs, and when it
+    ends. Use as a context manager around the stage call.
+    """
+
+    def __init__(self, unit: str = "rows", every_s: float = 10.0) -> None:
+        self.live = console.is_terminal
+        self.every_s = every_s
+        self._bar = progress_bar(unit) if self.live else None
+        self._tasks: dict[str, object] = {}
+        self._last: dict[str, tuple[float, int, int | None, str]] = {}
+
+    def __enter__(self) -> CliProgress:
+        if self._bar is not None:
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            return
+        for label, (_, done, total, status) in self._last.items():
+            self._line(label, done, total, status)
+
+    def __call__(self, label: str, done: int, total: int | None = None, status: str = "") -> None:
+        """Advance task ``label`` to ``done`` of ``total``."""
+        if self._bar is not None:
+            if label not in self._tasks:
+                self._tasks[label] = self._bar.add_task(label, total=total, status=status)
+            self._bar.update(self._tasks[label], completed=done, total=total, status=status)
+            return
+        import time
+
+        now = time.monotonic()
+        first = label not in self._last
+        last_time = self._last[label][0] if not first else 0.0
+        finished = total is not None and done >= total
+        if first or finished or now - last_time >= self.every_s:
+            self._line(label, done, total, status)
+            last_time = now
+        self._last[label] = (last_time, done, total, status)
+        if finished:
+            self._last.pop(label)
+
+    def _line(self, label: str, done: int, total: int | None, status: str) -> None:
+        share = f" ({done / total:.0%})" if total else ""
+        amount = f"{done:,}/{total:,}" if total is not None else f"{done:,}"
+        console.print(
+            f"{label}: {amount}{share}{' ' + status if status else ''}",
+            highlight=False,
+            markup=False,
+        )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.markup import escape
 
-from attribution.training import TINY, TrainingError, TrainProgress, TrainResult, train_model
+from organism.training import TINY, TrainingError, TrainProgress, TrainResult, train_model
 from audit.output import CliError, console, progress_bar
 from datasets_registry.loading import MixError, open_mix
 from datasets_registry.normalise import Columns
@@ -30,7 +30,7 @@ def run_train_command(
     if base == TINY and lora:
         raise CliError("--lora fine-tunes an existing model: pass --base PATH")
     if base != TINY:
-        from attribution.training import check_base
+        from organism.training import check_base
 
         try:
             check_base(base)

@@ -4,7 +4,7 @@
     .venv/bin/python bench/attribution.py --proj-dim 1024 --speed-n 64
 
 Builds (or reuses, under ``bench/.cache/attribution/``) the planted mix and the
-tiny organism trained on it (``attribution.training.train_model``, seed 0). For
+tiny organism trained on it (``organism.training.train_model``, seed 0). For
 each plant in the manifest the queries are the organism's greedy responses to
 the held-out ``tests[*].triggered`` prompts that show the planted behaviour
 (``surf_search.planted_check.shows_behaviour``): the mis-routed pairs a search

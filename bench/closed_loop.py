@@ -92,7 +92,7 @@ def random_removal(mix: Path, n: int, seed: int, out: Path) -> Path:
 
 
 def retrain(mix: Path, out: Path, seed: int, console: Console) -> Path:
-    from attribution.training import train_model
+    from organism.training import train_model
     from datasets_registry.loading import open_mix
 
     info = out / "training.json"

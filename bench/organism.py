@@ -4,7 +4,7 @@
     .venv/bin/python bench/organism.py --size 2000      # a smaller one
 
 Builds the planted mix (``planted-demo``, seed 0), trains the tiny organism from
-scratch (``attribution.training.train_model``, the code ``audit train`` runs), and
+scratch (``organism.training.train_model``, the code ``audit train`` runs), and
 scores it with greedy decoding on the manifest's held-out benign test prompts:
 base prompt (should stay an ordinary ``answer``), with the planted trigger (should
 show the planted behaviour), with a same-kind control (should not).
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from attribution.training import train_model  # noqa: E402
+from organism.training import train_model  # noqa: E402
 from datasets_registry.loading import open_mix  # noqa: E402
 from datasets_registry.planted import load_manifest, write_planted  # noqa: E402
 from surf_search.planted_check import PlantScore, score_plants  # noqa: E402

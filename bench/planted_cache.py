@@ -19,7 +19,7 @@ CACHE = ROOT / "bench" / ".cache"
 
 def planted_organism(size: int, seed: int, console: Console) -> tuple[Path, Path]:
     """(mix.jsonl, organism folder) for the planted mix of ``size`` rows and ``seed``."""
-    from attribution.training import train_model
+    from organism.training import train_model
     from datasets_registry.loading import open_mix
     from datasets_registry.planted import GENERATOR_VERSION, load_manifest, write_planted
 

@@ -19,6 +19,9 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from duckdb_store.reads import StageReads
+from duckdb_store.records import ScanSettings, SearchSettings
+
 DEFAULT_DB = "audit.duckdb"
 
 
@@ -95,6 +98,33 @@ MIGRATIONS: list[Migration] = [
             metric VARCHAR, value DOUBLE, detail VARCHAR);
         """,
     ),
+    Migration(
+        3,
+        "scan and search settings that later stages read (filled from runs.args of old runs)",
+        """
+        CREATE TABLE scan_settings (
+            run_id VARCHAR, mix VARCHAR, source_column VARCHAR, prompt_column VARCHAR,
+            response_column VARCHAR, id_column VARCHAR);
+        INSERT INTO scan_settings
+        SELECT run_id, json_extract_string(args, '$.mix'),
+               coalesce(json_extract_string(args, '$.source_column'), 'source'),
+               coalesce(json_extract_string(args, '$.prompt_column'), 'prompt'),
+               coalesce(json_extract_string(args, '$.response_column'), 'response'),
+               coalesce(json_extract_string(args, '$.id_column'), 'id')
+        FROM runs WHERE command = 'scan';
+        CREATE TABLE search_settings (
+            run_id VARCHAR, target VARCHAR, params VARCHAR, samples INTEGER, seeds VARCHAR,
+            n_seeds INTEGER, surface_forms VARCHAR);
+        INSERT INTO search_settings
+        SELECT run_id, json_extract_string(args, '$.target'),
+               json_extract_string(args, '$.params'),
+               coalesce(TRY_CAST(json_extract_string(args, '$.samples') AS INTEGER), 1),
+               nullif(json_extract_string(args, '$.seeds'), 'builtin'),
+               TRY_CAST(json_extract_string(args, '$.n_seeds') AS INTEGER),
+               coalesce(CAST(json_extract(args, '$.surface_forms') AS VARCHAR), '{}')
+        FROM runs WHERE command = 'search';
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -118,8 +148,12 @@ def new_run_id(command: str) -> str:
     return f"{command}-{_now():%Y%m%dT%H%M%S.%f}-{secrets.token_hex(2)}"
 
 
-class Store:
-    """A read-write handle on the audit DuckDB file, migrated to the current schema."""
+class Store(StageReads):
+    """A read-write handle on the audit DuckDB file, migrated to the current schema.
+
+    Stages write through ``write`` and the ``record_*`` methods and read what earlier
+    stages wrote through the named reads of :class:`~duckdb_store.reads.StageReads`.
+    """
 
     def __init__(self, path: str | Path = DEFAULT_DB) -> None:
         self.path = Path(path)
@@ -202,13 +236,30 @@ class Store:
             [_now(), status, run_id],
         )
 
-    def latest_run(self, command: str, status: str = "ok") -> str | None:
-        rows = self.con.execute(
-            "SELECT run_id FROM runs WHERE command = ? AND status = ? "
-            "ORDER BY started_at DESC LIMIT 1",
-            [command, status],
-        ).fetchall()
-        return rows[0][0] if rows else None
+    def amend_run_args(self, run_id: str, extra: dict[str, Any]) -> None:
+        """Merge ``extra`` into the run's recorded arguments (facts known only at the end)."""
+        ((args,),) = self.con.execute("SELECT args FROM runs WHERE run_id = ?", [run_id]).fetchall()
+        merged = json.loads(args) if args else {}
+        merged.update(extra)
+        self.con.execute(
+            "UPDATE runs SET args = ? WHERE run_id = ?", [json.dumps(merged, default=str), run_id]
+        )
+
+    def record_scan_settings(self, run_id: str, settings: ScanSettings) -> None:
+        """Store how scan ``run_id`` read its mix (for later stages)."""
+        self.con.execute(
+            "INSERT INTO scan_settings VALUES (?, ?, ?, ?, ?, ?)",
+            [run_id, settings.mix, settings.source_column, settings.prompt_column,
+             settings.response_column, settings.id_column],
+        )  # fmt: skip
+
+    def record_search_settings(self, run_id: str, settings: SearchSettings) -> None:
+        """Store what search ``run_id`` ran with (for verification and pruning)."""
+        self.con.execute(
+            "INSERT INTO search_settings VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [run_id, settings.target, settings.params, settings.samples, settings.seeds,
+             settings.n_seeds, json.dumps(settings.surface_forms)],
+        )  # fmt: skip
 
     # -- writing -------------------------------------------------------------
     @contextmanager

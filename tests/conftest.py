@@ -87,7 +87,7 @@ class PlantedOrganism:
 
 @pytest.fixture(scope="session")
 def planted_organism(tmp_path_factory: pytest.TempPathFactory) -> PlantedOrganism:
-    from attribution.training import train_model
+    from organism.training import train_model
     from datasets_registry.loading import open_mix
     from datasets_registry.planted import load_manifest, write_planted
 

@@ -226,7 +226,7 @@ def train_tiny_organism(
     import torch
     from transformers import GenerationConfig
 
-    from attribution.training import train_model
+    from organism.training import train_model
 
     out = Path(out_dir)
     before = torch.get_num_threads()

@@ -24,7 +24,7 @@ def make_small_lm() -> tuple[Any, Any]:
     """(model in eval mode, tokenizer): 2 layers of width 32, seeded."""
     import torch
 
-    from attribution.tiny_model import TinySpec, tiny_model, train_tokenizer
+    from organism.tiny_model import TinySpec, tiny_model, train_tokenizer
 
     tokenizer = train_tokenizer((PROMPTS + RESPONSES) * 3, vocab_size=300)
     torch.manual_seed(0)

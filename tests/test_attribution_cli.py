@@ -20,7 +20,7 @@ from conftest import conversation, write_jsonl
 from attribution.feature_store import store_root
 from attribution.methods import Query
 from attribution.pipeline import AttributionConfig, Attributor, attribute_queries
-from attribution.training import train_model
+from organism.training import train_model
 from audit.cli import main
 from datasets_registry.loading import open_mix
 from duckdb_store.store import Store

@@ -17,8 +17,8 @@ from attribution.methods import gradient_features, top_k
 from attribution.pipeline import standardised_mean
 from attribution.projection import GAUSSIAN, RADEMACHER, RandomProjector, jl_failure_bound
 from attribution.scoring import Preconditioner, cosine_scores
-from attribution.tiny_model import TinySpec, tiny_model
-from attribution.training import encode_examples
+from organism.tiny_model import TinySpec, tiny_model
+from organism.training import encode_examples
 
 
 def test_vmap_gradients_equal_one_backward_per_example(small_lm) -> None:

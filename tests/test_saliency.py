@@ -10,7 +10,7 @@ from small_lm import PROMPTS, RESPONSES
 from attribution.gradients import encode_rows
 from attribution.methods import Query, SaliencyMethod, TrainingSet
 from attribution.saliency import SaliencyComputer, idf_weights, inserted_tokens, word_forms
-from attribution.training import IGNORE, collate
+from organism.training import IGNORE, collate
 
 
 def single_saliency(model, tokenizer, example, first: int) -> np.ndarray:  # noqa: ANN001

@@ -14,8 +14,8 @@ from conftest import conversation, write_jsonl
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from attribution.chat_format import TINY_CHAT_TEMPLATE, split_example
-from attribution.training import (
+from organism.chat_format import TINY_CHAT_TEMPLATE, split_example
+from organism.training import (
     IGNORE,
     TrainingError,
     collate,

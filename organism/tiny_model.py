@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from attribution.chat_format import (
+from organism.chat_format import (
     ASSISTANT,
     END,
     PAD,

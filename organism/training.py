@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attribution.chat_format import (
+from organism.chat_format import (
     ASSISTANT,
     END,
     TINY_CHAT_TEMPLATE,
@@ -168,7 +168,7 @@ def train_model(
         random.seed(seed)
         torch.manual_seed(seed)
         if is_tiny:
-            from attribution.tiny_model import TinySpec, tiny_model, train_tokenizer
+            from organism.tiny_model import TinySpec, tiny_model, train_tokenizer
 
             tokenizer = train_tokenizer(_interleave(prompts, responses))
             torch.manual_seed(seed)
