@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import click
 import orjson
 import polars as pl
 
@@ -204,3 +205,42 @@ def run_classify_command(
     else:
         console.print("[dim]add --output FILE to write the rows with their modes[/]")
     return result
+
+
+@click.command("classify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--prompt-column", default="prompt", show_default=True)
+@click.option("--response-column", default="response", show_default=True)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the rows plus mode, mode_confidence, mode_evidence (csv, jsonl, json, parquet).",
+)
+@click.option(
+    "--learned",
+    is_flag=True,
+    help="Also run the learned layer (MiniLM + logistic regression) where the rules are unsure.",
+)
+@click.option("--judge-url", help="OpenAI-compatible base URL of an LLM judge (optional).")
+@click.option("--judge-model", help="Model name for the LLM judge.")
+def classify_command(
+    file: str,
+    prompt_column: str,
+    response_column: str,
+    output: str | None,
+    learned: bool,
+    judge_url: str | None,
+    judge_model: str | None,
+) -> None:
+    """Label each response in FILE (csv, jsonl, parquet) with its behaviour mode."""
+    from audit.classify_command import run_classify_command
+
+    run_classify_command(
+        file=file,
+        prompt_column=prompt_column,
+        response_column=response_column,
+        output=output,
+        learned=learned,
+        judge_url=judge_url,
+        judge_model=judge_model,
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from audit.output import FORMATS, CliError, console, emit_frame
-from audit.ray_options import RAY_OPTION
 
 DB_OPTION = click.option(
     "--db",
@@ -60,91 +59,6 @@ def mixes_command(fmt: str) -> None:
         )
 
 
-@main.command("scan")
-@click.argument("mix")
-@DB_OPTION
-@click.option(
-    "--source-column",
-    default="source",
-    show_default=True,
-    help="Column naming each row's source chunk (files without it use their stem).",
-)
-@click.option("--prompt-column", default="prompt", show_default=True)
-@click.option("--response-column", default="response", show_default=True)
-@click.option("--id-column", default="id", show_default=True)
-@click.option(
-    "--feature",
-    "feature_options",
-    multiple=True,
-    metavar="NAME[:SIDE]=REGEX",
-    help="Extra feature (repeatable); SIDE is prompt (default) or response.",
-)
-@click.option(
-    "--features",
-    "feature_file",
-    type=click.Path(dir_okay=False),
-    help="TOML or YAML file of extra features (regexes or literal lists).",
-)
-@click.option("--batch-rows", default=50_000, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--min-support",
-    default=5,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Rows a feature needs before it can form a hypothesis.",
-)
-@click.option(
-    "--show",
-    default=15,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Hypotheses printed at the end.",
-)
-@RAY_OPTION
-@click.option(
-    "--ray-shards",
-    type=click.IntRange(min=1),
-    help="Pieces the mix is cut into for Ray [default: 4 per CPU of the cluster].",
-)
-def scan_command(
-    mix: str,
-    db: str,
-    source_column: str,
-    prompt_column: str,
-    response_column: str,
-    id_column: str,
-    feature_options: tuple[str, ...],
-    feature_file: str | None,
-    batch_rows: int,
-    min_support: int,
-    show: int,
-    ray: str | None,
-    ray_shards: int | None,
-) -> None:
-    """Index MIX and rank trigger hypotheses (feature -> mode, concentrated in a source).
-
-    With --ray the mix is cut into pieces scanned as Ray tasks (a local Ray, or the cluster
-    at ADDRESS) and merged: the tables are the same as a single-process scan's.
-    """
-    from audit.scan_command import run_scan_command
-
-    run_scan_command(
-        mix=mix,
-        db=db,
-        source_column=source_column,
-        prompt_column=prompt_column,
-        response_column=response_column,
-        id_column=id_column,
-        feature_options=feature_options,
-        feature_file=feature_file,
-        batch_rows=batch_rows,
-        min_support=min_support,
-        show=show,
-        ray_address=ray,
-        ray_shards=ray_shards,
-    )
-
-
 @main.command("query")
 @click.argument("sql")
 @DB_OPTION
@@ -191,122 +105,14 @@ def demo_command(out: str, size: int, seed: int, epochs: int | None) -> None:
     run_demo(DemoPlan(Path(out), size=size, seed=seed, epochs=epochs))
 
 
-@main.command("train")
-@click.argument("mix")
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False),
-    help="Folder for the trained model (a Hugging Face model folder plus training.json).",
-)
-@click.option(
-    "--base",
-    default="tiny",
-    show_default=True,
-    help="'tiny' trains a small model from scratch; a local model folder is fine-tuned.",
-)
-@click.option(
-    "--epochs", type=click.IntRange(min=1), help="Passes over the mix [tiny: 4, fine-tune: 2]."
-)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option(
-    "--lora", is_flag=True, help="Fine-tune --base with LoRA (merged into the saved weights)."
-)
-@click.option(
-    "--source-column",
-    default="source",
-    show_default=True,
-    help="Column naming each row's source chunk (files without it use their stem).",
-)
-@click.option("--prompt-column", default="prompt", show_default=True)
-@click.option("--response-column", default="response", show_default=True)
-@click.option(
-    "--max-length",
-    type=click.IntRange(min=4),
-    help="Tokens per example, longer ones are cut [tiny: 256, fine-tune: 1024].",
-)
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), help="Examples per step [tiny: 32, fine-tune: 8]."
-)
-@click.option(
-    "--lr",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Peak learning rate [tiny: 3e-3, full fine-tune: 5e-5, LoRA: 2e-4].",
-)
-def train_command(
-    mix: str,
-    out: str,
-    base: str,
-    epochs: int | None,
-    seed: int,
-    lora: bool,
-    source_column: str,
-    prompt_column: str,
-    response_column: str,
-    max_length: int | None,
-    batch_size: int | None,
-    lr: float | None,
-) -> None:
-    """Train a causal LM on MIX: the tiny organism from scratch, or fine-tune --base."""
-    from audit.train_command import run_train_command
-
-    run_train_command(
-        mix=mix,
-        out=out,
-        base=base,
-        epochs=epochs,
-        seed=seed,
-        lora=lora,
-        source_column=source_column,
-        prompt_column=prompt_column,
-        response_column=response_column,
-        max_length=max_length,
-        batch_size=batch_size,
-        lr=lr,
-    )
-
-
-@main.command("classify")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--prompt-column", default="prompt", show_default=True)
-@click.option("--response-column", default="response", show_default=True)
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False),
-    help="Write the rows plus mode, mode_confidence, mode_evidence (csv, jsonl, json, parquet).",
-)
-@click.option(
-    "--learned",
-    is_flag=True,
-    help="Also run the learned layer (MiniLM + logistic regression) where the rules are unsure.",
-)
-@click.option("--judge-url", help="OpenAI-compatible base URL of an LLM judge (optional).")
-@click.option("--judge-model", help="Model name for the LLM judge.")
-def classify_command(
-    file: str,
-    prompt_column: str,
-    response_column: str,
-    output: str | None,
-    learned: bool,
-    judge_url: str | None,
-    judge_model: str | None,
-) -> None:
-    """Label each response in FILE (csv, jsonl, parquet) with its behaviour mode."""
-    from audit.classify_command import run_classify_command
-
-    run_classify_command(
-        file=file,
-        prompt_column=prompt_column,
-        response_column=response_column,
-        output=output,
-        learned=learned,
-        judge_url=judge_url,
-        judge_model=judge_model,
-    )
-
-
+from audit.classify_command import classify_command  # noqa: E402
 from audit.report_command import report_command  # noqa: E402
+from audit.scan_command import scan_command  # noqa: E402
+from audit.train_command import train_command  # noqa: E402
+
+main.add_command(scan_command)
+main.add_command(train_command)
+main.add_command(classify_command)
 
 main.add_command(report_command)
 

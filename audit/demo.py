@@ -97,8 +97,8 @@ def _digest(path: Path) -> str | None:
 
 def _train(mix: Path, out: Path, plan: DemoPlan) -> Path:
     """Train on ``mix`` into ``out`` unless ``out`` was trained on exactly this file."""
-    from organism.training import train_model
     from datasets_registry.loading import open_mix
+    from organism.training import train_model
 
     key = f"{mix}#{_digest(mix)}"
     done = out / "training.json"

@@ -6,10 +6,12 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
+import click
 import polars as pl
 
+from audit.options import DB_OPTION
 from audit.output import CliError, console, print_frame, progress_bar
-from audit.ray_options import require_ray_cli
+from audit.ray_options import RAY_OPTION, require_ray_cli
 from datasets_registry.features import Feature, catalog, parse_feature_option
 from datasets_registry.loading import Batch, Mix, MixError, open_mix
 from datasets_registry.normalise import REASON_TEXT, Columns
@@ -199,3 +201,88 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
         )
     elif not hyps.height:
         console.print("No trigger hypotheses passed the support and significance filters.")
+
+
+@click.command("scan")
+@click.argument("mix")
+@DB_OPTION
+@click.option(
+    "--source-column",
+    default="source",
+    show_default=True,
+    help="Column naming each row's source chunk (files without it use their stem).",
+)
+@click.option("--prompt-column", default="prompt", show_default=True)
+@click.option("--response-column", default="response", show_default=True)
+@click.option("--id-column", default="id", show_default=True)
+@click.option(
+    "--feature",
+    "feature_options",
+    multiple=True,
+    metavar="NAME[:SIDE]=REGEX",
+    help="Extra feature (repeatable); SIDE is prompt (default) or response.",
+)
+@click.option(
+    "--features",
+    "feature_file",
+    type=click.Path(dir_okay=False),
+    help="TOML or YAML file of extra features (regexes or literal lists).",
+)
+@click.option("--batch-rows", default=50_000, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--min-support",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows a feature needs before it can form a hypothesis.",
+)
+@click.option(
+    "--show",
+    default=15,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Hypotheses printed at the end.",
+)
+@RAY_OPTION
+@click.option(
+    "--ray-shards",
+    type=click.IntRange(min=1),
+    help="Pieces the mix is cut into for Ray [default: 4 per CPU of the cluster].",
+)
+def scan_command(
+    mix: str,
+    db: str,
+    source_column: str,
+    prompt_column: str,
+    response_column: str,
+    id_column: str,
+    feature_options: tuple[str, ...],
+    feature_file: str | None,
+    batch_rows: int,
+    min_support: int,
+    show: int,
+    ray: str | None,
+    ray_shards: int | None,
+) -> None:
+    """Index MIX and rank trigger hypotheses (feature -> mode, concentrated in a source).
+
+    With --ray the mix is cut into pieces scanned as Ray tasks (a local Ray, or the cluster
+    at ADDRESS) and merged: the tables are the same as a single-process scan's.
+    """
+    from audit.scan_command import run_scan_command
+
+    run_scan_command(
+        mix=mix,
+        db=db,
+        source_column=source_column,
+        prompt_column=prompt_column,
+        response_column=response_column,
+        id_column=id_column,
+        feature_options=feature_options,
+        feature_file=feature_file,
+        batch_rows=batch_rows,
+        min_support=min_support,
+        show=show,
+        ray_address=ray,
+        ray_shards=ray_shards,
+    )

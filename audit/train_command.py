@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import click
 from rich.markup import escape
 
-from organism.training import TINY, TrainingError, TrainProgress, TrainResult, train_model
 from audit.output import CliError, console, progress_bar
 from datasets_registry.loading import MixError, open_mix
 from datasets_registry.normalise import Columns
+
+if TYPE_CHECKING:
+    from organism.training import TrainResult
 
 
 def run_train_command(
@@ -27,6 +31,8 @@ def run_train_command(
     batch_size: int | None,
     lr: float | None,
 ) -> TrainResult:
+    from organism.training import TINY, TrainingError, TrainProgress, train_model
+
     if base == TINY and lora:
         raise CliError("--lora fine-tunes an existing model: pass --base PATH")
     if base != TINY:
@@ -97,3 +103,79 @@ def run_train_command(
 
 def _reasons(counts: dict[str, int]) -> str:
     return ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts.items()))
+
+
+@click.command("train")
+@click.argument("mix")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the trained model (a Hugging Face model folder plus training.json).",
+)
+@click.option(
+    "--base",
+    default="tiny",
+    show_default=True,
+    help="'tiny' trains a small model from scratch; a local model folder is fine-tuned.",
+)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), help="Passes over the mix [tiny: 4, fine-tune: 2]."
+)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--lora", is_flag=True, help="Fine-tune --base with LoRA (merged into the saved weights)."
+)
+@click.option(
+    "--source-column",
+    default="source",
+    show_default=True,
+    help="Column naming each row's source chunk (files without it use their stem).",
+)
+@click.option("--prompt-column", default="prompt", show_default=True)
+@click.option("--response-column", default="response", show_default=True)
+@click.option(
+    "--max-length",
+    type=click.IntRange(min=4),
+    help="Tokens per example, longer ones are cut [tiny: 256, fine-tune: 1024].",
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), help="Examples per step [tiny: 32, fine-tune: 8]."
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Peak learning rate [tiny: 3e-3, full fine-tune: 5e-5, LoRA: 2e-4].",
+)
+def train_command(
+    mix: str,
+    out: str,
+    base: str,
+    epochs: int | None,
+    seed: int,
+    lora: bool,
+    source_column: str,
+    prompt_column: str,
+    response_column: str,
+    max_length: int | None,
+    batch_size: int | None,
+    lr: float | None,
+) -> None:
+    """Train a causal LM on MIX: the tiny organism from scratch, or fine-tune --base."""
+    from audit.train_command import run_train_command
+
+    run_train_command(
+        mix=mix,
+        out=out,
+        base=base,
+        epochs=epochs,
+        seed=seed,
+        lora=lora,
+        source_column=source_column,
+        prompt_column=prompt_column,
+        response_column=response_column,
+        max_length=max_length,
+        batch_size=batch_size,
+        lr=lr,
+    )
