@@ -8,13 +8,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -115,9 +117,23 @@ def emit_frame(frame: Any, fmt: str, title: str | None = None) -> None:
         print_frame(frame, title=title)
 
 
+class AmountColumn(ProgressColumn):
+    """Bytes (as a download) for tasks whose ``unit`` field is "bytes", else done/total."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._bytes = DownloadColumn()
+        self._count = MofNCompleteColumn()
+
+    def render(self, task: Task) -> RenderableType:
+        """The amount done, in the task's unit."""
+        column = self._bytes if task.fields.get("unit") == "bytes" else self._count
+        return column.render(task)
+
+
 def progress_bar(unit: str) -> Progress:
     """A progress bar counting bytes (with transfer rate) or rows."""
-    amount = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
+    amount = DownloadColumn() if unit == "bytes" else AmountColumn()
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -142,10 +158,12 @@ class CliProgress:
 
     def __init__(self, unit: str = "rows", every_s: float = 10.0) -> None:
         self.live = console.is_terminal
+        self.unit = unit
         self.every_s = every_s
         self._bar = progress_bar(unit) if self.live else None
         self._tasks: dict[str, object] = {}
         self._last: dict[str, tuple[float, int, int | None, str]] = {}
+        self._units: dict[str, str] = {}
 
     def __enter__(self) -> CliProgress:
         if self._bar is not None:
@@ -159,15 +177,21 @@ class CliProgress:
         for label, (_, done, total, status) in self._last.items():
             self._line(label, done, total, status)
 
-    def __call__(self, label: str, done: int, total: int | None = None, status: str = "") -> None:
+    def __call__(
+        self, label: str, done: int, total: int | None = None, status: str = "", unit: str = ""
+    ) -> None:
         """Advance task ``label`` to ``done`` of ``total``."""
         if self._bar is not None:
             if label not in self._tasks:
-                self._tasks[label] = self._bar.add_task(label, total=total, status=status)
+                self._tasks[label] = self._bar.add_task(
+                    label, total=total, status=status, unit=unit or self.unit
+                )
             self._bar.update(self._tasks[label], completed=done, total=total, status=status)
             return
         import time
 
+        if unit:
+            self._units[label] = unit
         now = time.monotonic()
         first = label not in self._last
         last_time = self._last[label][0] if not first else 0.0
@@ -182,6 +206,10 @@ class CliProgress:
     def _line(self, label: str, done: int, total: int | None, status: str) -> None:
         share = f" ({done / total:.0%})" if total else ""
         amount = f"{done:,}/{total:,}" if total is not None else f"{done:,}"
+        if (self._units.get(label) or self.unit) == "bytes":
+            amount = (
+                f"{done / 1e6:,.1f}/{total / 1e6:,.1f} MB" if total else f"{done / 1e6:,.1f} MB"
+            )
         console.print(
             f"{label}: {amount}{share}{' ' + status if status else ''}",
             highlight=False,
