@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console, RenderableType
@@ -23,6 +24,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from duckdb_store import Store
 
 # Logs and pipes have no width limit: render tables at 140 columns there instead of 80.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -164,6 +168,7 @@ class CliProgress:
         self._tasks: dict[str, object] = {}
         self._last: dict[str, tuple[float, int, int | None, str]] = {}
         self._units: dict[str, str] = {}
+        self._finished: set[str] = set()
 
     def __enter__(self) -> CliProgress:
         if self._bar is not None:
@@ -193,6 +198,10 @@ class CliProgress:
         if unit:
             self._units[label] = unit
         now = time.monotonic()
+        if label in self._finished:
+            if total is not None and done >= total:
+                return  # already reported finished
+            self._finished.discard(label)
         first = label not in self._last
         last_time = self._last[label][0] if not first else 0.0
         finished = total is not None and done >= total
@@ -202,6 +211,7 @@ class CliProgress:
         self._last[label] = (last_time, done, total, status)
         if finished:
             self._last.pop(label)
+            self._finished.add(label)
 
     def _line(self, label: str, done: int, total: int | None, status: str) -> None:
         share = f" ({done / total:.0%})" if total else ""
@@ -215,3 +225,30 @@ class CliProgress:
             highlight=False,
             markup=False,
         )
+
+
+@contextmanager
+def stage_errors(*extra: type[BaseException]) -> Iterator[None]:
+    """Turn a stage's user-facing errors (``StageError``, and ``extra``) into a one-line CliError."""
+    from stage_kit import StageError
+
+    try:
+        yield
+    except (StageError, *extra) as exc:
+        text = str(exc).strip()
+        raise CliError(text.splitlines()[0] if text else type(exc).__name__) from None
+
+
+@contextmanager
+def open_store(db: str) -> Iterator[Store]:
+    """The audit database, opened for a command (a file that cannot be opened: a CliError)."""
+    from duckdb_store import Store, StoreError
+
+    try:
+        store = Store(db)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        yield store
+    finally:
+        store.close()

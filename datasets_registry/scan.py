@@ -11,7 +11,7 @@ from datasets_registry.features import Feature, catalog
 from datasets_registry.hypotheses import joint_counts, rank_hypotheses
 from datasets_registry.keyness import DEFAULT_ALPHA0, keyness
 from datasets_registry.loading import Batch, Mix
-from datasets_registry.normalise import TEXT_COLUMNS
+from datasets_registry.normalise import TEXT_COLUMNS, Columns
 from datasets_registry.prefetch import prefetch, switch_interval
 from datasets_registry.stats import ScanStats, feature_column
 
@@ -31,16 +31,22 @@ SCAN_TABLES = (
 
 @dataclass
 class ScanConfig:
-    features: list[Feature] = field(default_factory=catalog)
-    batch_rows: int = 50_000
+    """What `audit scan` reads and how it counts; every default lives here only."""
+
+    mix: str = ""  # registered name, hub dataset id, or local file or folder
+    columns: Columns = field(default_factory=Columns)  # where prompts, responses, sources are
+    features: list[Feature] = field(default_factory=catalog)  # the catalog plus user features
+    batch_rows: int = 50_000  # rows counted per batch
     top_terms: int = 50  # keyness rows kept per source
     term_candidates: int = 30  # characteristic words per source tried as triggers
     min_z: float = 2.0  # ... when their keyness z is at least this
     min_df: int = 3  # a word must occur in this many prompts of a source
     min_support: int = 5  # a hypothesis needs this many rows with the feature
-    max_p: float = 0.01
-    top_hypotheses: int = 500
-    alpha0: float = DEFAULT_ALPHA0
+    max_p: float = 0.01  # one-sided Fisher p-value a hypothesis must reach
+    top_hypotheses: int = 500  # hypotheses kept
+    alpha0: float = DEFAULT_ALPHA0  # keyness Dirichlet prior strength
+    ray_address: str | None = None  # scan on Ray: "local", "auto", "ray://host:10001", ...
+    ray_shards: int | None = None  # pieces for Ray [default: 4 per CPU of the cluster]
 
 
 def count_batches(
@@ -73,6 +79,7 @@ def count_batches(
 def scan_mix(
     mix: Mix, config: ScanConfig, on_batch: Callable[[Batch], None] | None = None
 ) -> ScanStats:
+    """Count one opened mix in this process."""
     batches = mix.batches(config.batch_rows, TEXT_COLUMNS, first_rows=FIRST_BATCH_ROWS)
     return count_batches(batches, config.features, on_batch)
 
