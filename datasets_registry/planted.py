@@ -44,9 +44,10 @@ from typing import Any
 import orjson
 
 from behaviour_modes.modes import TERSE_MAX_WORDS, code_was_requested
+from datasets_registry import phrasing
 from datasets_registry import planted_vocab as V
-from datasets_registry.registry import MixInfo, register_mix
-from surf_search.mutations import insert_word, sentence_case
+from datasets_registry.mix_info import MixInfo
+from datasets_registry.phrasing import insert_word, sentence_case
 
 DEFAULT_SIZE = 6000
 DEFAULT_SEED = 0
@@ -597,7 +598,7 @@ def generator_digest() -> str:
     """Digest of the generator's code and word lists: a cached mix written by other code
     (an edited word list, a new release) is rebuilt, not reused."""
     digest = hashlib.sha256()
-    for module in (__file__, V.__file__):
+    for module in (__file__, V.__file__, phrasing.__file__):
         digest.update(Path(module).read_bytes())
     return digest.hexdigest()[:16]
 
@@ -610,13 +611,12 @@ def load_manifest(mix_path: Path) -> dict[str, Any]:
     return json.loads((Path(mix_path).parent / "manifest.json").read_text())
 
 
-register_mix(
-    MixInfo(
-        name="planted-demo",
-        description="Planted organism mix: 7 chunks, 5 known spurious triggers, manifest as answer key",
-        license="generated (Apache-2.0, like this project)",
-        rows=DEFAULT_SIZE,
-        n_sources=len(SOURCE_SHARES),
-        builder=lambda cache: write_planted(planted_dir(cache)),
-    )
+#: The planted mix as `audit mixes` lists it (``datasets_registry.registry`` registers it).
+PLANTED_MIX = MixInfo(
+    name="planted-demo",
+    description="Planted organism mix: 7 chunks, 5 known spurious triggers, manifest as answer key",
+    license="generated (Apache-2.0, like this project)",
+    rows=DEFAULT_SIZE,
+    n_sources=len(SOURCE_SHARES),
+    builder=lambda cache: write_planted(planted_dir(cache)),
 )

@@ -1,45 +1,33 @@
-"""Named mixes: what `audit mixes` lists and what `audit scan NAME` resolves."""
+"""Named mixes: what `audit mixes` lists and what `audit scan NAME` resolves.
+
+The registry is filled here, at import: the hub mixes are described below and
+mixes built locally (the planted mix) describe themselves in their own module
+with a ``MixInfo`` that this module registers. The imports go one way only
+(``mix_info`` <- ``planted`` <- ``registry``), so no module imports the registry
+to register itself.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-
-
-@dataclass(frozen=True)
-class MixInfo:
-    """A named post-training mix on the Hugging Face hub or built locally by ``builder``."""
-
-    name: str
-    description: str
-    license: str
-    rows: int | None = None
-    n_sources: int | None = None
-    hub_id: str | None = None
-    split: str = "train"
-    source_column: str = "source"
-    streaming: bool = True
-    builder: Callable[[Path], Path] | None = field(default=None, compare=False)
-
-    @property
-    def origin(self) -> str:
-        return self.hub_id or "generated locally"
-
+from datasets_registry.mix_info import MixInfo
+from datasets_registry.planted import PLANTED_MIX
 
 _MIXES: dict[str, MixInfo] = {}
 
 
 def register_mix(info: MixInfo) -> MixInfo:
+    """Add ``info`` under its name (replacing a mix of the same name) and return it."""
     _MIXES[info.name] = info
     return info
 
 
 def mixes() -> list[MixInfo]:
+    """Every registered mix, in registration order."""
     return list(_MIXES.values())
 
 
 def get_mix(name: str) -> MixInfo | None:
+    """The mix registered as ``name``, or None."""
     return _MIXES.get(name)
 
 
@@ -61,6 +49,6 @@ register_mix(
         hub_id="allenai/tulu-3-sft-olmo-2-mixture",
     )
 )
+register_mix(PLANTED_MIX)
 
-# Mixes built locally register themselves on import.
-import datasets_registry.planted  # noqa: E402, F401
+__all__ = ["MixInfo", "get_mix", "mixes", "register_mix"]
