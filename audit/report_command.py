@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import click
 
-from audit.output import CliError, console
+from audit.options import DB_OPTION
+from audit.output import console, open_store, stage_errors
+from reports.report_stage import ReportConfig, check_database, run
 
 
 @click.command("report")
-@click.option(
-    "--db",
-    "db",
-    default="audit.duckdb",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="DuckDB file holding every table.",
-)
+@DB_OPTION
 @click.option(
     "--run",
     "run_ids",
@@ -25,21 +20,18 @@ from audit.output import CliError, console
 )
 @click.option(
     "--out",
-    default="report.html",
+    default=ReportConfig.out,
     show_default=True,
     type=click.Path(dir_okay=False),
     help="HTML file to write (CSS, script and charts inline; opens offline).",
 )
 def report_command(db: str, run_ids: tuple[str, ...], out: str) -> None:
     """Write an HTML report of the audit database: scan, findings, attribution, probes."""
-    from reports.html import write_report
-    from reports.runs import ReportError
-
-    try:
-        report = write_report(db, out, list(run_ids) or None)
-    except ReportError as exc:
-        raise CliError(str(exc)) from None
-    except OSError as exc:
-        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
-    shown = ", ".join(report.sections) or "nothing yet (no finished runs)"
+    config = ReportConfig(out=out, run_ids=run_ids)
+    with stage_errors():  # ReportError is a StageError
+        check_database(db)  # a store would create a missing file and migrate a foreign one
+    # No progress display: the report takes a moment and prints one line (its contract).
+    with open_store(db) as store, stage_errors():
+        result = run(config, store)
+    shown = ", ".join(result.sections) or "nothing yet (no finished runs)"
     console.print(f"wrote {out}: {shown}", highlight=False, markup=False)

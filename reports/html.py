@@ -4,6 +4,10 @@ The page loads nothing: CSS, the table-sorting script and the SVG charts are
 inline, and a Content-Security-Policy forbids every network fetch and every
 script except the report's own (allowed by its hash), as a second line of
 defence behind escaping.
+
+``render`` works on any :class:`~reports.runs.ReportDb` (the report stage passes a
+store's); ``render_report`` and ``write_report`` open the file at a path read-only,
+never migrating it.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from reports.runs import ReadOnlyDb, select_runs
+from reports.runs import ReadOnlyDb, ReportDb, select_runs
 from reports.sections import gather
 from reports.svg import MODE_COLOURS
 from reports.tables import fmt, sort_value
+from stage_kit import NO_PROGRESS, Progress
 
 
 def _asset(name: str) -> str:
@@ -52,27 +57,27 @@ def environment() -> Environment:
 
 @dataclass(frozen=True)
 class Report:
+    """A rendered report: the page and what it shows."""
+
     html: str
     sections: list[str]  # ids of the sections shown, in order
     runs: list[str]  # ids of the runs shown
 
 
-def render_report(db_path: str | Path, run_ids: list[str] | None = None) -> Report:
-    """The report for the runs ``run_ids`` (default: the latest run of each stage)."""
-    db = ReadOnlyDb(db_path)
-    try:
-        selection = select_runs(db, run_ids)
-        sections = gather(db, selection)
-    finally:
-        db.close()
+def render(
+    db: ReportDb, run_ids: list[str] | None = None, progress: Progress = NO_PROGRESS
+) -> Report:
+    """The report for the runs ``run_ids`` in ``db`` (default: the latest run of each stage)."""
+    selection = select_runs(db, run_ids)
+    sections = gather(db, selection, progress)
     script = _asset("report.js")
-    meta = {"db": Path(db_path).name, "runs": list(selection.runs)}
+    meta = {"db": db.path.name, "runs": list(selection.runs)}
     html = (
         environment()
         .get_template("report.html.j2")
         .render(
             title="chunky-audit report",
-            db_name=Path(db_path).name,
+            db_name=db.path.name,
             generated_at=datetime.now(UTC),
             sections=sections,
             css=Markup(_asset("report.css")),
@@ -85,12 +90,27 @@ def render_report(db_path: str | Path, run_ids: list[str] | None = None) -> Repo
     return Report(html, [s.id for s in sections], list(selection.runs))
 
 
-def write_report(db_path: str | Path, out: str | Path, run_ids: list[str] | None = None) -> Report:
-    """Render the report and write it to ``out`` (atomically)."""
-    report = render_report(db_path, run_ids)
+def render_report(db_path: str | Path, run_ids: list[str] | None = None) -> Report:
+    """The report for the database file at ``db_path``, opened read-only."""
+    db = ReadOnlyDb(db_path)
+    try:
+        return render(db, run_ids)
+    finally:
+        db.close()
+
+
+def write_html(out: str | Path, html: str) -> Path:
+    """Write ``html`` to ``out`` atomically (its folder is created); OSError when it cannot."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(report.html, encoding="utf-8")
+    tmp.write_text(html, encoding="utf-8")
     tmp.replace(out)
+    return out
+
+
+def write_report(db_path: str | Path, out: str | Path, run_ids: list[str] | None = None) -> Report:
+    """Render the report of the file at ``db_path`` (read-only) and write it to ``out``."""
+    report = render_report(db_path, run_ids)
+    write_html(out, report.html)
     return report

@@ -14,10 +14,15 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
+
+from stage_kit import StageError
+
+if TYPE_CHECKING:
+    from duckdb_store import Store
 
 #: Stage -> the tables its command writes (the first one decides what "has rows" means).
 STAGES: dict[str, tuple[str, ...]] = {
@@ -37,32 +42,50 @@ STAGES: dict[str, tuple[str, ...]] = {
 }
 
 
-class ReportError(RuntimeError):
+class ReportError(StageError):
     """A report that cannot be built (no database, unknown run id); the message says why."""
 
 
-class ReadOnlyDb:
-    """A read-only DuckDB connection that treats tables an older schema lacks as empty."""
+def require_database(path: str | Path) -> Path:
+    """``path`` as a Path, or a ReportError when no file is there (the report never creates one)."""
+    path = Path(path)
+    if not path.exists():
+        raise ReportError(f"no audit database at {path} (run `audit scan` or pass --db)")
+    return path
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            raise ReportError(f"no audit database at {self.path} (run `audit scan` or pass --db)")
-        try:
-            self.con = duckdb.connect(str(self.path), read_only=True)
-        except duckdb.Error as exc:
-            raise ReportError(f"cannot open {self.path}: {str(exc).splitlines()[0]}") from exc
-        rows = self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+
+class ReportDb:
+    """The report's reads over one DuckDB connection; tables an older schema lacks read as empty.
+
+    The report (with ``duckdb_store``) is the one place that runs SQL over the stage
+    tables: it shows every table as it is. The connection is a store's
+    (:meth:`of_store`) or a read-only one (:class:`ReadOnlyDb`).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self.con = con
+        self.path = path
+        rows = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
         self.tables = {r[0] for r in rows}
         if "runs" not in self.tables:
-            raise ReportError(f"{self.path} is not an audit database (it has no runs table)")
+            raise ReportError(f"{path} is not an audit database (it has no runs table)")
+
+    @classmethod
+    def of_store(cls, store: Store) -> ReportDb:
+        """The reads over an open store's connection (the store stays the caller's to close)."""
+        return cls(store.con, store.path)
 
     def has(self, table: str) -> bool:
+        """Whether the database has ``table`` (an older schema may lack it)."""
         return table in self.tables
 
-    def frame(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+    def frame(self, sql: str, params: list[object] | None = None) -> pl.DataFrame:
         """Run ``sql`` and return a polars frame."""
         return self.con.sql(sql, params=params or None).pl()
+
+    def values(self, sql: str) -> list[tuple[object, ...]]:
+        """Run ``sql`` and return its rows as tuples."""
+        return self.con.execute(sql).fetchall()
 
     def rows_for(self, table: str, run_ids: list[str], order: str = "") -> pl.DataFrame:
         """Every row of ``table`` from ``run_ids`` (empty when the table does not exist)."""
@@ -71,21 +94,41 @@ class ReadOnlyDb:
         sql = f"SELECT * FROM {table} WHERE run_id IN (SELECT unnest(?))"
         return self.frame(sql + (f" ORDER BY {order}" if order else ""), [run_ids])
 
+
+class ReadOnlyDb(ReportDb):
+    """A read-only connection of its own on the file at ``path`` (never migrated); close it."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = require_database(path)
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error as exc:
+            raise ReportError(f"cannot open {path}: {str(exc).splitlines()[0]}") from exc
+        try:
+            super().__init__(con, path)
+        except ReportError:
+            con.close()
+            raise
+
     def close(self) -> None:
+        """Close the connection."""
         self.con.close()
 
 
 @dataclass(frozen=True)
 class Run:
+    """One row of the runs table, its arguments parsed."""
+
     run_id: str
     command: str
     status: str
     started_at: datetime | None
     finished_at: datetime | None
-    args: dict[str, Any]
+    args: dict[str, object]  # the command's arguments as recorded (JSON)
 
     @property
     def seconds(self) -> float | None:
+        """How long the run took (None while it runs or when a time is missing)."""
         if self.started_at is None or self.finished_at is None:
             return None
         return (self.finished_at - self.started_at).total_seconds()
@@ -102,10 +145,11 @@ class Selection:
     n_runs_in_db: int = 0
 
     def ids(self, stage: str) -> list[str]:
+        """The runs shown for ``stage`` (empty when none)."""
         return self.stages.get(stage, [])
 
 
-def _load_runs(db: ReadOnlyDb) -> dict[str, Run]:
+def _load_runs(db: ReportDb) -> dict[str, Run]:
     frame = db.frame(
         "SELECT run_id, command, status, started_at, finished_at, CAST(args AS VARCHAR) AS args "
         "FROM runs ORDER BY started_at, run_id"
@@ -127,12 +171,12 @@ def _load_runs(db: ReadOnlyDb) -> dict[str, Run]:
     return runs
 
 
-def _runs_with_rows(db: ReadOnlyDb, tables: tuple[str, ...]) -> set[str]:
+def _runs_with_rows(db: ReportDb, tables: tuple[str, ...]) -> set[str]:
     present = [t for t in tables if db.has(t)]
     if not present:
         return set()
     union = " UNION ".join(f"SELECT DISTINCT run_id FROM {t}" for t in present)
-    return {r[0] for r in db.con.execute(union).fetchall()}
+    return {r[0] for r in db.values(union)}
 
 
 def _latest(candidates: set[str], runs: dict[str, Run]) -> str | None:
@@ -141,7 +185,7 @@ def _latest(candidates: set[str], runs: dict[str, Run]) -> str | None:
     return ok[-1] if ok else None
 
 
-def select_runs(db: ReadOnlyDb, run_ids: list[str] | None = None) -> Selection:
+def select_runs(db: ReportDb, run_ids: list[str] | None = None) -> Selection:
     """Pick the runs to show: ``run_ids`` as given, or the latest ``ok`` run per stage."""
     runs = _load_runs(db)
     if run_ids:
@@ -163,7 +207,7 @@ def select_runs(db: ReadOnlyDb, run_ids: list[str] | None = None) -> Selection:
         latest = _latest(_runs_with_rows(db, tables), runs)
         selection.stages[stage] = [latest] if latest else []
     if db.has("probe_results"):
-        pairs = db.con.execute("SELECT DISTINCT probe, run_id FROM probe_results").fetchall()
+        pairs = db.values("SELECT DISTINCT probe, run_id FROM probe_results")
         for probe in sorted({p for p, _ in pairs if p is not None}):
             latest = _latest({r for p, r in pairs if p == probe}, runs)
             if latest:

@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from click.testing import CliRunner
@@ -19,12 +20,14 @@ from conftest import small_mix_rows, write_jsonl
 from markupsafe import Markup
 
 from audit.cli import main
-from duckdb_store.store import Store
 from duckdb_store import store as store_module
-from reports import svg
+from duckdb_store.store import Store
+from reports import report_stage, svg
 from reports.html import render_report
+from reports.report_stage import ReportConfig
 from reports.runs import ReadOnlyDb, ReportError, select_runs
 from reports.tables import fmt, sort_value
+from stage_kit import StageError
 
 ALL_SECTIONS = [
     "summary",
@@ -466,6 +469,48 @@ def test_errors_are_one_line_with_exit_code_2(scanned: Path, tmp_path: Path) -> 
     junk.write_text("not a database")
     code, output = cli("report", "--db", str(junk))
     assert code == 2 and "cannot open" in output
+
+
+def test_the_stage_renders_from_a_store_and_writes_the_page(scanned: Path, tmp_path: Path) -> None:
+    runs = write_later_stages(scanned)
+    out = tmp_path / "deep" / "stage.html"
+    calls: list[tuple[str, int, int | None]] = []
+
+    def progress(label: str, done: int, total: int | None = None, *_: object) -> None:
+        calls.append((label, done, total))
+
+    with Store(scanned) as store:
+        result = report_stage.run(
+            ReportConfig(out=str(out), run_ids=(runs["search"],)), store, progress
+        )
+        everything = report_stage.run(ReportConfig(out=str(tmp_path / "all.html")), store)
+    assert result.out == out and out.exists()
+    assert result.sections == ["summary", "findings"] and result.runs == [runs["search"]]
+    assert everything.sections == ALL_SECTIONS
+    assert calls[-1][1:] == (calls[-1][2], calls[-1][2])  # every section gathered
+    with Store(scanned) as store, pytest.raises(ReportError, match="unknown run id 'nope'"):
+        report_stage.run(ReportConfig(out=str(out), run_ids=("nope",)), store)
+    (tmp_path / "folder.html").mkdir()
+    with Store(scanned) as store, pytest.raises(StageError, match="cannot write"):
+        report_stage.run(ReportConfig(out=str(tmp_path / "folder.html")), store)
+
+
+def test_the_cli_never_writes_to_a_foreign_duckdb_file(tmp_path: Path) -> None:
+    foreign = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(foreign))
+    con.execute("CREATE TABLE t (x INTEGER)")
+    con.close()
+    code, output = cli("report", "--db", str(foreign), "--out", str(tmp_path / "r.html"))
+    assert code == 2 and "not an audit database" in output
+    con = duckdb.connect(str(foreign), read_only=True)
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    con.close()
+    assert tables == {"t"}
+    assert not (tmp_path / "missing").exists()
+    code, output = cli("report", "--db", str(tmp_path / "missing" / "a.duckdb"))
+    assert code == 2 and not (tmp_path / "missing").exists()
 
 
 def test_a_scan_only_schema_renders_without_migrating(tmp_path: Path, monkeypatch) -> None:

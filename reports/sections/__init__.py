@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from reports.runs import ReadOnlyDb, Selection
+from reports.runs import ReportDb, Selection
 from reports.sections.attribution import attribution, recommendations, verification
 from reports.sections.common import Section
 from reports.sections.probes import probes
 from reports.sections.scan import concentration, hypotheses, keyness, sources
 from reports.sections.search import findings
 from reports.sections.summary import summary
+from stage_kit import NO_PROGRESS, Progress
 
-SECTIONS: tuple[Callable[[ReadOnlyDb, Selection], Section | None], ...] = (
+SECTIONS: tuple[Callable[[ReportDb, Selection], Section | None], ...] = (
     summary,
     sources,
     concentration,
@@ -32,9 +33,15 @@ SECTIONS: tuple[Callable[[ReadOnlyDb, Selection], Section | None], ...] = (
 )
 
 
-def gather(db: ReadOnlyDb, selection: Selection) -> list[Section]:
-    """Every section that has rows, in report order."""
-    return [s for s in (fn(db, selection) for fn in SECTIONS) if s is not None]
+def gather(db: ReportDb, selection: Selection, progress: Progress = NO_PROGRESS) -> list[Section]:
+    """Every section that has rows, in report order (``progress``: one unit per section)."""
+    shown = []
+    for done, fn in enumerate(SECTIONS, 1):
+        section = fn(db, selection)
+        if section is not None:
+            shown.append(section)
+        progress("report sections", done, len(SECTIONS), section.id if section else "", "sections")
+    return shown
 
 
 __all__ = ["SECTIONS", "Section", "gather"]

@@ -7,7 +7,7 @@ from typing import Any
 import polars as pl
 
 from reports import svg
-from reports.runs import ReadOnlyDb, Selection
+from reports.runs import ReportDb, Selection
 from reports.sections.common import Section, finding_labels
 from reports.tables import Col, table
 
@@ -84,7 +84,7 @@ def _attribution_card(
     }
 
 
-def attribution(db: ReadOnlyDb, selection: Selection) -> Section | None:
+def attribution(db: ReportDb, selection: Selection) -> Section | None:
     ids = selection.ids("attribute")
     frame = db.rows_for("attributions", ids)
     if not frame.height:
@@ -100,7 +100,7 @@ def attribution(db: ReadOnlyDb, selection: Selection) -> Section | None:
     return Section("attribution", "Attribution", {"cards": cards})
 
 
-def recommendations(db: ReadOnlyDb, selection: Selection) -> Section | None:
+def recommendations(db: ReportDb, selection: Selection) -> Section | None:
     frame = db.rows_for("recommendations", selection.ids("prune"))
     if not frame.height:
         return None
@@ -134,7 +134,7 @@ def recommendations(db: ReadOnlyDb, selection: Selection) -> Section | None:
     )
 
 
-def verification(db: ReadOnlyDb, selection: Selection) -> Section | None:
+def verification(db: ReportDb, selection: Selection) -> Section | None:
     frame = db.rows_for("verifications", selection.ids("verify"))
     if not frame.height:
         return None

@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from reports.runs import ReadOnlyDb, Selection
+from reports.runs import ReportDb, Selection
 
 MAX_TEXT = 4000
 
@@ -28,7 +28,7 @@ def clip(text: Any, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit:,} more chars]"
 
 
-def finding_labels(db: ReadOnlyDb, selection: Selection) -> dict[str, str]:
+def finding_labels(db: ReportDb, selection: Selection) -> dict[str, str]:
     """finding_id -> "attribute -> mode", preferring the selected search runs."""
     if not db.has("findings"):
         return {}

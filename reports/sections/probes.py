@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from reports import svg
-from reports.runs import ReadOnlyDb, Selection
+from reports.runs import ReportDb, Selection
 from reports.sections.common import Section
 from reports.tables import Col, table
 
@@ -117,7 +117,7 @@ def _card(index: int, probe: str, rows: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def probes(db: ReadOnlyDb, selection: Selection) -> Section | None:
+def probes(db: ReportDb, selection: Selection) -> Section | None:
     frame = db.rows_for("probe_results", selection.ids("probe"))
     if not frame.height:
         return None

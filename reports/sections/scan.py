@@ -6,7 +6,7 @@ import polars as pl
 
 from behaviour_modes.modes import MODES
 from reports import svg
-from reports.runs import ReadOnlyDb, Selection
+from reports.runs import ReportDb, Selection
 from reports.sections.common import Section
 from reports.tables import Col, Table, table
 
@@ -14,7 +14,7 @@ MAX_HYPOTHESES = 100
 MAX_KEYNESS_TERMS = 10
 
 
-def sources(db: ReadOnlyDb, selection: Selection) -> Section | None:
+def sources(db: ReportDb, selection: Selection) -> Section | None:
     ids = selection.ids("scan")
     frame = db.rows_for("scan_sources", ids, "n_rows DESC, source")
     if not frame.height:
@@ -63,7 +63,7 @@ def _feature_label(feature: str, side: str) -> str:
     return feature if side == "prompt" else f"{feature} (response)"
 
 
-def concentration(db: ReadOnlyDb, selection: Selection) -> Section | None:
+def concentration(db: ReportDb, selection: Selection) -> Section | None:
     ids = selection.ids("scan")
     frame = db.rows_for("feature_concentration", ids)
     if not frame.height:
@@ -125,7 +125,7 @@ def concentration(db: ReadOnlyDb, selection: Selection) -> Section | None:
     )
 
 
-def keyness(db: ReadOnlyDb, selection: Selection) -> Section | None:
+def keyness(db: ReportDb, selection: Selection) -> Section | None:
     frame = db.rows_for("keyness", selection.ids("scan"))
     if not frame.height:
         return None
@@ -156,7 +156,7 @@ def keyness(db: ReadOnlyDb, selection: Selection) -> Section | None:
     return Section("keyness", "Characteristic prompt words", {"cards": cards})
 
 
-def hypotheses(db: ReadOnlyDb, selection: Selection) -> Section | None:
+def hypotheses(db: ReportDb, selection: Selection) -> Section | None:
     ids = selection.ids("scan")
     frame = db.rows_for("trigger_hypotheses", ids, "run_id, rank")
     if not frame.height:

@@ -7,7 +7,7 @@ from typing import Any
 import polars as pl
 
 from reports import svg
-from reports.runs import ReadOnlyDb, Selection
+from reports.runs import ReportDb, Selection
 from reports.sections.common import Section, clip
 from reports.tables import Col, table
 
@@ -45,7 +45,7 @@ def _examples(trials: pl.DataFrame, finding: dict[str, Any]) -> list[dict[str, s
     return examples[: MAX_EXAMPLES + 1]
 
 
-def findings(db: ReadOnlyDb, selection: Selection) -> Section | None:
+def findings(db: ReportDb, selection: Selection) -> Section | None:
     ids = selection.ids("search")
     frame = db.rows_for("findings", ids)
     if not frame.height:

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from datasets_registry.normalise import REASON_TEXT
-from reports.runs import ReadOnlyDb, Run, Selection
+from reports.runs import ReportDb, Run, Selection
 from reports.sections.common import Section
 from reports.tables import Col, Table, table
 
@@ -19,7 +19,7 @@ def _describe_run(run: Run) -> str:
     return ", ".join(parts)
 
 
-def summary(db: ReadOnlyDb, selection: Selection) -> Section | None:
+def summary(db: ReportDb, selection: Selection) -> Section | None:
     runs = list(selection.runs.values())
     if not runs:
         return None
