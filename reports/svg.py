@@ -29,10 +29,12 @@ SERIES_COLOURS = ("#3b7dd8", "#e8903a", "#2fa58a", "#8e5bd6", "#d64545", "#9aa5b
 
 
 def series_colour(index: int) -> str:
+    """The colour of series ``index`` (the palette repeats)."""
     return SERIES_COLOURS[index % len(SERIES_COLOURS)]
 
 
 def mode_colour(mode: str) -> str:
+    """The colour of a behaviour mode (grey for an unknown one)."""
     return MODE_COLOURS.get(mode, "#bcccdc")
 
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
 
 import polars as pl
 
 #: Column kinds: how a cell is formatted, and whether it sorts as a number.
 NUMERIC_KINDS = frozenset({"int", "float", "pct", "p", "signed"})
 
+#: One value of a row read from the store (or a chart, ``Markup``, a ``str``, in "svg" columns).
+Cell = str | int | float | bool | date | datetime | None
+
 
 @dataclass(frozen=True)
 class Col:
+    """A table column: the row key it shows, its header, how cells format, a header tooltip."""
+
     key: str
     label: str
     kind: str = "text"  # text | int | float | pct | p | signed | bool | mode | svg | long
@@ -22,20 +26,24 @@ class Col:
 
     @property
     def numeric(self) -> bool:
+        """Whether cells sort as numbers."""
         return self.kind in NUMERIC_KINDS
 
 
 @dataclass
 class Table:
+    """A sortable table for the page: its columns, the rows shown, how many were cut."""
+
     id: str
     cols: list[Col]
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Cell]]
     total: int = 0  # rows before the cut (0: all shown)
     caption: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def cut(self) -> int:
+        """How many rows were left out (``total`` minus the rows shown)."""
         return max(self.total - len(self.rows), 0)
 
 
@@ -47,11 +55,11 @@ def table(
     return Table(id=id, cols=cols, rows=rows, total=frame.height, caption=caption)
 
 
-def _bad(value: Any) -> bool:
+def _bad(value: Cell) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def fmt(value: Any, kind: str = "text") -> str:
+def fmt(value: Cell, kind: str = "text") -> str:
     """A cell as text (escaping is the template's job)."""
     if _bad(value):
         return "–"
@@ -74,7 +82,7 @@ def fmt(value: Any, kind: str = "text") -> str:
     return str(value)
 
 
-def sort_value(value: Any, kind: str = "text") -> str | None:
+def sort_value(value: Cell, kind: str = "text") -> str | None:
     """The ``data-v`` attribute for sorting: the raw number, empty (sorts last), or None (text)."""
     if kind == "bool":
         return "" if value is None else ("1" if value else "0")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
 from reports import svg
@@ -21,7 +19,7 @@ def _method_order(methods: list[str]) -> list[str]:
 
 def _attribution_card(
     index: int, finding_id: str, rows: pl.DataFrame, examples: pl.DataFrame, label: str
-) -> dict[str, Any]:
+) -> dict[str, object]:
     methods = _method_order(rows["method"].unique().to_list())
     by_source = rows.group_by("source").agg(pl.col("share").max().alias("peak"))
     source_order = by_source.sort(["peak", "source"], descending=[True, False])["source"]
@@ -85,6 +83,7 @@ def _attribution_card(
 
 
 def attribution(db: ReportDb, selection: Selection) -> Section | None:
+    """Per finding: attribution bars per source and method, the top examples per method."""
     ids = selection.ids("attribute")
     frame = db.rows_for("attributions", ids)
     if not frame.height:
@@ -101,6 +100,7 @@ def attribution(db: ReportDb, selection: Selection) -> Section | None:
 
 
 def recommendations(db: ReportDb, selection: Selection) -> Section | None:
+    """The pruning recommendations and their totals per action."""
     frame = db.rows_for("recommendations", selection.ids("prune"))
     if not frame.height:
         return None
@@ -135,6 +135,7 @@ def recommendations(db: ReportDb, selection: Selection) -> Section | None:
 
 
 def verification(db: ReportDb, selection: Selection) -> Section | None:
+    """Behaviour rates and clean answers before and after retraining, per finding."""
     frame = db.rows_for("verifications", selection.ids("verify"))
     if not frame.height:
         return None

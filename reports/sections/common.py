@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import polars as pl
 
@@ -14,16 +13,20 @@ MAX_TEXT = 4000
 
 @dataclass
 class Section:
+    """One section of the page: its anchor id, its heading, what its template shows."""
+
     id: str
     title: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, object] = field(default_factory=dict)  # the template's names
 
     @property
     def template(self) -> str:
+        """The section's template (``templates/sections/<id>.html.j2``)."""
         return f"sections/{self.id}.html.j2"
 
 
-def clip(text: Any, limit: int = MAX_TEXT) -> str:
+def clip(text: object, limit: int = MAX_TEXT) -> str:
+    """``text`` as a string of at most ``limit`` characters, saying how many were cut."""
     text = "" if text is None else str(text)
     return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit:,} more chars]"
 

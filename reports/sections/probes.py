@@ -8,9 +8,8 @@ R^2: every value within [-1, 2]) are charted; counts stay in the table.
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
+from markupsafe import Markup
 
 from reports import svg
 from reports.runs import ReportDb, Selection
@@ -37,7 +36,7 @@ def _summary(rows: pl.DataFrame) -> tuple[pl.DataFrame, bool]:
     return averaged, True
 
 
-def _chart(summary: pl.DataFrame, probe: str) -> tuple[Any, str]:
+def _chart(summary: pl.DataFrame, probe: str) -> tuple[Markup | str, str]:
     """Bounded metrics: grouped by condition or metric (the longer list), or one bar per
     (condition, metric) pair when most pairs are missing (a metric per condition)."""
     means = summary.group_by("condition", "metric", maintain_order=True).agg(pl.col("value").mean())
@@ -79,7 +78,7 @@ def _chart(summary: pl.DataFrame, probe: str) -> tuple[Any, str]:
     return chart, f"per metric, one bar per condition ({', '.join(conditions)})"
 
 
-def _card(index: int, probe: str, rows: pl.DataFrame) -> dict[str, Any]:
+def _card(index: int, probe: str, rows: pl.DataFrame) -> dict[str, object]:
     summary, averaged = _summary(rows)
     items = rows.filter(pl.col("item_id") != SUMMARY_ITEM)
     chart, caption = _chart(summary, probe)
@@ -118,6 +117,7 @@ def _card(index: int, probe: str, rows: pl.DataFrame) -> dict[str, Any]:
 
 
 def probes(db: ReportDb, selection: Selection) -> Section | None:
+    """Probe results: per probe a chart of its bounded metrics and every result row."""
     frame = db.rows_for("probe_results", selection.ids("probe"))
     if not frame.height:
         return None

@@ -15,6 +15,7 @@ MAX_KEYNESS_TERMS = 10
 
 
 def sources(db: ReportDb, selection: Selection) -> Section | None:
+    """Rows and text lengths per source, and the behaviour modes of each source's responses."""
     ids = selection.ids("scan")
     frame = db.rows_for("scan_sources", ids, "n_rows DESC, source")
     if not frame.height:
@@ -64,6 +65,7 @@ def _feature_label(feature: str, side: str) -> str:
 
 
 def concentration(db: ReportDb, selection: Selection) -> Section | None:
+    """Heatmaps of where each feature's hits fall, per side (prompt, response)."""
     ids = selection.ids("scan")
     frame = db.rows_for("feature_concentration", ids)
     if not frame.height:
@@ -126,6 +128,7 @@ def concentration(db: ReportDb, selection: Selection) -> Section | None:
 
 
 def keyness(db: ReportDb, selection: Selection) -> Section | None:
+    """The terms most concentrated in each source (keyness z)."""
     frame = db.rows_for("keyness", selection.ids("scan"))
     if not frame.height:
         return None
@@ -157,6 +160,7 @@ def keyness(db: ReportDb, selection: Selection) -> Section | None:
 
 
 def hypotheses(db: ReportDb, selection: Selection) -> Section | None:
+    """The ranked trigger hypotheses (feature -> mode) the scan proposes."""
     ids = selection.ids("scan")
     frame = db.rows_for("trigger_hypotheses", ids, "run_id, rank")
     if not frame.height:

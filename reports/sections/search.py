@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import polars as pl
 
 from reports import svg
 from reports.runs import ReportDb, Selection
 from reports.sections.common import Section, clip
-from reports.tables import Col, table
+from reports.tables import Cell, Col, table
 
 MAX_EXAMPLES = 3
 
 
-def _examples(trials: pl.DataFrame, finding: dict[str, Any]) -> list[dict[str, str]]:
+def _examples(trials: pl.DataFrame, finding: dict[str, Cell]) -> list[dict[str, str]]:
     examples = []
     if finding.get("example_prompt") or finding.get("example_response"):
         examples.append(
@@ -46,6 +44,7 @@ def _examples(trials: pl.DataFrame, finding: dict[str, Any]) -> list[dict[str, s
 
 
 def findings(db: ReportDb, selection: Selection) -> Section | None:
+    """A forest plot of effects, the confirmed findings with example pairs, every test."""
     ids = selection.ids("search")
     frame = db.rows_for("findings", ids)
     if not frame.height:

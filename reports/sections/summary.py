@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import polars as pl
 
@@ -20,6 +19,7 @@ def _describe_run(run: Run) -> str:
 
 
 def summary(db: ReportDb, selection: Selection) -> Section | None:
+    """Mixes, models, dates and counts of the runs shown, the runs, bad rows by reason."""
     runs = list(selection.runs.values())
     if not runs:
         return None
@@ -52,7 +52,7 @@ def summary(db: ReportDb, selection: Selection) -> Section | None:
     )
     scan_ids, search_ids = selection.ids("scan"), selection.ids("search")
     sources = db.rows_for("scan_sources", scan_ids)
-    counts: list[tuple[str, Any]] = []
+    counts: list[tuple[str, int]] = []
     if sources.height:
         counts += [
             ("examples", int(sources["n_rows"].sum())),
