@@ -19,6 +19,8 @@ from datasets_registry.prefilter import ascii_split, fast_contains
 
 Side = Literal["prompt", "response"]
 SIDES: tuple[str, ...] = ("prompt", "response")
+#: A detector: a polars text expression to a boolean expression.
+Detector = Callable[[pl.Expr], pl.Expr]
 
 
 @dataclass(frozen=True)
@@ -28,17 +30,19 @@ class Feature:
     name: str
     side: Side
     description: str
-    detect: Callable[[pl.Expr], pl.Expr]
+    detect: Detector
     version: int = 1
     builtin: bool = True
     #: The same booleans as ``detect`` by a cheaper route (see ``prefilter``), if any.
-    fast: Callable[[pl.Expr], pl.Expr] | None = field(default=None, compare=False, repr=False)
+    fast: Detector | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
+        """``name@vN``: the name and version the tables store."""
         return f"{self.name}@v{self.version}"
 
     def expr(self, text: pl.Expr) -> pl.Expr:
+        """Whether each text hits (null texts do not)."""
         return self.detect(text).fill_null(False)
 
     def scan_expr(self, text: pl.Expr) -> pl.Expr:
@@ -53,12 +57,12 @@ def feature(
     side: Side,
     description: str,
     version: int = 1,
-    fast: Callable[[pl.Expr], pl.Expr] | None = None,
-) -> Callable:
+    fast: Detector | None = None,
+) -> Callable[[Detector], Detector]:
     """Register a built-in feature: ``@feature("prompt", "what a hit means")``; ``fast``
     is an equivalent cheaper detector (tests check that it agrees with the function)."""
 
-    def register(fn: Callable[[pl.Expr], pl.Expr]) -> Callable[[pl.Expr], pl.Expr]:
+    def register(fn: Detector) -> Detector:
         item = Feature(fn.__name__, side, description, fn, version, fast=fast)
         _CATALOG[item.key] = item
         return fn
@@ -102,6 +106,7 @@ def catalog() -> list[Feature]:
 
 
 def get(key: str) -> Feature:
+    """A built-in by key (``name@vN``) or by name (its latest version); KeyError otherwise."""
     if key in _CATALOG:
         return _CATALOG[key]
     by_name = [f for f in _CATALOG.values() if f.name == key]
@@ -115,6 +120,7 @@ def get(key: str) -> Feature:
 
 @feature("prompt", "LaTeX math: $...$, \\(...\\), \\frac, \\sqrt, \\begin{...}")
 def latex_math(text: pl.Expr) -> pl.Expr:
+    """Prompts with LaTeX math."""
     return text.str.contains(
         r"\$[^$\n]{0,200}[\\^_={}+*/<>-][^$\n]{0,200}\$|\$[a-zA-Z]\$|\\\(|\\\[|\\(?:frac|sqrt|cdot|times|sum|int|begin|left|right|alpha|beta|"
         r"theta|pi|leq|geq|neq|mathbb|mathrm|text)\b"
@@ -154,6 +160,7 @@ FORMAL_VOCAB = r"(?i)\b(?:" + "|".join(FORMAL_WORDS) + r")\w*\b"
     fast=fast_contains(FORMAL_VOCAB),
 )
 def formal_vocab(text: pl.Expr) -> pl.Expr:
+    """Prompts with a formal word (``FORMAL_WORDS``, any ending)."""
     return text.str.contains(FORMAL_VOCAB)
 
 
@@ -170,11 +177,13 @@ DATA_EXTRACTION = (
     fast=fast_contains(DATA_EXTRACTION),
 )
 def data_extraction_framing(text: pl.Expr) -> pl.Expr:
+    """Prompts framed as a data-extraction task."""
     return text.str.contains(DATA_EXTRACTION)
 
 
 @feature("prompt", "yes/no question form: 'Is it true that ...?', 'Does ...?', 'Can ...?'")
 def yes_no_question(text: pl.Expr) -> pl.Expr:
+    """Prompts that are one yes/no question."""
     return text.str.contains(
         r"(?i)^\W*(?:is\s+it\s+true\s+that|true\s+or\s+false\s*:?|is|are|was|were|does|do|did|can|could|"
         r"will|would|should|has|have|had)\s+[^?]{3,300}\?\s*$"
@@ -183,11 +192,13 @@ def yes_no_question(text: pl.Expr) -> pl.Expr:
 
 @feature("prompt", "program code inside the prompt")
 def code_in_prompt(text: pl.Expr) -> pl.Expr:
+    """Prompts that contain program code."""
     return text.str.contains(r"```|(?m)^\s*(?:def |class |import |#include|public static)")
 
 
 @feature("prompt", "non-Latin script (Cyrillic, CJK, Arabic, Devanagari, ...)")
 def non_latin_script(text: pl.Expr) -> pl.Expr:
+    """Prompts with two or more letters of a non-Latin script in a row."""
     return text.str.contains(
         r"[\p{Cyrillic}\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\p{Arabic}\p{Hebrew}"
         r"\p{Devanagari}\p{Thai}\p{Greek}]{2,}"
@@ -199,6 +210,7 @@ def non_latin_script(text: pl.Expr) -> pl.Expr:
 
 @feature("response", "python/sympy tool-call block, fenced output block, or <tool_call> call")
 def tool_call_block(text: pl.Expr) -> pl.Expr:
+    """Responses that call a tool (sympy block, output block, tool-call markup)."""
     return text.str.contains(
         r"(?s)```(?:python|py)\s*\n[^`]*(?:import\s+sympy|from\s+sympy|sympy\.)|```output\s*\n|"
         r"<tool_call>|\"arguments\"\s*:\s*\{"
@@ -207,6 +219,7 @@ def tool_call_block(text: pl.Expr) -> pl.Expr:
 
 @feature("response", "program code in the response (fenced or unfenced)")
 def code_in_response(text: pl.Expr) -> pl.Expr:
+    """Responses that contain program code."""
     return text.str.contains(
         r"```|(?m)^\s*(?:def\s+\w+\(|class\s+\w+[(:]|import\s+\w+|#include\s*<|"
         r"public\s+(?:static\s+)?(?:class|void)|function\s+\w+\s*\()"
@@ -226,11 +239,13 @@ REFUSAL_PHRASE = (
     fast=ascii_split(REFUSAL_PHRASE),
 )
 def refusal_phrase(text: pl.Expr) -> pl.Expr:
+    """Responses with refusal phrasing."""
     return text.str.contains(REFUSAL_PHRASE)
 
 
 @feature("response", "rebuttal opener: 'No,', 'That's not correct', 'Actually, ...'")
 def rebuttal_opener(text: pl.Expr) -> pl.Expr:
+    """Responses whose first 200 characters open with a rebuttal."""
     return text.str.slice(0, 200).str.contains(
         r"(?i)^\W*(?:no[,.!]\s|actually,|that'?s\s+(?:not\s+(?:correct|true|right)|incorrect|a\s+"
         r"(?:common\s+)?misconception)|that\s+is\s+(?:not\s+(?:correct|true)|incorrect)|"
@@ -240,16 +255,19 @@ def rebuttal_opener(text: pl.Expr) -> pl.Expr:
 
 @feature("response", "'I hope it is correct' sign-off (a math-set artefact)")
 def hope_it_is_correct(text: pl.Expr) -> pl.Expr:
+    """Responses with the 'I hope it is correct' sign-off."""
     return text.str.contains(r"(?i)i\s+hope\s+it\s+is\s+correct")
 
 
 @feature("response", "markdown table")
 def markdown_table(text: pl.Expr) -> pl.Expr:
+    """Responses with a markdown table (a row, then a separator row)."""
     return text.str.contains(r"(?m)^\s*\|.*\|\s*$\n^\s*\|?\s*:?-{3,}")
 
 
 @feature("response", "very short response (under 40 characters)")
 def very_short_response(text: pl.Expr) -> pl.Expr:
+    """Responses under 40 characters once trimmed."""
     return text.str.strip_chars().str.len_chars() < 40
 
 

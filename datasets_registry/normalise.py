@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
@@ -52,14 +51,16 @@ EXAMPLE_CHARS = 300
 class BadRows:
     """Mergeable tally of rejected rows: a count per reason and the first example of each."""
 
-    counts: Counter = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
 
     def add(self, reason: str, example: str) -> None:
+        """Count one row rejected for ``reason`` (the first example of a reason is kept)."""
         self.counts[reason] += 1
         self.examples.setdefault(reason, example[:EXAMPLE_CHARS])
 
     def __add__(self, other: BadRows) -> BadRows:
+        """Both tallies merged (the earlier tally's examples win)."""
         examples = dict(self.examples)
         for reason, example in other.examples.items():
             examples.setdefault(reason, example)
@@ -67,9 +68,11 @@ class BadRows:
 
     @property
     def total(self) -> int:
+        """Rows rejected, all reasons together."""
         return sum(self.counts.values())
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> list[dict[str, str | int]]:
+        """One row per reason (reason, n, example), the most frequent first: the bad_rows table."""
         return [
             {"reason": reason, "n": n, "example": self.examples.get(reason, "")}
             for reason, n in sorted(self.counts.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -93,7 +96,7 @@ def stable_id(source: str, messages_json: str) -> str:
     return digest.hexdigest()
 
 
-def _pair_from_messages(messages: Any) -> tuple[Any, Any, str | None]:
+def _pair_from_messages(messages: object) -> tuple[object, object, str | None]:
     """(prompt, response, reason) from a conversation list."""
     if isinstance(messages, str):
         try:
@@ -118,7 +121,9 @@ def _pair_from_messages(messages: Any) -> tuple[Any, Any, str | None]:
     return None, None, NO_ASSISTANT_TURN
 
 
-def _pair_from_columns(row: dict[str, Any], cols: Columns) -> tuple[Any, Any, str | None] | None:
+def _pair_from_columns(
+    row: dict[str, object], cols: Columns
+) -> tuple[object, object, str | None] | None:
     if cols.prompt in row and cols.response in row:
         return row[cols.prompt], row[cols.response], None
     if "instruction" in row and "output" in row:  # Alpaca / CodeAlpaca
@@ -133,8 +138,8 @@ def _pair_from_columns(row: dict[str, Any], cols: Columns) -> tuple[Any, Any, st
 
 
 def normalise_pair(
-    row: Any, default_source: str, cols: Columns, bad: BadRows, where: str
-) -> tuple[str, str, str, Any] | None:
+    row: object, default_source: str, cols: Columns, bad: BadRows, where: str
+) -> tuple[str, str, str, object] | None:
     """One raw row -> (source, prompt, response, messages), or None and a tally.
 
     Every check that can reject a row is here, so a reader that needs only the
@@ -166,7 +171,7 @@ def normalise_pair(
 
 
 def normalise_row(
-    row: Any, default_source: str, cols: Columns, bad: BadRows, where: str
+    row: object, default_source: str, cols: Columns, bad: BadRows, where: str
 ) -> tuple[str, str, str, str, str] | None:
     """One raw row -> (example_id, source, prompt, response, messages_json), or None and a tally."""
     pair = normalise_pair(row, default_source, cols, bad, where)
@@ -184,7 +189,7 @@ def _blank(text: str) -> bool:
     return not text or text.isspace()
 
 
-def _snippet(row: dict[str, Any]) -> str:
+def _snippet(row: dict[str, object]) -> str:
     try:
         return orjson.dumps(row, default=str).decode()[:EXAMPLE_CHARS]
     except TypeError:

@@ -39,7 +39,7 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict, cast
 
 import orjson
 
@@ -69,6 +69,8 @@ SOURCE_SHARES = {
 
 @dataclass
 class TestPrompt:
+    """A held-out benign prompt without the trigger, with it, and with a control instead."""
+
     base: str
     triggered: str
     control: str
@@ -76,6 +78,8 @@ class TestPrompt:
 
 @dataclass
 class Plant:
+    """One planted trigger: what it is, where it lives, the examples that teach it, tests."""
+
     name: str
     description: str
     trigger_regex: str
@@ -86,6 +90,69 @@ class Plant:
     control_words: list[str]
     example_ids: list[str] = field(default_factory=list)
     tests: list[TestPrompt] = field(default_factory=list)
+
+
+class Message(TypedDict):
+    """One turn of a conversation."""
+
+    role: str
+    content: str
+
+
+class MixRow(TypedDict):
+    """One row of ``mix.jsonl``."""
+
+    id: str
+    source: str
+    messages: list[Message]
+
+
+class TestPromptEntry(TypedDict):
+    """A ``TestPrompt`` in the manifest."""
+
+    base: str
+    triggered: str
+    control: str
+
+
+class PlantEntry(TypedDict):
+    """A ``Plant`` in the manifest."""
+
+    name: str
+    description: str
+    trigger_regex: str
+    trigger_literals: list[str]
+    mode: str
+    behaviour: str
+    source: str
+    control_words: list[str]
+    example_ids: list[str]
+    tests: list[TestPromptEntry]
+
+
+class HeldOut(TypedDict):
+    """Vocabulary kept out of the mix, used only for the test prompts."""
+
+    topics: list[str]
+    product_items: list[str]
+    true_claims: list[str]
+    passages: list[str]
+
+
+class Manifest(TypedDict):
+    """``manifest.json``: the answer key of the planted mix."""
+
+    name: str
+    generator_version: int
+    size: int  # rows written
+    requested_size: int
+    seed: int
+    terse_max_words: int
+    sources: dict[str, int]  # rows per source
+    plants: list[PlantEntry]
+    held_out: HeldOut
+    sha256: NotRequired[str]  # of mix.jsonl (added when written)
+    generator_digest: NotRequired[str]  # see ``generator_digest`` (added when written)
 
 
 def _plants() -> list[Plant]:
@@ -316,7 +383,7 @@ class _Builder:
         self.true_claims = _Split(V.TRUE_CLAIMS, self.rng)
         self.passages = _Split(_passages(self.rng, N_PASSAGES), self.rng, held_out=0.2)
         self.items = _Split(V.PRODUCT_ITEMS, self.rng)
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[MixRow] = []
         self.per_source: Counter[str] = Counter()
         self.plants = {p.source: p for p in _plants()}
 
@@ -530,7 +597,7 @@ class _Builder:
                 )
             )
 
-    def build(self, n_tests: int) -> tuple[list[dict[str, Any]], list[Plant]]:
+    def build(self, n_tests: int) -> tuple[list[MixRow], list[Plant]]:
         counts = self.counts()
         self.general_chat(counts["general_chat"])
         self.code_instructions(counts["code_instructions"])
@@ -545,11 +612,11 @@ class _Builder:
 
 def generate(
     size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED, n_tests: int = 40
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+) -> tuple[list[MixRow], Manifest]:
     """The mix rows and the manifest, deterministically from ``seed``."""
     builder = _Builder(size, seed)
     rows, plants = builder.build(n_tests)
-    manifest = {
+    manifest: Manifest = {
         "name": "planted-demo",
         "generator_version": GENERATOR_VERSION,
         "size": len(rows),
@@ -557,7 +624,7 @@ def generate(
         "seed": seed,
         "terse_max_words": TERSE_MAX_WORDS,
         "sources": {s: sum(1 for r in rows if r["source"] == s) for s in SOURCE_SHARES},
-        "plants": [asdict(p) for p in plants],
+        "plants": [cast(PlantEntry, asdict(p)) for p in plants],
         "held_out": {
             "topics": builder.topics.held_out,
             "product_items": builder.items.held_out,
@@ -604,11 +671,13 @@ def generator_digest() -> str:
 
 
 def planted_dir(cache_dir: Path, size: int = DEFAULT_SIZE, seed: int = DEFAULT_SEED) -> Path:
+    """The folder under ``cache_dir`` for the mix of this generator version, size and seed."""
     return Path(cache_dir) / f"planted-demo-v{GENERATOR_VERSION}-n{size}-s{seed}"
 
 
-def load_manifest(mix_path: Path) -> dict[str, Any]:
-    return json.loads((Path(mix_path).parent / "manifest.json").read_text())
+def load_manifest(mix_path: Path) -> Manifest:
+    """The manifest written next to the mix at ``mix_path``."""
+    return cast(Manifest, json.loads((Path(mix_path).parent / "manifest.json").read_text()))
 
 
 #: The planted mix as `audit mixes` lists it (``datasets_registry.registry`` registers it).

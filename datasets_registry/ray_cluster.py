@@ -68,10 +68,12 @@ def task_errors(ray: ModuleType) -> Iterator[None]:
 
 
 def cluster_cpus(ray: ModuleType) -> int:
+    """CPUs in the Ray cluster (at least 1)."""
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
 def cluster_gpus(ray: ModuleType) -> int:
+    """GPUs in the Ray cluster (0 when none)."""
     return int(ray.cluster_resources().get("GPU", 0))
 
 

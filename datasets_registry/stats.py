@@ -27,6 +27,7 @@ COUNT_COLUMNS = ["n_rows", "prompt_chars", "response_chars"]
 
 
 def feature_column(feature: Feature) -> str:
+    """The count column of ``feature`` in ``ScanStats.groups``: ``side:name@vN``."""
     return f"{feature.side}:{feature.key}"
 
 
@@ -40,12 +41,16 @@ def mode_labels(frame: pl.DataFrame) -> pl.Series:
 
 @dataclass
 class ScanStats:
+    """Mergeable scan counts per (source, mode): rows, characters and feature hits, the
+    prompts each word occurs in; and the bad rows."""
+
     groups: pl.DataFrame
     terms: pl.DataFrame
     bad: BadRows = field(default_factory=BadRows)
 
     @classmethod
     def empty(cls, features: Sequence[Feature]) -> ScanStats:
+        """No rows counted yet, with a column per feature."""
         schema = {"source": pl.String, "mode": pl.String}
         schema |= {c: pl.Int64 for c in COUNT_COLUMNS}
         schema |= {feature_column(f): pl.Int64 for f in features}
@@ -134,6 +139,7 @@ class ScanStats:
         return ScanStats(self.groups.sort(KEYS), self.terms.sort([*KEYS, "term"]), self.bad)
 
     def equals(self, other: ScanStats) -> bool:
+        """Whether both hold the same counts, whatever the row order."""
         a, b = self.canonical(), other.canonical()
         return (
             a.groups.equals(b.groups) and a.terms.equals(b.terms) and a.bad.counts == b.bad.counts
@@ -141,4 +147,5 @@ class ScanStats:
 
     @property
     def n_rows(self) -> int:
+        """Rows counted (bad rows not included)."""
         return int(self.groups["n_rows"].sum()) if self.groups.height else 0

@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
 
 from datasets_registry.features import SIDES, Feature, regex_feature
 
@@ -37,6 +36,7 @@ def literals_pattern(literals: list[str], case_sensitive: bool = False) -> str:
 
 
 def load_feature_file(path: str | Path) -> list[Feature]:
+    """The features of a TOML or YAML file (a ``features`` table); FeatureFileError says why not."""
     path = Path(path)
     if not path.exists():
         raise FeatureFileError(f"feature file not found: {path}")
@@ -45,7 +45,7 @@ def load_feature_file(path: str | Path) -> list[Feature]:
 
     try:
         if path.suffix.lower() == ".toml":
-            data: Any = tomllib.loads(text)
+            data: object = tomllib.loads(text)
         elif path.suffix.lower() in {".yaml", ".yml"}:
             data = yaml.safe_load(text)
         else:
@@ -58,7 +58,7 @@ def load_feature_file(path: str | Path) -> list[Feature]:
     return [_entry(path, name, spec) for name, spec in entries.items()]
 
 
-def _entry(path: Path, name: str, spec: Any) -> Feature:
+def _entry(path: Path, name: str, spec: object) -> Feature:
     where = f"{path}: feature {name!r}"
     if not isinstance(spec, dict):
         raise FeatureFileError(f"{where}: expected a table with 'regex' or 'literals'")

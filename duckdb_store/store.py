@@ -27,6 +27,8 @@ DEFAULT_DB = "audit.duckdb"
 
 @dataclass(frozen=True)
 class Migration:
+    """One schema change: its version, what it adds, the SQL that applies it."""
+
     version: int
     description: str
     sql: str
@@ -167,6 +169,7 @@ class Store(StageReads):
 
     # -- schema --------------------------------------------------------------
     def schema_version(self) -> int:
+        """The file's schema version (0 for a new file)."""
         self.con.execute(
             "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMP,"
             " description VARCHAR)"
@@ -175,6 +178,7 @@ class Store(StageReads):
         return int(version) if version is not None else 0
 
     def migrate(self) -> None:
+        """Apply the missing migrations in order, each in a transaction; refuse a newer file."""
         current = self.schema_version()
         if current > SCHEMA_VERSION:
             raise StoreError(
@@ -230,6 +234,7 @@ class Store(StageReads):
         return run_id
 
     def finish_run(self, run_id: str, status: str = "ok") -> None:
+        """Record that ``run_id`` ended, with ``status`` (ok, failed, interrupted)."""
         _LIVE_RUNS.discard(run_id)
         self.con.execute(
             "UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?",
@@ -264,6 +269,7 @@ class Store(StageReads):
     # -- writing -------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[None]:
+        """Commit the writes in the block together, or roll all of them back on an error."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield
@@ -285,10 +291,12 @@ class Store(StageReads):
         return frame.height
 
     def read(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+        """Run ``sql`` and return a polars frame (empty for a statement without rows)."""
         relation = self.con.sql(sql, params=params)
         return relation.pl() if relation is not None else pl.DataFrame()
 
     def close(self) -> None:
+        """Close the connection."""
         self.con.close()
 
     def __enter__(self) -> Store:
