@@ -8,20 +8,33 @@ JSON object. Its label replaces the rule label; a failed call (network error,
 HTTP error, unparseable reply) keeps the rule label, says so in
 ``mode_evidence`` (``judge failed: ...``) and is counted in ``JudgeStats`` so the
 caller reports it: a failure is never silently counted as a judgement.
+
+Requests go through :class:`openai_client.ChatClient` (the shared retry policy:
+timeouts, 429 and 5xx retried with backoff, ``Retry-After`` honoured); retries are
+logged at DEBUG only, so the CLI's output stays its own.
 """
 
 from __future__ import annotations
 
 import json
-import os
+import logging
 import re
-import urllib.error
-import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import polars as pl
+
+from openai_client import (
+    DEFAULT_KEY_ENV,
+    ChatClient,
+    ChatReply,
+    Payload,
+    RetryPolicy,
+    api_key_from_env,
+    chat_completions_url,
+)
 
 RUBRIC = """\
 You label the behaviour mode of an AI assistant's RESPONSE to a user's PROMPT.
@@ -63,6 +76,8 @@ MODE_NAMES = (
 )
 MAX_RESPONSE_CHARS = 6000
 
+T = TypeVar("T")
+
 
 class JudgeError(RuntimeError):
     """A judge call failed or its reply could not be read."""
@@ -70,22 +85,26 @@ class JudgeError(RuntimeError):
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    url: str  # base URL (".../v1") or the full chat-completions URL
+    """Where the judge is and how it is called."""
+
+    url: str  # base URL (".../v1", a bare host gets /v1) or the full chat-completions URL
     model: str
     api_key: str | None = None  # default: $OPENAI_API_KEY, if set
     timeout_s: float = 60.0
     max_retries: int = 1
-    workers: int = 4
+    workers: int = 4  # calls in flight at once
     max_tokens: int = 64
 
     @property
     def endpoint(self) -> str:
-        url = self.url.rstrip("/")
-        return url if url.endswith("/chat/completions") else url + "/chat/completions"
+        """The full chat-completions URL (ValueError when ``url`` is not an http(s) URL)."""
+        return chat_completions_url(self.url)
 
 
 @dataclass
 class JudgeStats:
+    """How many judge calls were made and failed, with the first few errors."""
+
     calls: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
@@ -100,7 +119,8 @@ def build_messages(prompt: str | None, response: str | None) -> list[dict[str, s
     return [{"role": "system", "content": RUBRIC}, {"role": "user", "content": user}]
 
 
-def request_body(config: JudgeConfig, prompt: str | None, response: str | None) -> dict:
+def request_body(config: JudgeConfig, prompt: str | None, response: str | None) -> Payload:
+    """The chat-completions request body that asks for one pair's mode."""
     return {
         "model": config.model,
         "messages": build_messages(prompt, response),
@@ -135,48 +155,65 @@ def parse_reply(text: str) -> tuple[str, str]:
     raise JudgeError(f"unreadable reply: {text.strip()[:80]!r}")
 
 
+def ask_all(
+    config: JudgeConfig, bodies: Sequence[Payload], parse: Callable[[str], T]
+) -> list[T | JudgeError]:
+    """Send each request body to the judge (``config.workers`` at a time, each retried under
+    the shared policy) and ``parse`` each reply; a failed call or an unreadable reply is
+    returned as its JudgeError."""
+    try:
+        client = ChatClient(
+            config.url,
+            timeout_s=config.timeout_s,
+            policy=RetryPolicy(max_retries=config.max_retries),
+            name=f"judge {config.model}",
+            log_level=logging.DEBUG,
+        )
+    except ValueError as exc:
+        return [JudgeError(str(exc)) for _ in bodies]
+    key = config.api_key or api_key_from_env(DEFAULT_KEY_ENV, required=False)
+    workers = max(1, config.workers)
+
+    with client.sync_http(key, connections=workers) as http:
+
+        def one(body: Payload) -> T | JudgeError:
+            reply = client.complete(http, body, key)
+            if not reply.ok:
+                return _failure(client.url, reply)
+            try:
+                return parse(reply.text or "")
+            except JudgeError as exc:
+                return exc
+
+        if len(bodies) <= 1:
+            return [one(body) for body in bodies]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, bodies))
+
+
+def _failure(endpoint: str, reply: ChatReply) -> JudgeError:
+    """The JudgeError of a failed call, worded as the judge has always worded it."""
+    if reply.status is not None:
+        return JudgeError(f"HTTP {reply.status} from {endpoint}")
+    if reply.kind in ("timeout", "connection", "request"):
+        return JudgeError(f"cannot reach {endpoint}: {reply.error}")
+    return JudgeError(f"malformed API reply: {reply.error}")
+
+
 def call(config: JudgeConfig, prompt: str | None, response: str | None) -> tuple[str, str]:
     """One judgement (raises JudgeError)."""
-    body = json.dumps(request_body(config, prompt, response)).encode()
-    headers = {"Content-Type": "application/json"}
-    key = config.api_key or os.environ.get("OPENAI_API_KEY")
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    last: Exception | None = None
-    for _ in range(config.max_retries + 1):
-        request = urllib.request.Request(config.endpoint, data=body, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=config.timeout_s) as reply:
-                payload = json.loads(reply.read().decode("utf-8", errors="replace"))
-            content = payload["choices"][0]["message"]["content"]
-            return parse_reply(content)
-        except JudgeError:
-            raise
-        except urllib.error.HTTPError as exc:
-            last = JudgeError(f"HTTP {exc.code} from {config.endpoint}")
-            if exc.code < 500 and exc.code != 429:
-                break
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            last = JudgeError(f"cannot reach {config.endpoint}: {getattr(exc, 'reason', exc)}")
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            last = JudgeError(f"malformed API reply: {exc}")
-            break
-    raise last or JudgeError("judge call failed")
+    (result,) = ask_all(config, [request_body(config, prompt, response)], parse_reply)
+    if isinstance(result, JudgeError):
+        raise result
+    return result
 
 
 def judge_batch(
     config: JudgeConfig, prompts: Sequence[str | None], responses: Sequence[str | None]
 ) -> list[tuple[str, str] | JudgeError]:
     """Judge many pairs concurrently; each result is (mode, reason) or the error."""
-
-    def one(pair: tuple[str | None, str | None]) -> tuple[str, str] | JudgeError:
-        try:
-            return call(config, *pair)
-        except JudgeError as exc:
-            return exc
-
-    with ThreadPoolExecutor(max_workers=max(1, config.workers)) as pool:
-        return list(pool.map(one, zip(prompts, responses, strict=True)))
+    bodies = [request_body(config, p, r) for p, r in zip(prompts, responses, strict=True)]
+    return ask_all(config, bodies, parse_reply)
 
 
 def refine(

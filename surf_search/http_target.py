@@ -14,45 +14,37 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import email.utils
 import hashlib
 import json
-import logging
-import os
-import random
-import time
 from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import TypeVar
 
-import httpx
-
+from openai_client import (
+    RETRY_STATUS,
+    CallStats,
+    ChatClient,
+    ChatReply,
+    RetryPolicy,
+    api_key_from_env,
+    normalise_base_url,
+)
 from surf_search.targets import FAILED, Completion, GenerationParams
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "RETRY_STATUS",
+    "HttpStats",
+    "OpenAIChatTarget",
+    "normalise_base_url",
+    "sample_seed",
+]
 
 T = TypeVar("T")
-RETRY_STATUS = frozenset({408, 409, 425, 429})  # plus every 5xx
-RETRY_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
-ERROR_CHARS = 200
 
+#: What the target did (cumulative over ``generate`` calls): the shared client's stats.
+HttpStats = CallStats
 
-def normalise_base_url(base_url: str) -> str:
-    """The API root that ``/chat/completions`` is appended to.
-
-    A bare host (``http://host:8000``) gets ``/v1``; a URL with a path is the API root
-    as given (``http://host:8000/v1``, ``https://example.com/openai/v1``), as in the
-    OpenAI client. Trailing slashes and a trailing ``/chat/completions`` are dropped.
-    """
-    url = base_url.strip().rstrip("/")
-    url = url.removesuffix("/chat/completions").rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"base URL must be http(s)://host[:port][/path], got {base_url!r}")
-    if parts.query or parts.fragment:
-        raise ValueError("base URL must not carry a query or a fragment")
-    return url if parts.path else url + "/v1"
+#: A JSON value that ``extra_body`` may carry.
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
 
 def sample_seed(seed: int, prompt: str, sample: int) -> int:
@@ -64,47 +56,7 @@ def sample_seed(seed: int, prompt: str, sample: int) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-@dataclass
-class HttpStats:
-    """What the target did (cumulative over ``generate`` calls)."""
-
-    requests: int = 0  # HTTP attempts sent, retries included
-    retries: int = 0
-    ok: int = 0
-    failed: int = 0
-    in_flight: int = 0
-    max_in_flight: int = 0  # most requests awaiting a response at once
-
-
-class _Retryable(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-class _Fatal(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
+def _run(coro: Coroutine[object, object, T]) -> T:
     """Run ``coro`` to completion from sync code, also when this thread already runs a loop."""
     try:
         asyncio.get_running_loop()
@@ -126,6 +78,7 @@ class OpenAIChatTarget:
     retries and backoff included. ``extra_body`` adds
     server-specific request fields (part of the fingerprint); ``revision`` names the
     weights behind ``model`` when the server does not (part of the fingerprint).
+    Requests, retries and failures go through :class:`openai_client.ChatClient`.
     """
 
     def __init__(
@@ -140,9 +93,10 @@ class OpenAIChatTarget:
         backoff_s: float = 0.5,
         max_backoff_s: float = 20.0,
         max_retry_after_s: float = 60.0,
-        extra_body: Mapping[str, Any] | None = None,
+        extra_body: Mapping[str, JsonValue] | None = None,
         revision: str | None = None,
     ) -> None:
+        """A target of ``model`` at ``base_url``; the key, if any, is in ``$api_key_env``."""
         if concurrency < 1 or max_retries < 0 or timeout_s <= 0:
             raise ValueError("concurrency >= 1, max_retries >= 0 and timeout_s > 0 are required")
         self.base_url = normalise_base_url(base_url)
@@ -157,9 +111,10 @@ class OpenAIChatTarget:
         self.extra_body = dict(extra_body or {})
         self.revision = revision
         self.name = f"{model}@{self.base_url}"
-        self.stats = HttpStats()
-        if api_key_env is not None and not os.environ.get(api_key_env, "").strip():
-            raise ValueError(f"environment variable {api_key_env} (the API key) is not set")
+        api_key_from_env(api_key_env)  # fail now, not at the first request, when it is unset
+        policy = RetryPolicy(max_retries, backoff_s, max_backoff_s, max_retry_after_s)
+        self._client = ChatClient(self.base_url, timeout_s=timeout_s, policy=policy, name=self.name)
+        self.stats: HttpStats = self._client.stats
         fingerprint = f"openai:{self.base_url}:{model}"
         if revision:
             fingerprint += f":{revision}"
@@ -169,12 +124,14 @@ class OpenAIChatTarget:
         self._fingerprint = fingerprint
 
     def __repr__(self) -> str:
+        """The target's URL, model, key variable and concurrency (never the key)."""
         return (
             f"OpenAIChatTarget(base_url={self.base_url!r}, model={self.model!r}, "
             f"api_key_env={self.api_key_env!r}, concurrency={self.concurrency})"
         )
 
     def fingerprint(self) -> str:
+        """``openai:`` base URL, model, revision and a digest of ``extra_body``."""
         return self._fingerprint
 
     def generate(
@@ -206,33 +163,23 @@ class OpenAIChatTarget:
             raise ValueError(f"samples has {len(indices)} indices for n={n}")
         greedy = params.temperature <= 0
         draws = indices[:1] if greedy else indices
-        key = self._api_key()
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        semaphore = asyncio.Semaphore(self.concurrency)
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=None)
-        async with httpx.AsyncClient(
-            headers=headers, timeout=httpx.Timeout(self.timeout_s), limits=limits
-        ) as client:
+        key = api_key_from_env(self.api_key_env)
+        slots = asyncio.Semaphore(self.concurrency)
+        async with self._client.async_http(key, self.concurrency) as http:
             tasks = [
-                self._call(client, semaphore, prompt, params, sample, key)
+                self._client.acomplete(http, self._payload(prompt, params, sample), key, slots)
                 for prompt in prompts
                 for sample in draws
             ]
-            results = await asyncio.gather(*tasks) if tasks else []
+            replies = await asyncio.gather(*tasks) if tasks else []
+        results = [_completion(reply) for reply in replies]
         per_prompt = len(draws)
         out = [results[i * per_prompt : (i + 1) * per_prompt] for i in range(len(prompts))]
         return [answers * n if greedy else answers for answers in out]
 
-    def _api_key(self) -> str | None:
-        if self.api_key_env is None:
-            return None
-        key = os.environ.get(self.api_key_env, "").strip()
-        if not key:
-            raise ValueError(f"environment variable {self.api_key_env} (the API key) is not set")
-        return key
-
-    def _payload(self, prompt: str, params: GenerationParams, sample: int) -> dict[str, Any]:
-        payload = {
+    def _payload(self, prompt: str, params: GenerationParams, sample: int) -> dict[str, JsonValue]:
+        """The request body of one sample."""
+        payload: dict[str, JsonValue] = {
             **self.extra_body,
             "model": self.model,
             "messages": [{"role": "user", "content": prompt}],
@@ -246,107 +193,11 @@ class OpenAIChatTarget:
             payload["logit_bias"] = {str(i): -100.0 for i in params.banned_token_ids}
         return payload
 
-    async def _call(
-        self,
-        client: httpx.AsyncClient,
-        semaphore: asyncio.Semaphore,
-        prompt: str,
-        params: GenerationParams,
-        sample: int,
-        key: str | None,
-    ) -> Completion:
-        """One sample with retries; never raises (except on cancellation)."""
-        payload = self._payload(prompt, params, sample)
-        url = f"{self.base_url}/chat/completions"
-        started: float | None = None  # the first attempt's start: queueing is not latency
-        attempts, reason = 0, "not attempted"
-        while attempts <= self.max_retries:
-            attempts += 1
-            retry_after: float | None = None
-            try:
-                async with semaphore:
-                    started = started or time.perf_counter()
-                    text = await self._attempt(client, url, payload)
-                self.stats.ok += 1
-                latency = (time.perf_counter() - started) * 1000
-                return Completion(text, latency_ms=latency, attempts=attempts)
-            except _Fatal as exc:
-                reason = self._clean(exc.reason, key)
-                break
-            except _Retryable as exc:
-                reason, retry_after = self._clean(exc.reason, key), exc.retry_after
-            except Exception as exc:  # a single call must never raise
-                reason = self._clean(f"{type(exc).__name__}: {exc}", key)
-                break
-            if attempts > self.max_retries:
-                break
-            delay = self._delay(attempts, retry_after)
-            self.stats.retries += 1
-            log.warning(
-                "%s: attempt %d failed (%s); retrying in %.2fs", self.name, attempts, reason, delay
-            )
-            await asyncio.sleep(delay)
-        self.stats.failed += 1
-        log.warning("%s: call failed after %d attempt(s): %s", self.name, attempts, reason)
-        latency = (time.perf_counter() - (started or time.perf_counter())) * 1000
-        return Completion(None, FAILED, latency_ms=latency, attempts=attempts, error=reason)
 
-    async def _attempt(self, client: httpx.AsyncClient, url: str, payload: dict) -> str:
-        stats = self.stats
-        stats.requests += 1
-        stats.in_flight += 1
-        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                response = await client.post(url, json=payload)
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise _Retryable(f"timeout after {self.timeout_s:g}s ({type(exc).__name__})") from exc
-        except RETRY_TRANSPORT as exc:
-            raise _Retryable(f"connection error: {type(exc).__name__}: {exc}") from exc
-        except httpx.HTTPError as exc:
-            raise _Fatal(f"request error: {type(exc).__name__}: {exc}") from exc
-        finally:
-            stats.in_flight -= 1
-        status = response.status_code
-        if status != 200:
-            detail = response.text.strip()  # shortened by _clean, after masking the key
-            reason = f"HTTP {status}: {detail}" if detail else f"HTTP {status}"
-            if status in RETRY_STATUS or status >= 500:
-                after = _retry_after(response.headers.get("retry-after"))
-                raise _Retryable(reason, after)
-            raise _Fatal(reason)
-        return self._text(response)
-
-    @staticmethod
-    def _text(response: httpx.Response) -> str:
-        """The first choice's content; "" when there is no choice or no content."""
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise _Fatal(f"response is not JSON: {response.text!r}") from exc
-        if not isinstance(data, dict):
-            raise _Fatal("response is not a JSON object")
-        choices = data.get("choices") or []
-        if not choices and data.get("error"):
-            raise _Fatal(f"server error: {data['error']}")
-        if not choices or not isinstance(choices[0], dict):
-            return ""
-        message = choices[0].get("message") or {}
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, list):  # content parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        return content.strip() if isinstance(content, str) else ""
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after_s)
-        ceiling = min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-    @staticmethod
-    def _clean(reason: str, key: str | None) -> str:
-        """A one-line reason, short, with the API key masked wherever it appears."""
-        reason = " ".join(reason.split())
-        if key:
-            reason = reason.replace(key, "***")
-        return reason[:ERROR_CHARS] or "unknown error"
+def _completion(reply: ChatReply) -> Completion:
+    """A client reply as a target Completion."""
+    if reply.ok:
+        return Completion(reply.text, latency_ms=reply.latency_ms, attempts=reply.attempts)
+    return Completion(
+        None, FAILED, latency_ms=reply.latency_ms, attempts=reply.attempts, error=reply.error
+    )
