@@ -6,20 +6,16 @@ independently, so a scan can run one shard per worker and merge the statistics.
 
 from __future__ import annotations
 
-import csv
 import os
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import polars as pl
 
 from datasets_registry.lines import is_blank, iter_lines
 from datasets_registry.normalise import (
-    INVALID_JSON,
     NON_UTF8,
     NORMALISED_COLUMNS,
     TEXT_COLUMNS,
@@ -29,6 +25,14 @@ from datasets_registry.normalise import (
     normalise_row,
 )
 from datasets_registry.registry import MixInfo, get_mix
+from tabular_files import (
+    BadLine,
+    as_record,
+    csv_rows,
+    document_rows,
+    has_invalid_utf8,
+    parse_json_line,
+)
 
 FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv")
 HUB_MIRROR_ENV = "CHUNKY_AUDIT_HUB_MIRROR"
@@ -174,7 +178,8 @@ class _Batcher:
         self.bad = BadRows()
         self.reported = 0
 
-    def add(self, raw: Any, where: str) -> None:
+    def add(self, raw: object, where: str) -> None:
+        """Normalise one raw row into the batch, or tally why it cannot be."""
         if self.text_only:
             pair = normalise_pair(raw, self.default_source, self.columns, self.bad, where)
             if pair is not None:
@@ -228,15 +233,6 @@ def read_shard(
     yield from reader(shard, batcher)
 
 
-def _bad_line_reason(line: bytes) -> str:
-    """Why ``line`` did not parse: bytes that are not UTF-8, or text that is not JSON."""
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError:
-        return NON_UTF8
-    return INVALID_JSON
-
-
 def _read_jsonl(
     shard: Shard, batcher: _Batcher, start: int = 0, stop: int | None = None
 ) -> Iterator[Batch]:
@@ -244,7 +240,7 @@ def _read_jsonl(
     from 1 at ``start``); progress counts bytes from ``start``."""
     assert shard.path is not None
     name = shard.path.name
-    loads, add = orjson.loads, batcher.add
+    parse, add = parse_json_line, batcher.add
     position = 0
     end = shard.size if stop is None else stop
     with open(shard.path, "rb") as handle:
@@ -256,10 +252,10 @@ def _read_jsonl(
             if is_blank(line):
                 continue
             try:
-                raw = loads(line)
-            except orjson.JSONDecodeError:
+                raw = parse(line, strict=True)
+            except BadLine as bad:
                 text = bytes(line)
-                batcher.bad.add(_bad_line_reason(text), f"{name}:{line_no}: {text[:200]!r}")
+                batcher.bad.add(bad.reason, f"{name}:{line_no}: {text[:200]!r}")
                 continue
             add(raw, f"{name}:{line_no}")
             if len(batcher.rows) >= batcher.batch_rows:
@@ -284,17 +280,12 @@ class _Window:
 def _read_json(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
     """A JSON array of rows (or an object holding one); falls back to JSON lines."""
     assert shard.path is not None
-    data = shard.path.read_bytes()
     try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError:
+        document = parse_json_line(shard.path.read_bytes(), strict=True)
+        parsed = document_rows(document, unwrap=True)
+    except BadLine:
         yield from _read_jsonl(shard, batcher)
         return
-    if isinstance(parsed, dict):
-        lists = [v for v in parsed.values() if isinstance(v, list)]
-        parsed = lists[0] if len(lists) == 1 else [parsed]
-    if not isinstance(parsed, list):
-        parsed = [parsed]
     for index, raw in enumerate(parsed):
         batcher.add(raw, f"{shard.path.name}[{index}]")
         if batcher.full:
@@ -324,31 +315,24 @@ def _read_parquet(
     yield batcher.emit(shard.size)
 
 
-def _has_surrogates(value: Any) -> bool:
-    if not isinstance(value, str):
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def _read_csv(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
+    """CSV records of ``shard``; a record with bytes that are not UTF-8 is a bad row."""
     assert shard.path is not None
-    csv.field_size_limit(sys.maxsize)
     consumed = 0  # approximate: characters of the fields read so far
-    with open(shard.path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
-        reader = csv.DictReader(handle)
-        for row in reader:
-            consumed += sum(len(v) + 1 for v in row.values() if isinstance(v, str))
-            where = f"{shard.path.name}:{reader.line_num}"
-            if any(_has_surrogates(v) for v in row.values()):
-                batcher.bad.add(NON_UTF8, f"{where}: row has bytes that are not UTF-8")
-                continue
-            batcher.add(row, where)
-            if batcher.full:
-                yield batcher.emit(min(consumed, shard.size))
+    rows = csv_rows(shard.path)
+    _, header = next(rows, (0, []))
+    for line_num, fields in rows:
+        if not fields:  # a blank line
+            continue
+        row = as_record(header, fields)
+        consumed += sum(len(v) + 1 for v in row.values() if isinstance(v, str))
+        where = f"{shard.path.name}:{line_num}"
+        if any(has_invalid_utf8(v) for v in row.values()):
+            batcher.bad.add(NON_UTF8, f"{where}: row has bytes that are not UTF-8")
+            continue
+        batcher.add(row, where)
+        if batcher.full:
+            yield batcher.emit(min(consumed, shard.size))
     yield batcher.emit(shard.size)
 
 

@@ -1,14 +1,18 @@
-"""Probe inputs: prompt files (JSON lines or plain lines), XSTest CSVs, question/answer items."""
+"""Probe inputs: prompt files (JSON lines or plain lines), XSTest CSVs, question/answer items.
+
+JSON lines and CSV records are parsed by ``tabular_files`` (the project's one
+reader); this module checks what a probe needs of them and says which line is wrong.
+"""
 
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
 
 from surf_search.probes.registry import ProbeError
+from tabular_files import BadLine, as_record, csv_rows, json_lines
 
 PROMPT_KEYS = ("turns", "prompt", "text", "question", "instruction")
 ID_KEYS = ("question_id", "id", "item_id", "key")
@@ -16,6 +20,8 @@ ID_KEYS = ("question_id", "id", "item_id", "key")
 
 @dataclass(frozen=True)
 class PromptItem:
+    """One prompt of a prompt file."""
+
     item_id: str
     prompt: str
     kind: str = ""  # a category, where the file has one
@@ -23,6 +29,8 @@ class PromptItem:
 
 @dataclass(frozen=True)
 class LabelledPrompt:
+    """One prompt of an XSTest-format CSV with its type and its safe/unsafe label."""
+
     item_id: str
     prompt: str
     type: str
@@ -31,34 +39,36 @@ class LabelledPrompt:
 
 @dataclass(frozen=True)
 class QAItem:
+    """One question with its reference answer."""
+
     item_id: str
     question: str
     answer: str
 
 
-def _open_text(path: str | Path) -> list[str]:
+def _read_text(path: str | Path) -> str:
+    """The file's text (ProbeError when it is missing or not UTF-8)."""
     file = Path(path)
     if not file.is_file():
         raise ProbeError(f"no such file: {path}")
     try:
-        return file.read_text(encoding="utf-8").splitlines()
+        return file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ProbeError(f"{path} is not UTF-8 text") from None
 
 
 def _json_lines(path: str | Path) -> list[tuple[int, object]]:
+    """(line number, value) of each non-blank line (ProbeError at the first bad one)."""
     rows = []
-    for number, line in enumerate(_open_text(path), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((number, json.loads(line)))
-        except ValueError:
-            raise ProbeError(f"{path}:{number} is not valid JSON") from None
+    for number, value in json_lines(_read_text(path)):
+        if isinstance(value, BadLine):
+            raise ProbeError(f"{path}:{number} is not valid JSON")
+        rows.append((number, value))
     return rows
 
 
 def _prompt_of(row: object) -> str | None:
+    """The prompt of a JSON line: a string, or the first prompt-like key of an object."""
     if isinstance(row, str):
         return row
     if not isinstance(row, dict):
@@ -73,6 +83,7 @@ def _prompt_of(row: object) -> str | None:
 
 
 def _id_of(row: object, number: int) -> str:
+    """The item id of a JSON line: its first id-like key, else its line number."""
     if isinstance(row, dict):
         for key in ID_KEYS:
             if row.get(key) not in (None, ""):
@@ -94,7 +105,7 @@ def load_prompts(path: str | Path, limit: int | None = None) -> list[PromptItem]
             kind = str(row.get("category", "")) if isinstance(row, dict) else ""
             items.append(PromptItem(_id_of(row, number), prompt.strip(), kind))
     else:
-        lines = _open_text(path)
+        lines = _read_text(path).splitlines()
         items = [PromptItem(str(n), t.strip()) for n, t in enumerate(lines, 1) if t.strip()]
     if not items:
         raise ProbeError(f"no prompts in {path}")
@@ -112,12 +123,12 @@ def load_xstest(
     if not Path(path).is_file():
         raise ProbeError(f"no such file: {path}")
     try:
-        with open(path, encoding="utf-8", newline="") as handle:  # quoted fields span lines
-            reader = csv.DictReader(handle)
-            rows = list(reader)
+        records = list(csv_rows(path, errors="strict"))  # quoted fields span lines
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ProbeError(f"{path} is not a readable CSV: {exc}") from None
-    columns = {c.strip().lower(): c for c in reader.fieldnames or []}
+    header = records[0][1] if records else []
+    rows = [as_record(header, fields) for _, fields in records[1:] if fields]
+    columns = {c.strip().lower(): c for c in header}
     missing = [c for c in ("prompt", "type", "label") if c not in columns]
     if missing:
         raise ProbeError(
