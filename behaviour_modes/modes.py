@@ -47,7 +47,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 
 
 class Mode(StrEnum):
+    """The behaviour modes (see the module docstring for what each means)."""
+
     ANSWER = "answer"
     REFUSAL = "refusal"
     PARTIAL_REFUSAL = "partial_refusal"
@@ -91,12 +93,14 @@ def behaviour(mode: str, response: str | None, terse_max_words: int = TERSE_MAX_
 
 @dataclass(frozen=True)
 class ModeResult:
+    """One response's label: its mode, the confidence, and the evidence that decided it."""
+
     mode: str
     confidence: float
     evidence: str
 
 
-def as_text(value: Any) -> tuple[str | None, str | None]:
+def as_text(value: object) -> tuple[str | None, str | None]:
     """(text, why-not) for any value: str and bytes (lossy UTF-8) and numbers become text;
     missing, NaN and other objects become None with a reason for the evidence."""
     if value is None:
@@ -118,7 +122,8 @@ def as_text(value: Any) -> tuple[str | None, str | None]:
     return None, f"not text ({type(value).__name__})"
 
 
-def _text_series(values: pl.Series | Sequence[Any]) -> tuple[pl.Series, list[str | None]]:
+def _text_series(values: pl.Series | Sequence[object]) -> tuple[pl.Series, list[str | None]]:
+    """The values as a text series, and why each non-text value is not text."""
     if isinstance(values, pl.Series) and values.dtype == pl.String:
         return values, [None if v is not None else "missing value" for v in values]
     pairs = [as_text(v) for v in (values.to_list() if isinstance(values, pl.Series) else values)]
@@ -126,8 +131,8 @@ def _text_series(values: pl.Series | Sequence[Any]) -> tuple[pl.Series, list[str
 
 
 def mode_frame(
-    prompts: pl.Series | Sequence[Any],
-    responses: pl.Series | Sequence[Any],
+    prompts: pl.Series | Sequence[object],
+    responses: pl.Series | Sequence[object],
     *,
     learned: bool = False,
     judge: JudgeConfig | None = None,
@@ -176,8 +181,8 @@ def mode_exprs(prompt: pl.Expr, response: pl.Expr) -> list[pl.Expr]:
 
 
 def classify_batch(
-    prompts: Sequence[Any],
-    responses: Sequence[Any],
+    prompts: Sequence[object],
+    responses: Sequence[object],
     *,
     learned: bool = False,
     judge: JudgeConfig | None = None,
@@ -188,8 +193,8 @@ def classify_batch(
 
 
 def classify(
-    prompt: Any,
-    response: Any,
+    prompt: object,
+    response: object,
     *,
     learned: bool = False,
     judge: JudgeConfig | None = None,

@@ -28,6 +28,7 @@ import polars as pl
 
 from behaviour_modes import learned as mode_learned
 from behaviour_modes import rules as mode_rules
+from tabular_files import TabularError, read_table
 
 LABELS = {
     "1_full_compliance": "answer",
@@ -58,14 +59,15 @@ def read_labelled(
 ) -> pl.DataFrame:
     """prompt, response, label (normalised) from a csv / jsonl / parquet file."""
     path = Path(path)
-    if path.suffix == ".csv":
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
-    elif path.suffix in (".jsonl", ".ndjson"):
-        frame = pl.read_ndjson(path, infer_schema_length=None)
-    elif path.suffix == ".parquet":
-        frame = pl.read_parquet(path)
-    else:
+    if path.suffix not in (".csv", ".jsonl", ".ndjson", ".parquet"):
         raise ValueError(f"{path}: expected .csv, .jsonl or .parquet")
+    try:
+        table = read_table(path)
+    except TabularError as exc:
+        raise ValueError(str(exc)) from None
+    if table.bad:
+        raise ValueError(f"{path}: {table.bad} line(s) are not JSON objects")
+    frame = table.frame
     missing = [c for c in (prompt, response, label) if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: no column(s) {missing} (has {frame.columns})")
@@ -105,10 +107,12 @@ def cross_validate(
 
 
 def sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes (hex)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Train on the labelled files, print the cross-validated accuracy, write the weights."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -129,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"training rows (refusal cue present): {int(mask.sum())}")
     cv = cross_validate(x, y, mask, c=args.c)
     print(f"5-fold CV accuracy on training rows (3-way): {cv:.3f}")
-    meta = {
+    meta: dict[str, object] = {
         "data": [
             {"file": Path(f).name, "rows": fr.height, "sha256": sha256(f)}
             for f, fr in zip(args.files, frames, strict=True)

@@ -37,6 +37,7 @@ class CallError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
+        """A failure; ``retry_after`` is the server's wait in seconds, when it sent one."""
         super().__init__(reason)
         self.reason = reason
         self.kind: FailureKind = kind

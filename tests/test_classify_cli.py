@@ -198,3 +198,21 @@ def test_classify_does_not_import_torch(tmp_path: Path) -> None:
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_stage_without_the_cli(tmp_path: Path) -> None:
+    from behaviour_modes.classify_stage import ClassifyConfig, run
+    from stage_kit import StageError
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n{bad\n")
+    out = tmp_path / "out.parquet"
+    result = run(ClassifyConfig(str(source), output=str(out)))
+    assert result.frame.height == 5 and result.bad_lines == 1 and result.has_prompts
+    assert result.frame["mode"].to_list() == ["refusal", "code", "rebuttal", "answer", "empty"]
+    assert dict(result.distribution.select("mode", "n").iter_rows())["refusal"] == 1
+    assert result.judge is None and pl.read_parquet(out).height == 5
+    with pytest.raises(StageError, match="has no column 'answer'"):
+        run(ClassifyConfig(str(source), response_column="answer"))
+    with pytest.raises(StageError, match="go together"):
+        run(ClassifyConfig(str(source), judge_model="j"))
