@@ -2,7 +2,7 @@
 
 It shows, by default, the latest successful run of each stage (see
 :mod:`reports.runs`), or exactly the runs named. It writes no table and records no
-run: the report only reads.
+run: the report only reads the store (opening a store migrates an older file).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ class ReportResult:
 def check_database(path: str | Path) -> None:
     """Refuse (ReportError) a path with no file, a file DuckDB cannot open, or no runs table.
 
-    Call it before opening a store for the report: a store creates a missing file and
-    adds the audit tables to any DuckDB file, and a report must never write.
+    Call it before opening a store for the report: a store would create a missing file
+    and add the audit tables to any DuckDB file, and a report writes into neither.
     """
     ReadOnlyDb(path).close()
 

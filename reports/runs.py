@@ -1,4 +1,4 @@
-"""Which runs a report shows: a read-only view of the store and the run selection.
+"""Which runs a report shows: the report's reads over the database and the run selection.
 
 Without explicit run ids every *stage* shows its latest successful run that wrote
 rows (a stage is a group of tables one command fills): the scan tables from the
