@@ -89,7 +89,7 @@ class JudgeConfig:
 
     url: str  # base URL (".../v1", a bare host gets /v1) or the full chat-completions URL
     model: str
-    api_key: str | None = None  # default: $OPENAI_API_KEY, if set
+    api_key: str | None = field(default=None, repr=False)  # default: $OPENAI_API_KEY, if set
     timeout_s: float = 60.0
     max_retries: int = 1
     workers: int = 4  # calls in flight at once
