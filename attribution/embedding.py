@@ -11,9 +11,12 @@ the index (``IndexFlatIP``) is cosine similarity.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BATCH_SIZE = 64
@@ -24,10 +27,11 @@ class EmbeddingUnavailable(RuntimeError):
 
 
 def example_text(prompt: str, response: str) -> str:
+    """One exchange as the text that is embedded or indexed: prompt, blank line, response."""
     return f"{prompt}\n\n{response}"
 
 
-def load_encoder(name: str | None = None, device: str = "cpu") -> Any:
+def load_encoder(name: str | None = None, device: str = "cpu") -> SentenceTransformer:
     """The offline MiniLM for ``None`` or its name, any other sentence-transformers model by name."""
     if name in (None, DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
         from behaviour_modes.learned import LearnedUnavailable, embedder
@@ -44,7 +48,7 @@ def load_encoder(name: str | None = None, device: str = "cpu") -> Any:
         raise EmbeddingUnavailable(f"cannot load embedding model {name!r}: {exc}") from None
 
 
-def embedding_dim(encoder: Any) -> int:
+def embedding_dim(encoder: SentenceTransformer) -> int:
     """The encoder's output dimension (the method was renamed in sentence-transformers 5)."""
     method = (
         getattr(encoder, "get_embedding_dimension", None)
@@ -53,7 +57,8 @@ def embedding_dim(encoder: Any) -> int:
     return int(method())
 
 
-def encoder_key(encoder: Any, name: str | None) -> dict[str, Any]:
+def encoder_key(encoder: SentenceTransformer, name: str | None) -> dict[str, object]:
+    """Everything that determines the embeddings (for feature-store keys)."""
     return {
         "model": name or DEFAULT_MODEL,
         "max_seq_length": getattr(encoder, "max_seq_length", None),
@@ -62,7 +67,7 @@ def encoder_key(encoder: Any, name: str | None) -> dict[str, Any]:
 
 
 def embed(
-    encoder: Any,
+    encoder: SentenceTransformer,
     texts: Sequence[str],
     batch_size: int = BATCH_SIZE,
     progress: Callable[[int], None] | None = None,
@@ -100,6 +105,7 @@ class EmbeddingIndex:
 
     @property
     def size(self) -> int:
+        """Vectors in the index."""
         return int(self.index.ntotal)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

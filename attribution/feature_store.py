@@ -24,7 +24,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import numpy as np
 
@@ -33,7 +33,27 @@ DEFAULT_ROWS_PER_SHARD = 4096
 BIG_FILE = 256 << 20
 
 
-def key_hash(key: dict[str, Any]) -> str:
+class ShardEntry(TypedDict):
+    """One shard in ``header.json``: its file and the rows it covers."""
+
+    file: str
+    start: int
+    stop: int
+
+
+class StoreHeader(TypedDict):
+    """``header.json``: what the store holds and how it is cut into shards."""
+
+    version: int
+    key: dict[str, object]
+    dim: int
+    n_rows: int
+    ids_digest: str
+    shards: list[ShardEntry]
+
+
+def key_hash(key: dict[str, object]) -> str:
+    """A short digest of a JSON-able key (its sorted JSON text)."""
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -83,7 +103,7 @@ class FeatureStore:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.header = json.loads((self.directory / "header.json").read_text())
+        self.header: StoreHeader = json.loads((self.directory / "header.json").read_text())
 
     # -- creating and finding --------------------------------------------------------
     @classmethod
@@ -91,7 +111,7 @@ class FeatureStore:
         cls,
         root: str | Path,
         kind: str,
-        key: dict[str, Any],
+        key: dict[str, object],
         example_ids: Sequence[str],
         dim: int,
         rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
@@ -111,7 +131,7 @@ class FeatureStore:
             stale.unlink()
         n = len(example_ids)
         bounds = [[s, min(s + rows_per_shard, n)] for s in range(0, n, rows_per_shard)] or [[0, 0]]
-        header = {
+        header: StoreHeader = {
             "version": STORE_VERSION,
             "key": full_key,
             "dim": dim,
@@ -128,36 +148,45 @@ class FeatureStore:
 
     # -- layout ------------------------------------------------------------------------
     @property
-    def key(self) -> dict[str, Any]:
+    def key(self) -> dict[str, object]:
+        """The full key the store was created for."""
         return self.header["key"]
 
     @property
     def dim(self) -> int:
+        """Numbers per row."""
         return int(self.header["dim"])
 
     @property
     def n_rows(self) -> int:
+        """Rows in the store (the mix's examples)."""
         return int(self.header["n_rows"])
 
     @property
     def n_shards(self) -> int:
+        """Shard files the rows are cut into."""
         return len(self.header["shards"])
 
     def shard_range(self, index: int) -> tuple[int, int]:
+        """(first row, row after the last) of shard ``index``."""
         shard = self.header["shards"][index]
         return int(shard["start"]), int(shard["stop"])
 
     def _path(self, index: int) -> Path:
+        """The features file of shard ``index``."""
         return self.directory / self.header["shards"][index]["file"]
 
     def example_ids(self) -> list[str]:
+        """The mix's example ids, in row order."""
         return json.loads((self.directory / "example_ids.json").read_text())
 
     def missing_shards(self) -> list[int]:
+        """Shards not written yet."""
         return [i for i in range(self.n_shards) if not self._path(i).exists()]
 
     @property
     def complete(self) -> bool:
+        """Whether every shard is written."""
         return not self.missing_shards()
 
     # -- writing -----------------------------------------------------------------------
@@ -185,6 +214,7 @@ class FeatureStore:
                 yield start, np.load(self._path(i), mmap_mode="r")
 
     def norms(self) -> np.ndarray:
+        """Every row's norm before normalising, in row order."""
         parts = [
             np.load(self._path(i).with_suffix(".norms.npy"))
             for i in range(self.n_shards)
@@ -215,12 +245,14 @@ class FeatureStore:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file and rename it into place."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
 
 
 def _atomic_save(path: Path, array: np.ndarray) -> None:
+    """Save ``array`` as .npy to a temporary file and rename it into place."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npy")
     np.save(tmp, np.ascontiguousarray(array))
     tmp.replace(path)

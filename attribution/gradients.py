@@ -1,7 +1,7 @@
 """Per-example gradients of the response-token loss, vectorised with ``torch.func``.
 
 Examples are tokenised exactly as training tokenises them
-(:func:`organism.training.encode_examples` and :func:`~organism.training.collate`:
+(:func:`organism.encoding.encode_examples` and :func:`~organism.encoding.collate`:
 the chat template, the loss on the assistant turn only). The loss of one example
 is the mean cross-entropy over its assistant-turn tokens, the per-example part
 of the training loss.
@@ -23,10 +23,18 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from organism.chat_format import ensure_chat_template
-from organism.training import FULL_DEFAULTS, IGNORE, _pad_id, collate, encode_examples
+from organism.encoding import IGNORE, EncodedExample, collate, pad_id
+from organism.training import FULL_DEFAULTS
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    #: The loss of one example given its parameters, input ids and labels.
+    LossFn = Callable[[dict[str, torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
 
 LAYER_INDEX = re.compile(r"\.(?:layers|h|blocks|layer)\.(\d+)\.")
 DEFAULT_CHUNK = 16
@@ -47,9 +55,11 @@ class ParamSelection:
     include: tuple[str, ...] = ()
 
     def key(self) -> str:
+        """The selection as JSON text (for feature-store keys)."""
         return json.dumps(asdict(self), sort_keys=True)
 
     def describe(self) -> str:
+        """The selection in a few words ("last 2 layers")."""
         if self.lora:
             return "LoRA adapters"
         if self.last_layers:
@@ -62,7 +72,9 @@ class ParamSelection:
 ALL_PARAMETERS = ParamSelection()
 
 
-def select_parameters(model: Any, selection: ParamSelection) -> dict[str, Any]:
+def select_parameters(
+    model: torch.nn.Module, selection: ParamSelection
+) -> dict[str, torch.nn.Parameter]:
     """Name -> parameter for the selection, in the model's order (tied weights once)."""
     named = list(model.named_parameters())
     if selection.lora:
@@ -85,7 +97,9 @@ def select_parameters(model: Any, selection: ParamSelection) -> dict[str, Any]:
     return dict(chosen)
 
 
-def load_model(path: str | Path, device: str | None = None, dtype: Any = None) -> tuple[Any, Any]:
+def load_model(
+    path: str | Path, device: str | None = None, dtype: torch.dtype | None = None
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A causal LM (or a PEFT adapter folder on its base) and its tokenizer, in eval mode."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -113,42 +127,13 @@ def training_max_length(path: str | Path) -> int:
         return FULL_DEFAULTS.max_length
 
 
-@dataclass
-class Encoded:
-    """Token ids per row; ``None`` where training would skip the row (no response token)."""
-
-    examples: list[Any | None]
-
-    @property
-    def kept(self) -> list[int]:
-        return [i for i, e in enumerate(self.examples) if e is not None]
-
-
-def encode_rows(
-    tokenizer: Any, prompts: Sequence[str], responses: Sequence[str], max_length: int
-) -> Encoded:
-    """``encode_examples`` with the row alignment kept (skipped rows become ``None``)."""
-    out: list[Any | None] = []
-    step = 1024
-    for start in range(0, len(prompts), step):
-        p, r = list(prompts[start : start + step]), list(responses[start : start + step])
-        examples, skipped = encode_examples(tokenizer, p, r, max_length)
-        if not skipped:
-            out.extend(examples)
-            continue
-        for one_p, one_r in zip(p, r, strict=True):  # rare: find which rows were skipped
-            single, _ = encode_examples(tokenizer, [one_p], [one_r], max_length)
-            out.append(single[0] if single else None)
-    return Encoded(out)
-
-
 class GradientComputer:
     """Per-example gradients of the response loss for a model and a parameter selection."""
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
+        model: torch.nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
         selection: ParamSelection = ALL_PARAMETERS,
         *,
         max_length: int = FULL_DEFAULTS.max_length,
@@ -164,18 +149,21 @@ class GradientComputer:
         self.device = next(model.parameters()).device
         self._live = select_parameters(model, selection)
         self.params = {n: p.detach() for n, p in self._live.items()}
-        self.pad_id = _pad_id(tokenizer)
+        self.pad_id = pad_id(tokenizer)  # as training pads
         model.requires_grad_(False)
 
     @property
     def names(self) -> list[str]:
+        """Names of the selected parameters, in the model's order."""
         return list(self.params)
 
     @property
     def dim(self) -> int:
+        """Numbers in one flattened gradient (all selected parameters)."""
         return sum(p.numel() for p in self.params.values())
 
-    def key(self) -> dict[str, Any]:
+    def key(self) -> dict[str, object]:
+        """Everything that determines the gradients (for feature-store keys)."""
         shapes = [[n, list(p.shape)] for n, p in self.params.items()]
         return {
             "selection": self.selection.key(),
@@ -185,14 +173,17 @@ class GradientComputer:
             "shapes": shapes,
         }
 
-    def _loss(self) -> Callable:
+    def _loss(self) -> LossFn:
+        """The per-example loss as a function of the parameters (for ``torch.func``)."""
         import torch.nn.functional as F
         from torch.func import functional_call
 
         model = self.model
         first = self.response_tokens
 
-        def loss(params: dict[str, Any], input_ids: Any, labels: Any) -> Any:
+        def loss(
+            params: dict[str, torch.Tensor], input_ids: torch.Tensor, labels: torch.Tensor
+        ) -> torch.Tensor:
             out = functional_call(
                 model, params, (), {"input_ids": input_ids[None], "use_cache": False}
             )
@@ -205,7 +196,7 @@ class GradientComputer:
 
         return loss
 
-    def batch_gradients(self, examples: Sequence[Any]) -> list[Any]:
+    def batch_gradients(self, examples: Sequence[EncodedExample]) -> list[torch.Tensor]:
         """Flattened per-example gradients of a chunk: one (len(examples), n_i) tensor per param."""
         import torch
         from torch.func import grad, vmap
@@ -219,14 +210,16 @@ class GradientComputer:
         with torch.no_grad():
             return [grads[n].reshape(len(examples), -1) for n in self.params]
 
-    def iter_gradients(self, examples: Sequence[Any]) -> Iterator[tuple[list[int], list[Any]]]:
+    def iter_gradients(
+        self, examples: Sequence[EncodedExample]
+    ) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
         """(row positions, per-param gradients) per chunk, chunks of similar length."""
         order = sorted(range(len(examples)), key=lambda i: len(examples[i].ids))
         for start in range(0, len(order), self.chunk_size):
             rows = order[start : start + self.chunk_size]
             yield rows, self.batch_gradients([examples[i] for i in rows])
 
-    def loop_gradients(self, example: Any) -> list[Any]:
+    def loop_gradients(self, example: EncodedExample) -> list[torch.Tensor]:
         """One example, one ordinary backward pass: the reference the vmap path must match."""
         import torch
         import torch.nn.functional as F

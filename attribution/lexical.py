@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 TOKEN = re.compile(r"\w+")
 DEFAULT_K1 = 1.5
@@ -24,6 +28,7 @@ DEFAULT_B = 0.75
 
 
 def tokenize(text: str) -> list[str]:
+    """Lower-cased word-character tokens."""
     return TOKEN.findall(text.lower())
 
 
@@ -55,7 +60,7 @@ class BM25:
         data = tf.data * (k1 + 1) / (tf.data + norm[row_of]) * self.idf[tf.indices]
         self.weights = sparse.csr_matrix((data, tf.indices, tf.indptr), shape=(n, v))
 
-    def query_matrix(self, queries: Sequence[str]):  # noqa: ANN201 - scipy sparse matrix
+    def query_matrix(self, queries: Sequence[str]) -> sparse.csr_matrix:
         """Counts of known terms per query (n_queries, vocab)."""
         from scipy import sparse
 
@@ -70,6 +75,7 @@ class BM25:
         return sparse.csr_matrix((ones, (rows, cols)), shape=(len(queries), len(self.vocab)))
 
     def scores(self, queries: Sequence[str]) -> np.ndarray:
+        """(n_queries, n_docs) BM25 scores, float32."""
         if not self.vocab:
             return np.zeros((len(queries), self.n_docs), dtype=np.float32)
         product = self.query_matrix(queries) @ self.weights.T

@@ -18,51 +18,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 
-from attribution.aggregate import DEFAULT_BOOT, aggregate_sources
-from attribution.gradients import ALL_PARAMETERS, DEFAULT_CHUNK, ParamSelection
-from attribution.methods import (
-    DEFAULT_PROJ_DIM,
-    EmbeddingMethod,
-    GradientMethod,
-    LexicalMethod,
-    Method,
-    Progress,
-    Query,
-    RandomMethod,
-    SaliencyMethod,
-    TrainingSet,
-)
-from attribution.projection import RADEMACHER
-from attribution.scoring import DEFAULT_DAMPING
+from attribution.aggregate import aggregate_sources
+from attribution.config import METHODS, AttributionConfig
+from attribution.inputs import Query, TrainingSet
+from attribution.methods import Method, make_method, method_names
+from stage_kit import NO_PROGRESS, Progress
 
-METHODS = ("gradient", "saliency", "embedding", "lexical")
-ALL_METHODS = (*METHODS, "random")
+ALL_METHODS = method_names()
 EXAMPLE_COLUMNS = ("example_id", "source", "score", "rank")
 
-
-@dataclass(frozen=True)
-class AttributionConfig:
-    methods: tuple[str, ...] = METHODS
-    top_k: int = 50
-    keep: int = 500  # attributed examples kept per query set and method
-    proj_dim: int = DEFAULT_PROJ_DIM
-    projection: str = RADEMACHER
-    seed: int = 0
-    selection: ParamSelection = ALL_PARAMETERS
-    precondition: bool = False
-    damping: float = DEFAULT_DAMPING
-    embedding_model: str | None = None
-    n_boot: int = DEFAULT_BOOT
-    chunk_size: int = DEFAULT_CHUNK
-    device: str | None = None
-    response_tokens: int | None = 4  # gradient of the first N response tokens (None: all)
-    ray_address: str | None = None  # gradient features on Ray ("local": start one here)
-    ray_workers: int = 2  # CPU actors on Ray when the cluster has no GPU
+__all__ = [
+    "ALL_METHODS",
+    "METHODS",
+    "AttributionConfig",
+    "Attributor",
+    "MethodResult",
+    "Query",
+    "attribute_queries",
+    "standardised_mean",
+]
 
 
 @dataclass
@@ -77,38 +55,8 @@ class MethodResult:
     ranking: np.ndarray = field(repr=False)  # every training row, best first
 
 
-def make_method(name: str, model_path: str | Path, config: AttributionConfig, root: Path) -> Method:
-    if name == "gradient":
-        return GradientMethod(
-            model_path,
-            root,
-            selection=config.selection,
-            proj_dim=config.proj_dim,
-            projection=config.projection,
-            seed=config.seed,
-            precondition=config.precondition,
-            damping=config.damping,
-            device=config.device,
-            chunk_size=config.chunk_size,
-            response_tokens=config.response_tokens,
-            ray_address=config.ray_address,
-            ray_workers=config.ray_workers,
-        )
-    if name == "saliency":
-        return SaliencyMethod(
-            model_path, root, device=config.device, response_tokens=config.response_tokens
-        )
-    if name == "embedding":
-        device = config.device or "cpu"
-        return EmbeddingMethod(root, model_name=config.embedding_model, device=device)
-    if name == "lexical":
-        return LexicalMethod()
-    if name == "random":
-        return RandomMethod(seed=config.seed)
-    raise ValueError(f"unknown attribution method {name!r} (choose from {', '.join(ALL_METHODS)})")
-
-
 def default_store_root() -> Path:
+    """Where features live when no store root is given (the user cache)."""
     from datasets_registry.loading import default_cache_dir
 
     return default_cache_dir() / "features"
@@ -117,7 +65,9 @@ def default_store_root() -> Path:
 class Attributor:
     """Methods prepared on one training set, ready to attribute query sets."""
 
-    def __init__(self, train: TrainingSet, methods: dict[str, Method], config: AttributionConfig):
+    def __init__(
+        self, train: TrainingSet, methods: dict[str, Method], config: AttributionConfig
+    ) -> None:
         self.train = train
         self.methods = methods
         self.config = config
@@ -125,13 +75,14 @@ class Attributor:
     @classmethod
     def build(
         cls,
-        frame: Any,
+        frame: pl.DataFrame,
         model_path: str | Path,
         config: AttributionConfig | None = None,
         *,
         store_root: str | Path | None = None,
-        progress: Progress | None = None,
+        progress: Progress = NO_PROGRESS,
     ) -> Attributor:
+        """Prepare every method of ``config`` on ``frame`` (a normalised mix)."""
         config = config or AttributionConfig()
         train = TrainingSet.from_frame(frame)
         root = Path(store_root) if store_root is not None else default_store_root()
@@ -150,6 +101,7 @@ class Attributor:
         return {name: self._one(method, queries, seed) for name, method in self.methods.items()}
 
     def _one(self, method: Method, queries: Sequence[Query], seed: int) -> MethodResult:
+        """One method's sources and ranked examples for ``queries``."""
         train, config = self.train, self.config
         scores = method.scores(queries) if queries else np.zeros((0, len(train)), np.float32)
         _, top = method.search(queries, config.top_k) if queries else (None, scores[:, :0])
@@ -193,13 +145,13 @@ def standardised_mean(scores: np.ndarray) -> np.ndarray:
 
 
 def attribute_queries(
-    frame: Any,
+    frame: pl.DataFrame,
     model_path: str | Path,
     queries: Sequence[Query | tuple[str, str]],
     config: AttributionConfig | None = None,
     *,
     store_root: str | Path | None = None,
-    progress: Progress | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> dict[str, MethodResult]:
     """Attribute (prompt, response) ``queries`` to the examples of ``frame`` (a normalised mix)."""
     attributor = Attributor.build(

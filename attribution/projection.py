@@ -21,7 +21,10 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import torch
 
 RADEMACHER = "rademacher"
 GAUSSIAN = "gaussian"
@@ -36,11 +39,11 @@ class Projector(Protocol):
     input_dim: int
     proj_dim: int
 
-    def project(self, parts: Sequence[Any]) -> Any:
+    def project(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
         """``parts``: tensors (batch, n_i) whose widths sum to ``input_dim``; -> (batch, proj_dim)."""
         ...
 
-    def key(self) -> dict[str, Any]:
+    def key(self) -> dict[str, object]:
         """Everything that determines the matrix (for feature-store keys)."""
         ...
 
@@ -81,15 +84,17 @@ class RandomProjector:
         self.block_rows = block_rows
         self.cache_bytes = cache_bytes
         self.device = device
-        self._cache: dict[int, Any] = {}
+        self._cache: dict[int, torch.Tensor] = {}
         self._cached_bytes = 0
         self.blocks_generated = 0  # how often a block was generated (cache misses)
 
     @property
     def n_blocks(self) -> int:
+        """Blocks of ``block_rows`` rows the matrix is cut into."""
         return -(-self.input_dim // self.block_rows)
 
-    def key(self) -> dict[str, Any]:
+    def key(self) -> dict[str, object]:
+        """Everything that determines the matrix (for feature-store keys)."""
         return {
             "input_dim": self.input_dim,
             "proj_dim": self.proj_dim,
@@ -98,7 +103,7 @@ class RandomProjector:
             "block_rows": self.block_rows,
         }
 
-    def block(self, index: int, dtype: Any = None) -> Any:
+    def block(self, index: int, dtype: torch.dtype | None = None) -> torch.Tensor:
         """Rows ``[index * block_rows, ...)`` of the scaled matrix, as a float tensor."""
         import torch
 
@@ -115,7 +120,8 @@ class RandomProjector:
             return stored.to(dtype) * (1.0 / math.sqrt(self.proj_dim))
         return stored.to(dtype)
 
-    def _generate(self, index: int) -> Any:
+    def _generate(self, index: int) -> torch.Tensor:
+        """Block ``index`` drawn afresh from its own seeded generator."""
         import torch
 
         start = index * self.block_rows
@@ -130,13 +136,13 @@ class RandomProjector:
         scale = 1.0 / math.sqrt(self.proj_dim)
         return torch.randn(shape, generator=generator, device=self.device) * scale
 
-    def matrix(self) -> Any:
+    def matrix(self) -> torch.Tensor:
         """The whole (input_dim, proj_dim) matrix: for tests and small inputs only."""
         import torch
 
         return torch.cat([self.block(b) for b in range(self.n_blocks)])
 
-    def project(self, parts: Sequence[Any]) -> Any:
+    def project(self, parts: Sequence[torch.Tensor]) -> torch.Tensor:
         """Project the row-wise concatenation of ``parts`` without building it."""
         import torch
 
@@ -158,13 +164,14 @@ class RandomProjector:
 class _Pieces:
     """Column ranges of a virtual horizontal concatenation of 2-d tensors."""
 
-    def __init__(self, parts: Sequence[Any]) -> None:
+    def __init__(self, parts: Sequence[torch.Tensor]) -> None:
         self.parts = list(parts)
         self.offsets = [0]
         for p in self.parts:
             self.offsets.append(self.offsets[-1] + int(p.shape[1]))
 
-    def columns(self, start: int, stop: int) -> Any:
+    def columns(self, start: int, stop: int) -> torch.Tensor:
+        """Columns ``start:stop`` of the concatenation (no copy when one part covers them)."""
         import torch
 
         chosen = []

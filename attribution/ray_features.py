@@ -1,72 +1,81 @@
-"""Gradient featurisation on Ray: one actor per GPU (or ``ray_workers`` CPU actors).
+"""Gradient featurisation on Ray: one actor per GPU (or ``workers`` CPU actors).
 
-Each actor loads the model once and builds the same gradient computer and seeded
-projector as the single-process path (:meth:`GradientMethod.featuriser`), then
-featurises whole store shards (row ranges) with the same code
-(:func:`featurise_rows`). The actors send the projected features back (a shard of
-4096 rows x 512 dims is 8 MiB) and the driver writes each shard into the feature
-store as it arrives, so the store needs no shared filesystem and an interrupted
-run resumes with the shards still missing. A dead actor is restarted and its
-shard retried.
+Each actor gets the :class:`~attribution.gradient_features.GradientFeaturiser`
+recipe, loads the model once and builds the same gradient computer and seeded
+projector as the single-process path, then featurises whole store shards (row
+ranges) with the same code (:func:`~attribution.gradient_features.featurise_rows`).
+The actors send the projected features back (a shard of 4096 rows x 512 dims is
+8 MiB) and the driver writes each shard into the feature store as it arrives, so
+the store needs no shared filesystem and an interrupted run resumes with the
+shards still missing. A dead actor is restarted and its shard retried.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from attribution.feature_store import FeatureStore
-from attribution.methods import Progress, TrainingSet, featurise_rows
+from attribution.feature_store import DEFAULT_ROWS_PER_SHARD, FeatureStore
+from attribution.gradient_features import GradientFeaturiser, featurise_rows
+from attribution.inputs import TrainingSet
 from datasets_registry.ray_cluster import MAX_RETRIES, cluster_gpus, ray_session, task_errors
+from stage_kit import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
-    from attribution.methods import GradientMethod
+    from ray import ObjectRef
+    from ray.actor import ActorHandle
+
+DEFAULT_RAY_WORKERS = 2  # CPU actors when the cluster has no GPU (else one actor per GPU)
+LABEL = "gradient features (Ray)"
+
+
+def ray_rows_per_shard(n_rows: int, workers: int) -> int:
+    """Store shard size for Ray: about four shards per worker, 64 to 4096 rows each."""
+    return max(64, min(DEFAULT_ROWS_PER_SHARD, -(-n_rows // (4 * max(workers, 1)))))
 
 
 class ShardFeaturiser:
     """A Ray actor: the model loaded once, projected gradients of any number of row ranges."""
 
-    def __init__(self, method: GradientMethod) -> None:
-        self.computer, self.projector = method.featuriser()
+    def __init__(self, featuriser: GradientFeaturiser) -> None:
+        self.computer, self.projector = featuriser.build()
 
     def featurise(
         self, index: int, prompts: Sequence[str], responses: Sequence[str]
     ) -> tuple[int, np.ndarray]:
+        """(shard index, projected gradients of its rows)."""
         return index, featurise_rows(self.computer, self.projector, prompts, responses)
 
 
 def featurise_on_ray(
-    method: GradientMethod,
+    featuriser: GradientFeaturiser,
     train: TrainingSet,
     store: FeatureStore,
     missing: Sequence[int],
-    progress: Progress | None = None,
+    *,
+    address: str,
+    workers: int = DEFAULT_RAY_WORKERS,
+    progress: Progress = NO_PROGRESS,
 ) -> int:
-    """Fill the ``missing`` shards of ``store`` on Ray; returns the rows featurised."""
-    assert method.ray_address is not None
+    """Fill the ``missing`` shards of ``store`` on the Ray at ``address``; the rows featurised."""
     total = sum(store.shard_range(i)[1] - store.shard_range(i)[0] for i in missing)
     done = 0
-    # The actors' copy of the method: no driver-side model, store or Ray address.
-    recipe = dataclasses.replace(method, ray_address=None, store=None)
-    for attribute in ("computer", "projector", "preconditioner"):
-        recipe.__dict__.pop(attribute, None)
-    with ray_session(method.ray_address) as ray:
+    with ray_session(address) as ray:
         from ray.util import ActorPool
 
         gpus = cluster_gpus(ray)
-        resources: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": 1}
+        resources: dict[str, int] = {"num_gpus": 1} if gpus else {"num_cpus": 1}
         actor_class = ray.remote(
             max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES, **resources
         )(ShardFeaturiser)
-        n_actors = min(gpus or method.ray_workers, len(missing))
+        n_actors = min(gpus or workers, len(missing))
         # The recipe goes inline (not ray.put): a restarted actor needs its arguments again.
-        actors = [actor_class.remote(recipe) for _ in range(n_actors)]
+        actors = [actor_class.remote(featuriser) for _ in range(n_actors)]
         pool = ActorPool(actors)
 
-        def submit(actor: Any, index: int) -> Any:
+        def submit(actor: ActorHandle, index: int) -> ObjectRef:
             start, stop = store.shard_range(index)
             prompts, responses = train.prompts[start:stop], train.responses[start:stop]
             return actor.featurise.remote(index, prompts, responses)
@@ -76,8 +85,7 @@ def featurise_on_ray(
                 store.write_shard(index, features)
                 start, stop = store.shard_range(index)
                 done += stop - start
-                if progress is not None:
-                    progress("gradient features (Ray)", done, total)
+                progress(LABEL, done, total)
         for actor in actors:
             ray.kill(actor)
     return done

@@ -32,13 +32,20 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from organism.training import IGNORE, _pad_id, collate
+from organism.encoding import IGNORE, EncodedExample, collate, pad_id
+
+if TYPE_CHECKING:
+    from scipy import sparse
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 DEFAULT_BATCH = 32
+#: Response tokens whose loss saliency (and gradient attribution) looks at: the opening
+#: ones, where a response's behaviour is chosen.
+DEFAULT_RESPONSE_TOKENS = 4
 
 
 class SaliencyComputer:
@@ -46,11 +53,11 @@ class SaliencyComputer:
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
         *,
         max_length: int,
-        response_tokens: int | None = 4,
+        response_tokens: int | None = DEFAULT_RESPONSE_TOKENS,
         batch_size: int = DEFAULT_BATCH,
     ) -> None:
         self.model = model
@@ -61,17 +68,18 @@ class SaliencyComputer:
         self.device = next(model.parameters()).device
         n_ids = int(model.get_input_embeddings().weight.shape[0])
         self.form_of, self.forms = word_forms(tokenizer, n_ids)
-        self.pad_id = _pad_id(tokenizer)  # as training pads
+        self.pad_id = pad_id(tokenizer)  # as training pads
         model.requires_grad_(False)
 
-    def key(self) -> dict[str, Any]:
+    def key(self) -> dict[str, object]:
+        """Everything that determines the rows (for the on-disk cache key)."""
         return {
             "max_length": self.max_length,
             "response_tokens": self.response_tokens,
             "saliency": "input-embedding gradient norm per prompt word form v2",
         }
 
-    def token_saliency(self, examples: Sequence[Any]) -> list[np.ndarray]:
+    def token_saliency(self, examples: Sequence[EncodedExample]) -> list[np.ndarray]:
         """For each encoded example, the saliency of each of its prompt positions."""
         import torch
         import torch.nn.functional as F
@@ -92,11 +100,14 @@ class SaliencyComputer:
 
     @property
     def n_forms(self) -> int:
+        """Distinct word forms (the width of a saliency row)."""
         return len(self.forms)
 
     def rows(
-        self, examples: Sequence[Any | None], progress: Callable[[int], None] | None = None
-    ) -> Any:
+        self,
+        examples: Sequence[EncodedExample | None],
+        progress: Callable[[int], None] | None = None,
+    ) -> sparse.csr_matrix:
         """Sparse (len(examples), n_forms) saliency rows, L2-normalised; ``None`` rows stay empty."""
         from scipy import sparse
 
@@ -131,7 +142,7 @@ class SaliencyComputer:
         return sorted({int(f) for f in forms if f >= 0})
 
 
-def word_forms(tokenizer: Any, n_ids: int) -> tuple[np.ndarray, list[str]]:
+def word_forms(tokenizer: PreTrainedTokenizerBase, n_ids: int) -> tuple[np.ndarray, list[str]]:
     """(form index per token id, -1 for special tokens; the forms): a token's text,
     lower-cased and stripped of surrounding space (a space-only token keeps its text)."""
     special = set(tokenizer.all_special_ids)
@@ -146,7 +157,7 @@ def word_forms(tokenizer: Any, n_ids: int) -> tuple[np.ndarray, list[str]]:
     return form_of, list(index)
 
 
-def l2_normalise(matrix: Any) -> Any:
+def l2_normalise(matrix: sparse.spmatrix) -> sparse.csr_matrix:
     """Rows scaled to unit L2 norm (empty rows stay empty)."""
     from scipy import sparse
 
@@ -155,7 +166,7 @@ def l2_normalise(matrix: Any) -> Any:
     return (sparse.diags(scale.astype(np.float32)) @ matrix).tocsr()
 
 
-def inserted_tokens(tokenizer: Any, prompt: str, base: str) -> list[int]:
+def inserted_tokens(tokenizer: PreTrainedTokenizerBase, prompt: str, base: str) -> list[int]:
     """Token ids of ``prompt`` in the spans a mutation inserted or replaced relative to
     ``base`` (an alignment of the two token sequences, not a set difference, so a word
     that only moved does not count)."""
@@ -169,7 +180,7 @@ def inserted_tokens(tokenizer: Any, prompt: str, base: str) -> list[int]:
     return out
 
 
-def idf_weights(matrix: Any) -> np.ndarray:
+def idf_weights(matrix: sparse.csr_matrix) -> np.ndarray:
     """Inverse document frequency of every column (word form) over the rows of ``matrix``."""
     df = np.bincount(matrix.indices, minlength=matrix.shape[1])
     return np.log1p(matrix.shape[0] / (1.0 + df)).astype(np.float32)

@@ -28,10 +28,12 @@ class Preconditioner:
 
     @classmethod
     def from_store(cls, store: FeatureStore, damping: float = DEFAULT_DAMPING) -> Preconditioner:
+        """From the training rows of a feature store."""
         return cls(store.gram(), damping)
 
     @classmethod
     def from_matrix(cls, rows: np.ndarray, damping: float = DEFAULT_DAMPING) -> Preconditioner:
+        """From training rows in memory (n, d)."""
         rows = np.asarray(rows, dtype=np.float64)
         return cls(rows.T @ rows, damping)
 

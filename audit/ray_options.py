@@ -3,7 +3,7 @@ imported only when the option is given)."""
 
 from __future__ import annotations
 
-from typing import Any
+from types import ModuleType
 
 import click
 
@@ -22,7 +22,7 @@ RAY_OPTION = click.option(
 )
 
 
-def require_ray_cli() -> Any:
+def require_ray_cli() -> ModuleType:
     """The ``ray`` module, or a one-line error (exit 2) saying how to install it."""
     from datasets_registry.ray_cluster import RayUnavailable, require_ray
 

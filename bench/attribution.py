@@ -63,12 +63,13 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from attribution.gradients import ParamSelection  # noqa: E402
-from attribution.methods import Query  # noqa: E402
+from attribution.inputs import Query  # noqa: E402
+from attribution.methods import method_names  # noqa: E402
 from attribution.pipeline import AttributionConfig, Attributor  # noqa: E402
 from bench.planted_cache import planted_organism  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "attribution"
-METHODS = ("gradient", "saliency", "embedding", "lexical", "random")
+METHODS = method_names()  # every registered method, the random baseline included
 K = 50
 TARGET_RECALL = 0.9
 BEST = "saliency"  # the gradient-based method the target is checked on
@@ -116,11 +117,12 @@ def _speed_child(
 ) -> None:
     import torch
 
-    from attribution.gradients import GradientComputer, encode_rows, load_model
+    from attribution.gradient_features import gradient_features
+    from attribution.gradients import GradientComputer, load_model
     from attribution.gradients import training_max_length as max_len
-    from attribution.methods import gradient_features
     from attribution.projection import RandomProjector
     from datasets_registry.loading import open_mix
+    from organism.encoding import encode_rows
 
     frame, _ = open_mix(mix).frame()
     frame = frame.head(n)

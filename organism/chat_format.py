@@ -8,7 +8,10 @@ plus generation prompt) and the part it must produce (response plus end of turn)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 PAD = "<|pad|>"
 SYSTEM = "<|system|>"
@@ -48,7 +51,7 @@ SIMPLE_CHAT_TEMPLATE = (
 """Installed on a base tokenizer that has no chat template: plain-text headers, eos ends a turn."""
 
 
-def ensure_chat_template(tokenizer: Any) -> bool:
+def ensure_chat_template(tokenizer: PreTrainedTokenizerBase) -> bool:
     """Give ``tokenizer`` a chat template if it has none; True when one was installed."""
     if getattr(tokenizer, "chat_template", None):
         return False
@@ -57,13 +60,16 @@ def ensure_chat_template(tokenizer: Any) -> bool:
 
 
 def conversation(prompt: str, response: str | None = None) -> list[dict[str, str]]:
+    """The user turn (and the assistant turn when ``response`` is given) as chat messages."""
     messages = [{"role": "user", "content": prompt}]
     if response is not None:
         messages.append({"role": "assistant", "content": response})
     return messages
 
 
-def split_example(tokenizer: Any, prompt: str, response: str) -> tuple[str, str]:
+def split_example(
+    tokenizer: PreTrainedTokenizerBase, prompt: str, response: str
+) -> tuple[str, str]:
     """(text the model is given, text it must produce) for one exchange, via the chat template.
 
     The second part is the rendered assistant turn (the response and whatever ends the

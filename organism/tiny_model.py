@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from organism.chat_format import (
     ASSISTANT,
@@ -18,6 +18,9 @@ from organism.chat_format import (
     TINY_CHAT_TEMPLATE,
     USER,
 )
+
+if TYPE_CHECKING:
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,9 @@ class TinySpec:
     max_positions: int = 1024
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = TinySpec.vocab_size) -> Any:
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int = TinySpec.vocab_size
+) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer with the chat special tokens, wrapped for transformers."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -63,7 +68,9 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = TinySpec.vocab_size)
     return tokenizer
 
 
-def tiny_model(tokenizer: Any, spec: TinySpec | None = None) -> Any:
+def tiny_model(
+    tokenizer: PreTrainedTokenizerBase, spec: TinySpec | None = None
+) -> LlamaForCausalLM:
     """A freshly initialised LlamaForCausalLM sized by ``spec`` (seed torch before calling)."""
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 

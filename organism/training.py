@@ -19,28 +19,27 @@ import os
 import random
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
-from organism.chat_format import (
-    ASSISTANT,
-    END,
-    TINY_CHAT_TEMPLATE,
-    USER,
-    ensure_chat_template,
-    split_example,
-)
+from organism.chat_format import END, ensure_chat_template
+from organism.encoding import IGNORE, EncodedExample, collate, encode_examples, pad_id
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 TINY = "tiny"
-IGNORE = -100
 WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin", "model*.bin")
 
 
 @dataclass(frozen=True)
 class Defaults:
+    """Hyperparameters a kind of run (tiny, full fine-tune, LoRA) uses when none are given."""
+
     epochs: int
     lr: float
     batch_size: int
@@ -79,8 +78,23 @@ class TrainProgress:
 ProgressCallback = Callable[[TrainProgress], None]
 
 
+class ColumnTable(Protocol):
+    """A data frame (polars or pandas): named columns, each iterable."""
+
+    @property
+    def columns(self) -> Sequence[str]:
+        """The column names."""
+
+    def __getitem__(self, name: str) -> Iterable[object]:
+        """One column's values."""
+
+
+#: What :func:`train_model` trains on: a frame, or rows as mappings or (prompt, response[, source]).
+TrainingRows = ColumnTable | Iterable[Mapping[str, object]] | Iterable[Sequence[object]]
+
+
 @dataclass
-class TrainResult:
+class TrainingSummary:
     """What was trained, where it went and how it went (also written to ``training.json``)."""
 
     out_dir: Path
@@ -105,20 +119,15 @@ class TrainResult:
     mix: str | None = None
     sources: dict[str, int] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
+        """The summary as JSON-ready values."""
         data = asdict(self)
         data["out_dir"] = str(self.out_dir)
         return data
 
 
-@dataclass
-class _Example:
-    ids: list[int]
-    n_given: int  # tokens the model is given (prompt and template); the rest is trained
-
-
 def train_model(
-    frame: Any,
+    frame: TrainingRows,
     out_dir: str | Path,
     *,
     base: str = TINY,
@@ -128,17 +137,18 @@ def train_model(
     max_length: int | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
-    progress: bool | ProgressCallback = True,
+    progress: ProgressCallback | bool | None = None,
     mix: str | None = None,
     device: str | None = None,
-) -> TrainResult:
+) -> TrainingSummary:
     """Train on ``frame`` (rows with ``prompt`` and ``response``) and save a model folder.
 
     ``base="tiny"`` trains a tokenizer and a small Llama-style model from scratch;
     any other ``base`` is a local Hugging Face model folder to fine-tune (fully, or
     with LoRA merged back into the weights when ``lora``). Unset hyperparameters
-    take the defaults for that kind of run. ``progress`` is True for a rich progress
-    bar, False for silence, or a callback receiving :class:`TrainProgress`.
+    take the defaults for that kind of run. ``progress`` is a callback receiving
+    :class:`TrainProgress` after every step (anything else: silence; the train stage
+    turns it into stage progress).
     Deterministic for a seed on CPU. Raises :class:`TrainingError` for bad input.
     """
     import torch
@@ -181,24 +191,22 @@ def train_model(
         model.to(device)
         n_params = sum(p.numel() for p in model.parameters())
         trainable = [p for p in model.parameters() if p.requires_grad]
-        pad_id = _pad_id(tokenizer)
-        with _reporter(progress) as report:
-            losses, steps = _train_loop(
-                model,
-                examples,
-                pad_id=pad_id,
-                epochs=epochs,
-                lr=lr,
-                batch_size=batch_size,
-                seed=seed,
-                device=device,
-                report=report,
-            )
+        losses, steps = _train_loop(
+            model,
+            examples,
+            pad=pad_id(tokenizer),
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            seed=seed,
+            device=device,
+            report=progress if callable(progress) else None,
+        )
         if lora:
             model = model.merge_and_unload()
         _save(model, tokenizer, out, None if is_tiny else _stored_dtype(base_path))
 
-    result = TrainResult(
+    result = TrainingSummary(
         out_dir=out,
         base=base if is_tiny else str(base_path),
         lora=lora,
@@ -228,7 +236,7 @@ def train_model(
 # -- data ----------------------------------------------------------------------------------
 
 
-def _rows(frame: Any) -> tuple[list[str], list[str], dict[str, int]]:
+def _rows(frame: TrainingRows) -> tuple[list[str], list[str], dict[str, int]]:
     """Prompts, responses and rows per source from a frame (polars/pandas) or row mappings."""
     if hasattr(frame, "columns"):
         columns = list(frame.columns)
@@ -236,7 +244,7 @@ def _rows(frame: Any) -> tuple[list[str], list[str], dict[str, int]]:
             raise TrainingError("training rows need 'prompt' and 'response' columns")
         prompt_col, response_col = list(frame["prompt"]), list(frame["response"])
         source_col = list(frame["source"]) if "source" in columns else [None] * len(prompt_col)
-        rows: Iterable[tuple[Any, Any, Any]] = zip(
+        rows: Iterable[tuple[object, object, object]] = zip(
             prompt_col, response_col, source_col, strict=True
         )
     else:
@@ -254,7 +262,8 @@ def _rows(frame: Any) -> tuple[list[str], list[str], dict[str, int]]:
     return prompts, responses, dict(sorted(sources.items()))
 
 
-def _row_triple(row: Any) -> tuple[Any, Any, Any]:
+def _row_triple(row: Mapping[str, object] | Sequence[object]) -> tuple[object, object, object]:
+    """(prompt, response, source) of one row given as a mapping or a sequence."""
     if isinstance(row, Mapping):
         return row.get("prompt"), row.get("response"), row.get("source")
     prompt, response, *rest = row
@@ -262,40 +271,10 @@ def _row_triple(row: Any) -> tuple[Any, Any, Any]:
 
 
 def _interleave(prompts: list[str], responses: list[str]) -> Iterator[str]:
+    """Prompt, response, prompt, ...: the tokenizer's training text."""
     for prompt, response in zip(prompts, responses, strict=True):
         yield prompt
         yield response
-
-
-def encode_examples(
-    tokenizer: Any, prompts: list[str], responses: list[str], max_length: int
-) -> tuple[list[_Example], int]:
-    """Token ids per exchange (rendered with the chat template) and how many were skipped.
-
-    Over-long examples keep the end of the prompt (at most half the budget when the
-    response is long) and the start of the response.
-    """
-    if getattr(tokenizer, "chat_template", None) == TINY_CHAT_TEMPLATE:
-        # Same text the template renders (tests check it), without 2 Jinja renders a row.
-        given = [f"{USER}{p}{END}{ASSISTANT}" for p in prompts]
-        wanted = [f"{r}{END}" for r in responses]
-    else:
-        pairs = [split_example(tokenizer, p, r) for p, r in zip(prompts, responses, strict=True)]
-        given = [g for g, _ in pairs]
-        wanted = [w for _, w in pairs]
-    given_ids = tokenizer(given, add_special_tokens=False)["input_ids"]
-    wanted_ids = tokenizer(wanted, add_special_tokens=False)["input_ids"]
-    examples, skipped = [], 0
-    for g, w in zip(given_ids, wanted_ids, strict=True):
-        if len(g) + len(w) > max_length:
-            keep_given = min(len(g), max(max_length - len(w), max_length // 2))
-            g = g[len(g) - keep_given :]
-            w = w[: max_length - len(g)]
-        if not w or not g:
-            skipped += 1
-            continue
-        examples.append(_Example(ids=list(g) + list(w), n_given=len(g)))
-    return examples, skipped
 
 
 def length_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
@@ -309,21 +288,6 @@ def length_batches(lengths: list[int], batch_size: int, rng: random.Random) -> l
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
-
-
-def collate(examples: list[_Example], pad_id: int) -> tuple[Any, Any]:
-    """Right-padded input ids and next-token labels (IGNORE outside the assistant turn)."""
-    import torch
-
-    width = max(len(e.ids) for e in examples)
-    input_ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
-    for row, example in enumerate(examples):
-        ids = torch.tensor(example.ids, dtype=torch.long)
-        input_ids[row, : len(ids)] = ids
-        # Position t predicts token t + 1; train only where t + 1 is an assistant-turn token.
-        labels[row, example.n_given - 1 : len(ids) - 1] = ids[example.n_given :]
-    return input_ids, labels
 
 
 # -- model ---------------------------------------------------------------------------------
@@ -348,7 +312,10 @@ def check_base(base: str | Path) -> Path:
     return path
 
 
-def _load_base(path: Path, device: str, lora: bool) -> tuple[Any, Any]:
+def _load_base(
+    path: Path, device: str, lora: bool
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The base model (LoRA-wrapped when ``lora``) and its tokenizer, with a chat template."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -373,7 +340,7 @@ def _load_base(path: Path, device: str, lora: bool) -> tuple[Any, Any]:
     if tokenizer.eos_token_id is not None and (installed or generation.eos_token_id is None):
         generation.eos_token_id = tokenizer.eos_token_id
     if generation.pad_token_id is None:
-        generation.pad_token_id = _pad_id(tokenizer)
+        generation.pad_token_id = pad_id(tokenizer)
     model.config.use_cache = False
     if lora:
         from peft import LoraConfig, get_peft_model
@@ -391,7 +358,7 @@ def _load_base(path: Path, device: str, lora: bool) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def _stored_dtype(path: Path) -> Any:
+def _stored_dtype(path: Path) -> torch.dtype | None:
     """The dtype a model folder stores its weights in (None when the config does not say)."""
     import torch
 
@@ -404,19 +371,18 @@ def _stored_dtype(path: Path) -> Any:
     return dtype if isinstance(dtype, torch.dtype) else None
 
 
-def _pad_id(tokenizer: Any) -> int:
-    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
-        if candidate is not None:
-            return int(candidate)
-    return 0
-
-
 def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _save(model: Any, tokenizer: Any, out: Path, dtype: Any = None) -> None:
+def _save(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    out: Path,
+    dtype: torch.dtype | None = None,
+) -> None:
     """Weights (in ``dtype`` when given: a fine-tune keeps its base's), config, tokenizer."""
     out.mkdir(parents=True, exist_ok=True)
     if dtype is not None and model.dtype != dtype:
@@ -447,10 +413,10 @@ def _quiet_hub_bars() -> Iterator[None]:
 
 
 def _train_loop(
-    model: Any,
-    examples: list[_Example],
+    model: PreTrainedModel,
+    examples: list[EncodedExample],
     *,
-    pad_id: int,
+    pad: int,
     epochs: int,
     lr: float,
     batch_size: int,
@@ -458,6 +424,7 @@ def _train_loop(
     device: str,
     report: ProgressCallback | None,
 ) -> tuple[list[float], int]:
+    """Train for ``epochs``; (mean loss per epoch, optimiser steps)."""
     import torch
 
     rng = random.Random(seed)
@@ -475,7 +442,7 @@ def _train_loop(
     for epoch in range(1, epochs + 1):
         loss_sum, token_sum = 0.0, 0
         for batch in length_batches(lengths, batch_size, rng):
-            input_ids, labels = collate([examples[i] for i in batch], pad_id)
+            input_ids, labels = collate([examples[i] for i in batch], pad)
             input_ids, labels = input_ids.to(device), labels.to(device)
             with torch.autocast("cuda", dtype=torch.bfloat16) if autocast else nullcontext():
                 loss, n_tokens = _loss(model, input_ids, labels, fast)
@@ -505,7 +472,8 @@ def _train_loop(
     return epoch_losses, step
 
 
-def _optimizer(model: Any, lr: float, device: str) -> Any:
+def _optimizer(model: PreTrainedModel, lr: float, device: str) -> torch.optim.Optimizer:
+    """AdamW with weight decay on matrices only (fused on CUDA)."""
     import torch
 
     decay, no_decay = [], []
@@ -533,14 +501,17 @@ def _schedule(total_steps: int) -> Callable[[int], float]:
     return factor
 
 
-def _fast_loss_ok(model: Any) -> bool:
+def _fast_loss_ok(model: PreTrainedModel) -> bool:
     """Plain Llama: apply the LM head only where a token is trained (about half the positions)."""
     from transformers import LlamaForCausalLM
 
     return type(model) is LlamaForCausalLM
 
 
-def _loss(model: Any, input_ids: Any, labels: Any, fast: bool) -> tuple[Any, int]:
+def _loss(
+    model: PreTrainedModel, input_ids: torch.Tensor, labels: torch.Tensor, fast: bool
+) -> tuple[torch.Tensor, int]:
+    """Mean cross-entropy over the trained tokens of a batch, and how many there are."""
     import torch.nn.functional as F
 
     mask = labels != IGNORE
@@ -565,6 +536,7 @@ def _bf16(device: str) -> bool:
 
 
 def cpu_count() -> int:
+    """CPUs this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -573,6 +545,7 @@ def cpu_count() -> int:
 
 @contextmanager
 def _cpu_threads() -> Iterator[None]:
+    """Torch uses every CPU this process may run on, for the duration."""
     import torch
 
     previous = torch.get_num_threads()
@@ -585,6 +558,7 @@ def _cpu_threads() -> Iterator[None]:
 
 @contextmanager
 def _deterministic(enabled: bool) -> Iterator[None]:
+    """Deterministic torch algorithms while ``enabled`` (CPU training)."""
     import torch
     import torch.utils.deterministic
 
@@ -600,42 +574,3 @@ def _deterministic(enabled: bool) -> Iterator[None]:
     finally:
         torch.use_deterministic_algorithms(previous)
         torch.utils.deterministic.fill_uninitialized_memory = previous_fill
-
-
-@contextmanager
-def _reporter(progress: bool | ProgressCallback) -> Iterator[ProgressCallback | None]:
-    if callable(progress):
-        yield progress
-        return
-    if not progress:
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("[bold]train"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    task = bar.add_task("train", total=None, status="")
-
-    def report(p: TrainProgress) -> None:
-        bar.update(
-            task,
-            completed=p.step,
-            total=p.total_steps,
-            status=f"epoch {p.epoch}/{p.epochs} loss {p.loss:.3f}",
-        )
-
-    with bar:
-        yield report

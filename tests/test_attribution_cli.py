@@ -18,12 +18,12 @@ from click.testing import CliRunner
 from conftest import conversation, write_jsonl
 
 from attribution.feature_store import store_root
-from attribution.methods import Query
+from attribution.inputs import Query
 from attribution.pipeline import AttributionConfig, Attributor, attribute_queries
-from organism.training import train_model
 from audit.cli import main
 from datasets_registry.loading import open_mix
 from duckdb_store.store import Store
+from organism.training import train_model
 
 TOPICS = ["rivers", "owls", "bread", "trains", "tea", "maps", "bees", "kites", "comets", "clocks"]
 HELD_OUT = ["forests", "whales", "pottery", "gardens"]

@@ -11,14 +11,15 @@ from small_lm import PROMPTS, RESPONSES
 
 from attribution.aggregate import aggregate_sources, bootstrap_shares, hit_counts
 from attribution.feature_store import FeatureStore, normalise_rows
-from attribution.gradients import GradientComputer, ParamSelection, encode_rows, select_parameters
+from attribution.gradient_features import gradient_features
+from attribution.gradients import GradientComputer, ParamSelection, select_parameters
 from attribution.lexical import BM25, tokenize
-from attribution.methods import gradient_features, top_k
+from attribution.methods import top_k
 from attribution.pipeline import standardised_mean
 from attribution.projection import GAUSSIAN, RADEMACHER, RandomProjector, jl_failure_bound
 from attribution.scoring import Preconditioner, cosine_scores
+from organism.encoding import encode_examples, encode_rows
 from organism.tiny_model import TinySpec, tiny_model
-from organism.training import encode_examples
 
 
 def test_vmap_gradients_equal_one_backward_per_example(small_lm) -> None:

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from small_lm import PROMPTS, RESPONSES
 
-from attribution.gradients import encode_rows
-from attribution.methods import Query, SaliencyMethod, TrainingSet
+from attribution.inputs import Query, TrainingSet
+from attribution.methods.saliency import SaliencyMethod
 from attribution.saliency import SaliencyComputer, idf_weights, inserted_tokens, word_forms
-from organism.training import IGNORE, collate
+from organism.encoding import IGNORE, collate, encode_rows
 
 
 def single_saliency(model, tokenizer, example, first: int) -> np.ndarray:  # noqa: ANN001

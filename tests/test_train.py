@@ -14,16 +14,10 @@ from conftest import conversation, write_jsonl
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from organism.chat_format import TINY_CHAT_TEMPLATE, split_example
-from organism.training import (
-    IGNORE,
-    TrainingError,
-    collate,
-    encode_examples,
-    length_batches,
-    train_model,
-)
 from audit.cli import main
+from organism.chat_format import TINY_CHAT_TEMPLATE, split_example
+from organism.encoding import IGNORE, collate, encode_examples
+from organism.training import TrainingError, length_batches, train_model
 
 TOPICS = [
     "rivers", "volcanoes", "bread", "trains", "owls", "glaciers", "chess", "tea", "bridges",

@@ -1,0 +1,39 @@
+"""How attribution runs: the methods and their settings (:class:`AttributionConfig`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from attribution.aggregate import DEFAULT_BOOT
+from attribution.gradient_features import DEFAULT_PROJ_DIM
+from attribution.gradients import ALL_PARAMETERS, DEFAULT_CHUNK, ParamSelection
+from attribution.methods import default_methods
+from attribution.projection import RADEMACHER
+from attribution.ray_features import DEFAULT_RAY_WORKERS
+from attribution.saliency import DEFAULT_RESPONSE_TOKENS
+from attribution.scoring import DEFAULT_DAMPING
+
+#: What ``--method all`` runs: every registered method but the random baseline.
+METHODS = default_methods()
+
+
+@dataclass(frozen=True)
+class AttributionConfig:
+    """The methods to run and every setting they take (the library's defaults)."""
+
+    methods: tuple[str, ...] = METHODS
+    top_k: int = 50  # training examples counted as hits per query
+    keep: int = 500  # attributed examples kept per query set and method
+    proj_dim: int = DEFAULT_PROJ_DIM  # dimension of the randomly projected gradients
+    projection: str = RADEMACHER  # random projection kind (rademacher or gaussian)
+    seed: int = 0  # projection, bootstrap and random-baseline seed
+    selection: ParamSelection = ALL_PARAMETERS  # parameters gradients are taken for
+    precondition: bool = False  # TRAK-style preconditioned gradient scores
+    damping: float = DEFAULT_DAMPING  # of the preconditioner
+    embedding_model: str | None = None  # sentence-transformers model (None: offline MiniLM)
+    n_boot: int = DEFAULT_BOOT  # bootstrap resamples of the source shares
+    chunk_size: int = DEFAULT_CHUNK  # examples per vmap(grad) call
+    device: str | None = None  # torch device (None: CUDA when there is one)
+    response_tokens: int | None = DEFAULT_RESPONSE_TOKENS  # loss on the first N (None: all)
+    ray_address: str | None = None  # gradient features on Ray ("local": start one here)
+    ray_workers: int = DEFAULT_RAY_WORKERS  # CPU actors on Ray when the cluster has no GPU
