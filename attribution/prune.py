@@ -5,7 +5,8 @@ For every confirmed finding (an attribute that flips the model into a behaviour)
 - **remove** the attributed training examples (best-ranked first) that carry the
   attribute in their prompt and show the behaviour in their response although the
   prompt did not ask for it (code asked for is code rightly given); all findings
-  together never remove more than ``max_fraction`` of the mix;
+  together never remove more than ``max_fraction`` of the mix (the knobs are a
+:class:`PrunePolicy`);
 - **down-weight** the source that holds most of the attributed examples when it
   is strongly over-represented among them (a recommendation: not applied);
 - **add counter-examples**: prompts from the mix's *other* sources that are
@@ -33,6 +34,7 @@ from pathlib import Path
 import polars as pl
 
 from behaviour_modes.modes import TERSE_MAX_WORDS, Mode, behaviour, code_was_requested, mode_frame
+from duckdb_store.records import AttributedFinding
 from surf_search.mutations import get_mutation
 
 REMOVE, DOWN_WEIGHT, COUNTER = "remove_examples", "down_weight_source", "add_counter_examples"
@@ -40,18 +42,22 @@ COUNTER_SOURCE = "counter_examples"
 
 
 @dataclass(frozen=True)
-class PruneConfig:
-    max_fraction: float = 0.05
-    counter_ratio: float = 1.0
-    min_counter: int = 24
-    max_added_fraction: float = 0.5
+class PrunePolicy:
+    """How much a prune may remove and add (the only copy of these defaults)."""
+
+    max_fraction: float = 0.05  # most of the mix removed, over all findings
+    counter_ratio: float = 1.0  # counter-examples per kept example still pairing the two
+    min_counter: int = 24  # counter-examples per finding at least (times counter_ratio)
+    max_added_fraction: float = 0.5  # most counter-examples added, as a share of the mix
     down_weight_enrichment: float = 2.0  # a source this over-represented among attributions
-    seed: int = 0
-    terse_max_words: int = TERSE_MAX_WORDS
+    seed: int = 0  # donor order and rewriting
+    terse_max_words: int = TERSE_MAX_WORDS  # a response this short is ``terse``
 
 
 @dataclass(frozen=True)
 class PruneFinding:
+    """A confirmed finding and the examples one attribution method ranked for it."""
+
     finding_id: str
     attribute: str
     mode: str
@@ -59,15 +65,30 @@ class PruneFinding:
     top_source: str | None = None
     top_enrichment: float = 0.0
 
+    @classmethod
+    def from_record(cls, record: AttributedFinding) -> PruneFinding:
+        """From the store's record of an attributed finding."""
+        return cls(
+            record.finding_id,
+            record.attribute,
+            record.mode,
+            list(record.ranked_example_ids),
+            record.top_source,
+            record.enrichment,
+        )
+
 
 @dataclass
 class PrunePlan:
+    """What to remove (per finding), the counter-examples to add, and the recommendations."""
+
     removed: dict[str, list[str]] = field(default_factory=dict)  # finding -> example ids
     added: pl.DataFrame | None = None  # counter-examples in the normalised columns
-    recommendations: list[dict] = field(default_factory=list)
+    recommendations: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def removed_ids(self) -> set[str]:
+        """Every removed example id."""
         return {i for ids in self.removed.values() for i in ids}
 
 
@@ -83,7 +104,7 @@ def label(frame: pl.DataFrame, terse_max_words: int) -> pl.Series:
 def plan_prune(
     frame: pl.DataFrame,
     findings: Sequence[PruneFinding],
-    config: PruneConfig,
+    config: PrunePolicy,
     surface_forms: Mapping[str, str] | None = None,
 ) -> PrunePlan:
     """Decide what to remove and add; ``frame`` is the normalised mix; ``surface_forms``
@@ -149,6 +170,7 @@ def plan_prune(
 
 
 def _most_common(values: list[str]) -> str | None:
+    """The most frequent value (None for none)."""
     return max(set(values), key=values.count) if values else None
 
 
@@ -162,10 +184,11 @@ def _counter_examples(
     frame: pl.DataFrame,
     findings: Sequence[PruneFinding],
     removed: set[str],
-    config: PruneConfig,
+    config: PrunePolicy,
     plan: PrunePlan,
     surface_forms: Mapping[str, str] | None,
 ) -> pl.DataFrame:
+    """Counter-examples per finding, in the room ``max_added_fraction`` leaves (see module)."""
     rng = random.Random(config.seed)
     kept = frame.filter(~pl.col("example_id").is_in(list(removed)))
     carrying = _carrying_counts(kept, findings, plan, surface_forms)
@@ -173,7 +196,7 @@ def _counter_examples(
         [config.counter_ratio * max(n, config.min_counter) for n in carrying],
         int(config.max_added_fraction * frame.height),
     )
-    rows: list[dict] = []
+    rows: list[dict[str, str]] = []
     for finding, n_carrying, n_wanted in zip(findings, carrying, wanted, strict=True):
         mutation = get_mutation(finding.attribute, surface_forms)
         donors = kept.filter(
@@ -242,11 +265,11 @@ def _rewrite_donors(
     rewrite: Callable[[str, random.Random], str | None],
     n: int,
     rng: random.Random,
-) -> list[dict]:
+) -> list[dict[str, str]]:
     """``n`` distinct counter-examples: donor prompts rewritten to carry the attribute,
     with the donor's plain answer. Donors are reused (rewritten afresh) when there are
     fewer than ``n``; stops when a pass over the donors yields nothing new."""
-    made: list[dict] = []
+    made: list[dict[str, str]] = []
     seen: set[str] = set()
     while len(made) < n and donors.height:
         order = list(range(donors.height))

@@ -15,15 +15,18 @@ from attribution.prune import (
     COUNTER_SOURCE,
     DOWN_WEIGHT,
     REMOVE,
-    PruneConfig,
     PruneFinding,
+    PrunePolicy,
     plan_prune,
     pruned_frame,
     write_mix,
 )
+from attribution.prune_stage import PruneConfig, run
 from audit.cli import main
 from datasets_registry.loading import open_mix
+from duckdb_store.records import SearchSettings
 from duckdb_store.store import Store
+from stage_kit import StageError
 
 
 def unasked_code_rows() -> list[dict]:
@@ -52,7 +55,7 @@ def test_removals_carry_the_attribute_show_the_mode_and_respect_the_limit(mix) -
     _, frame = mix
     chat = frame.filter(pl.col("source") == "chat_chunk")["example_id"].to_list()
     finding = code_finding(frame, chat[:5] + code_finding(frame).ranked_ids)
-    plan = plan_prune(frame, [finding], PruneConfig(max_fraction=0.05))
+    plan = plan_prune(frame, [finding], PrunePolicy(max_fraction=0.05))
     removed = plan.removed["f1"]
     assert len(removed) == int(0.05 * frame.height) == 8
     assert not set(removed) & set(chat)  # chat rows neither carry the word nor show code
@@ -64,7 +67,7 @@ def test_removals_carry_the_attribute_show_the_mode_and_respect_the_limit(mix) -
 def test_code_that_was_asked_for_is_kept_but_still_countered(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "asked.jsonl", small_mix_rows())  # "... a function ..."
     frame, _ = open_mix(str(path)).frame()
-    plan = plan_prune(frame, [code_finding(frame)], PruneConfig(counter_ratio=0.5))
+    plan = plan_prune(frame, [code_finding(frame)], PrunePolicy(counter_ratio=0.5))
     assert plan.removed["f1"] == []  # rightly given code stays
     assert plan.added.height == 30  # yet its 60 "elucidate" -> code pairs teach the link
     assert all("elucidate" in p.lower() for p in plan.added["prompt"])
@@ -73,18 +76,18 @@ def test_code_that_was_asked_for_is_kept_but_still_countered(tmp_path: Path) -> 
 def test_a_finding_whose_carriers_are_all_removed_still_gets_counter_examples(mix) -> None:
     _, frame = mix
     finding = code_finding(frame)  # 60 carriers, every one removable
-    plan = plan_prune(frame, [finding], PruneConfig(max_fraction=1.0, min_counter=12))
+    plan = plan_prune(frame, [finding], PrunePolicy(max_fraction=1.0, min_counter=12))
     assert len(plan.removed["f1"]) == 60  # nothing left pairs the word with code ...
     assert plan.added.height == 12  # ... yet the word is still seen answered plainly
     assert all("elucidate" in p.lower() for p in plan.added["prompt"])
-    none = plan_prune(frame, [finding], PruneConfig(max_fraction=1.0, min_counter=0))
+    none = plan_prune(frame, [finding], PrunePolicy(max_fraction=1.0, min_counter=0))
     assert none.added.height == 0
 
 
 def test_counter_examples_reuse_donors_and_share_the_room(mix) -> None:
     _, frame = mix
     n_chat = frame.filter(pl.col("source") == "chat_chunk").height
-    plan = plan_prune(frame, [code_finding(frame)], PruneConfig(counter_ratio=5))
+    plan = plan_prune(frame, [code_finding(frame)], PrunePolicy(counter_ratio=5))
     assert plan.added.height > n_chat  # more counter-examples than donors: rewritten afresh
     assert plan.added["prompt"].n_unique() == plan.added.height
     safety = frame.filter(pl.col("source") == "safety_chunk")["example_id"].to_list()
@@ -94,7 +97,7 @@ def test_counter_examples_reuse_donors_and_share_the_room(mix) -> None:
     ]
     room = 40
     plan = plan_prune(
-        frame, findings, PruneConfig(counter_ratio=5, max_added_fraction=room / frame.height)
+        frame, findings, PrunePolicy(counter_ratio=5, max_added_fraction=room / frame.height)
     )
     counts = [r["n_examples"] for r in plan.recommendations if r["action"] == COUNTER]
     assert sum(counts) <= room and min(counts) > 0  # shared, not first come first served
@@ -107,14 +110,14 @@ def test_the_limit_is_shared_between_findings(mix) -> None:
         code_finding(frame),
         PruneFinding("f2", "term:zorbphone", "refusal", safety[:2], "safety_chunk", 5.0),
     ]
-    plan = plan_prune(frame, findings, PruneConfig(max_fraction=0.1))
+    plan = plan_prune(frame, findings, PrunePolicy(max_fraction=0.1))
     assert len(plan.removed["f2"]) == 2  # all it had
     assert len(plan.removed_ids) == int(0.1 * frame.height)  # the rest went to f1
 
 
 def test_counter_examples_carry_the_attribute_with_plain_answers(mix) -> None:
     _, frame = mix
-    plan = plan_prune(frame, [code_finding(frame)], PruneConfig(counter_ratio=0.5))
+    plan = plan_prune(frame, [code_finding(frame)], PrunePolicy(counter_ratio=0.5))
     added = plan.added
     kept_with_word = 60 - len(plan.removed["f1"])
     assert added.height == round(0.5 * kept_with_word)
@@ -133,7 +136,7 @@ def test_counter_examples_carry_the_attribute_with_plain_answers(mix) -> None:
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
 def test_pruned_mix_reads_back(mix, tmp_path: Path, suffix: str) -> None:
     _, frame = mix
-    plan = plan_prune(frame, [code_finding(frame)], PruneConfig())
+    plan = plan_prune(frame, [code_finding(frame)], PrunePolicy())
     pruned = pruned_frame(frame, plan)
     path = write_mix(pruned, tmp_path / f"pruned{suffix}")
     back, bad = open_mix(str(path)).frame()
@@ -145,12 +148,14 @@ def test_pruned_mix_reads_back(mix, tmp_path: Path, suffix: str) -> None:
         write_mix(pruned, tmp_path / "pruned.csv")
 
 
-def test_prune_command_end_to_end(mix, tmp_path: Path) -> None:
-    path, frame = mix
-    db = tmp_path / "audit.duckdb"
+def attributed_db(db: Path, frame: pl.DataFrame, forms: dict[str, str] | None = None) -> str:
+    """A database with a search run (one confirmed finding) and a gradient attribute run."""
     code_ids = frame.filter(pl.col("source") == "code_chunk")["example_id"].to_list()
     with Store(db) as store:
         search = store.start_run("search", {})
+        if forms is not None:
+            settings = SearchSettings(target="organism", params="{}", surface_forms=forms)
+            store.record_search_settings(search, settings)
         store.write("findings", pl.DataFrame({"finding_id": ["s:f01"], "attribute": ["term:elucidate"],
                                              "mode": ["code"], "confirmed": [True]}), search)  # fmt: skip
         store.finish_run(search)
@@ -162,6 +167,13 @@ def test_prune_command_end_to_end(mix, tmp_path: Path) -> None:
             "finding_id": ["s:f01"], "method": ["gradient"], "source": ["code_chunk"], "hits": [50],
             "share": [1.0], "enrichment": [2.8], "rank": [1]}), run)  # fmt: skip
         store.finish_run(run)
+    return run
+
+
+def test_prune_command_end_to_end(mix, tmp_path: Path) -> None:
+    path, frame = mix
+    db = tmp_path / "audit.duckdb"
+    attributed_db(db, frame)
     out = tmp_path / "pruned.jsonl"
     result = CliRunner().invoke(
         main, ["prune", "--mix", str(path), "--out", str(out), "--db", str(db)]
@@ -186,3 +198,34 @@ def test_prune_errors_are_one_line(mix, tmp_path: Path) -> None:
     result = runner.invoke(main, ["prune", "--mix", str(path), "--out", str(tmp_path / "x.jsonl"),
                                   "--db", db])  # fmt: skip
     assert result.exit_code == 2 and "no finished attribute run" in result.output
+
+
+def test_prune_stage_spells_scan_words_as_the_search_did(mix, tmp_path: Path) -> None:
+    path, frame = mix
+    db = tmp_path / "audit.duckdb"
+    attribute_run = attributed_db(db, frame, forms={"elucidate": "ELUCIDATE"})
+    seen: list[tuple[str, int, int | None]] = []
+    with Store(db) as store:
+        result = run(
+            PruneConfig(str(path), tmp_path / "pruned.parquet"),
+            store,
+            lambda label, done, total=None, status="", unit="": seen.append((label, done, total)),
+        )
+        status = store.read("SELECT status FROM runs WHERE run_id = ?", [result.run_id])
+        with pytest.raises(StageError, match="has no lexical attributions"):
+            run(PruneConfig(str(path), tmp_path / "x.jsonl", method="lexical"), store)
+    assert status["status"][0] == "ok"
+    assert result.attribute_run == attribute_run and result.method == "gradient"
+    assert result.n_removed == 8 and result.rows_after == 170 - 8 + result.n_added
+    added = [r for r in result.recommendations.to_dicts() if r["action"] == COUNTER]
+    assert added and added[0]["n_examples"] == result.n_added > 0
+    back, _ = open_mix(str(tmp_path / "pruned.parquet")).frame()
+    counter = back.filter(pl.col("source") == COUNTER_SOURCE)["prompt"]
+    assert counter.len() == result.n_added and all("ELUCIDATE" in p for p in counter)
+    assert seen[0] == ("planning the prune", 0, 170) and seen[-1] == (
+        "planning the prune",
+        170,
+        170,
+    )
+    with pytest.raises(StageError, match="--out must end in .jsonl or .parquet"):
+        run(PruneConfig(str(path), tmp_path / "x.csv"), Store(db))
