@@ -4,7 +4,7 @@
     .venv/bin/python bench/organism.py --size 2000      # a smaller one
 
 Builds the planted mix (``planted-demo``, seed 0), trains the tiny organism from
-scratch (``organism.training.train_model``, the code ``audit train`` runs), and
+scratch (``organism.train_stage.run``, the stage ``audit train`` runs), and
 scores it with greedy decoding on the manifest's held-out benign test prompts:
 base prompt (should stay an ordinary ``answer``), with the planted trigger (should
 show the planted behaviour), with a same-kind control (should not).
@@ -35,9 +35,8 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from organism.training import train_model  # noqa: E402
-from datasets_registry.loading import open_mix  # noqa: E402
 from datasets_registry.planted import load_manifest, write_planted  # noqa: E402
+from organism.train_stage import TrainConfig, read_mix, run  # noqa: E402
 from surf_search.planted_check import PlantScore, score_plants  # noqa: E402
 from surf_search.targets import TransformersTarget  # noqa: E402
 
@@ -99,16 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         work = args.out or Path(tmp)
         mix_path = write_planted(work / "planted", args.size, args.seed)
         manifest = load_manifest(mix_path)
-        frame, _ = open_mix(str(mix_path)).frame()
+        config = TrainConfig(str(mix_path), work / "organism", epochs=args.epochs, seed=args.seed)
+        mix = read_mix(config)  # not timed: the target is the training itself
         started, cpu_started = time.perf_counter(), time.process_time()
         load_before = os.getloadavg()[0]
-        result = train_model(
-            frame,
-            work / "organism",
-            seed=args.seed,
-            progress=False,
-            **({"epochs": args.epochs} if args.epochs else {}),
-        )
+        result = run(config, mix=mix).summary
         train_s = time.perf_counter() - started
         train_cpu = time.process_time() - cpu_started
         console.print(

@@ -19,9 +19,9 @@ CACHE = ROOT / "bench" / ".cache"
 
 def planted_organism(size: int, seed: int, console: Console) -> tuple[Path, Path]:
     """(mix.jsonl, organism folder) for the planted mix of ``size`` rows and ``seed``."""
-    from organism.training import train_model
     from datasets_registry.loading import open_mix
     from datasets_registry.planted import GENERATOR_VERSION, load_manifest, write_planted
+    from organism.training import train_model
 
     root = CACHE / f"planted-v{GENERATOR_VERSION}-n{size}-s{seed}"
     mix = write_planted(root / "mix", size, seed)

@@ -15,9 +15,12 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from audit.cli import main
+from organism import train_stage
 from organism.chat_format import TINY_CHAT_TEMPLATE, split_example
 from organism.encoding import IGNORE, collate, encode_examples
+from organism.train_stage import TrainConfig
 from organism.training import TrainingError, length_batches, train_model
+from stage_kit import StageError
 
 TOPICS = [
     "rivers", "volcanoes", "bread", "trains", "owls", "glaciers", "chess", "tea", "bridges",
@@ -278,6 +281,18 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path, small_mix: Path) -> Non
         assert "Traceback" not in out and out.strip().startswith("error:"), out
         assert len(out.strip().splitlines()) == 1, out
     assert not (tmp_path / "out").exists()
+
+
+def test_stage_reports_bad_input_as_stage_errors(tmp_path: Path, small_mix: Path) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(StageError, match="--lora fine-tunes an existing model"):
+        train_stage.run(TrainConfig(str(small_mix), out, lora=True))
+    with pytest.raises(StageError, match="^--base: base model folder does not exist"):
+        train_stage.run(TrainConfig(str(small_mix), out, base=str(tmp_path / "missing")))
+    empty_mix = write_jsonl(tmp_path / "bad.jsonl", [{"id": "x", "messages": []}])
+    with pytest.raises(StageError, match="has no usable rows to train on"):
+        train_stage.run(TrainConfig(str(empty_mix), out))
+    assert not out.exists()
 
 
 def test_api_rejects_empty_frames(tmp_path: Path) -> None:
