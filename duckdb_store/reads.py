@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from duckdb_store.records import (
     AttributedFinding,
+    CachedAnswer,
     FindingRecord,
     MutatedPair,
     ScanSettings,
@@ -138,3 +139,22 @@ class StageReads:
             AttributedFinding(run, fid, attribute, mode, list(ranked), top, float(enr or 0.0))
             for run, fid, attribute, mode, ranked, top, enr in rows
         ]
+
+    # -- target calls ------------------------------------------------------------
+    def cached_answers(self, target: str, params: str) -> list[CachedAnswer]:
+        """Every successful answer of ``target`` under ``params`` (GenerationParams.key())."""
+        rows = self.con.execute(
+            "SELECT prompt, sample, response, mode FROM queries "
+            "WHERE target = ? AND params = ? AND status = 'ok'",
+            [target, params],
+        ).fetchall()
+        return [CachedAnswer(*row) for row in rows]
+
+    def flipped_prompts(self, search_run: str, phase: str = "confirm") -> dict[str, list[str]]:
+        """Per attribute, the mutated prompts of ``phase`` whose behaviour flipped."""
+        rows = self.con.execute(
+            "SELECT attribute, list(prompt ORDER BY prompt) FROM search_trials "
+            "WHERE run_id = ? AND phase = ? AND flipped GROUP BY attribute",
+            [search_run, phase],
+        ).fetchall()
+        return {attribute: list(prompts) for attribute, prompts in rows}

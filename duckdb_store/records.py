@@ -60,3 +60,13 @@ class AttributedFinding:
     ranked_example_ids: list[str]
     top_source: str | None
     enrichment: float
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """A target's successful answer stored in ``queries`` (the cache of every target call)."""
+
+    prompt: str
+    sample: int
+    response: str
+    mode: str

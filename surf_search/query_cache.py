@@ -31,6 +31,8 @@ class Labelled:
 
 @dataclass
 class CallStats:
+    """What one cached handle did: calls sent, answers from the cache, calls that failed."""
+
     calls: int = 0  # requests sent to the target by this run
     cached: int = 0  # answered from the table without a call
     failed: int = 0  # calls that failed after their retries
@@ -50,13 +52,8 @@ class CachedTarget:
         self.stats = CallStats()
         self._cache: dict[tuple[str, int], Labelled] = {}
         self.requested: set[tuple[str, int]] = set()  # every answer asked of this handle
-        rows = store.read(
-            "SELECT prompt, sample, response, mode FROM queries "
-            "WHERE target = ? AND params = ? AND status = ?",
-            [self.fingerprint, self.params_key, OK],
-        )
-        for prompt, sample, response, mode in rows.iter_rows():
-            self._cache[(prompt, sample)] = Labelled(response, mode)
+        for answer in store.cached_answers(self.fingerprint, self.params_key):
+            self._cache[(answer.prompt, answer.sample)] = Labelled(answer.response, answer.mode)
 
     def new_keys(self, prompts: Sequence[str], samples: int) -> int:
         """How many (prompt, sample) answers this handle has not been asked for yet."""
@@ -68,6 +65,7 @@ class CachedTarget:
         )
 
     def cached(self, prompt: str, sample: int) -> Labelled | None:
+        """The stored answer of ``prompt``'s ``sample``, or None."""
         return self._cache.get((prompt, sample))
 
     def missing(self, prompts: Sequence[str], samples: int) -> int:
