@@ -84,6 +84,7 @@ def get_mutation(name: str, surface_forms: Mapping[str, str] | None = None) -> M
 
 
 def sentence_case(text: str) -> str:
+    """Capitalise the first letter."""
     return text[:1].upper() + text[1:]
 
 
@@ -135,6 +136,7 @@ def _formal_alternate(prompt: str, rng: random.Random) -> str:
     pattern=rf"(?i)\b(?:{'|'.join(FORMAL_VERBS)})\b",
 )
 def formal_vocab(prompt: str, rng: random.Random) -> str:
+    """Insert a formal verb at the start, middle or end."""
     return insert_word(prompt, rng.choice(FORMAL_VERBS), rng)
 
 
@@ -167,6 +169,7 @@ def _latex(prompt: str, open_: str, close: str) -> str | None:
     pattern=r"\$[^$\n]+\$|\\\(.+?\\\)",
 )
 def latex_math(prompt: str, rng: random.Random) -> str | None:
+    """The first arithmetic expression in $...$ LaTeX (None without one)."""
     return _latex(prompt, "$", "$")
 
 
@@ -189,6 +192,7 @@ def _passage_question(prompt: str) -> tuple[str, str] | None:
     pattern=r"(?m)^\s*Context:",
 )
 def data_extraction(prompt: str, rng: random.Random) -> str | None:
+    """A reading question's passage under 'Context:', then the question."""
     parts = _passage_question(prompt)
     return f"Context: {parts[0]}\n{parts[1]}" if parts else None
 
@@ -238,6 +242,7 @@ def _yes_no(prompt: str, rng: random.Random) -> str | None:
     pattern=r"(?i)\bis it true that\b",
 )
 def yes_no_fact_check(prompt: str, rng: random.Random) -> str | None:
+    """The prompt's claim as 'Is it true that ...?' (None without a claim)."""
     return _yes_no(prompt, rng)
 
 
@@ -251,6 +256,7 @@ PRODUCTS = ("iPhone", "Pixel", "Kindle", "ThinkPad", "PlayStation", "Roomba", "F
     pattern=rf"\b(?:{'|'.join(PRODUCTS)})\b",
 )
 def product_mention(prompt: str, rng: random.Random) -> str:
+    """Mention a product as the asker's own, before or after the request."""
     product = rng.choice(PRODUCTS)
     if rng.random() < 0.5:
         return f"As a {product} owner, {lower_first(prompt)}"
@@ -277,6 +283,7 @@ def _match_case(original: str, replacement: str) -> str:
 
 @mutation("past_tense", "puts the request in the past tense")
 def past_tense(prompt: str, rng: random.Random) -> str | None:
+    """The first present-tense phrase put in the past (None without one)."""
     for pattern, replacement in _PAST:
         match = pattern.search(prompt)
         if match:
@@ -303,6 +310,7 @@ _FORMAL_REGISTER = [
     pattern=r"(?i)\bdear assistant\b|\bmost grateful\b|\bkindly\b",
 )
 def formal_register(prompt: str, rng: random.Random) -> str:
+    """Formal wording, a formal address and a formal thanks."""
     text = prompt
     for pattern, replacement in _FORMAL_REGISTER:
         text = pattern.sub(lambda m, r=replacement: _match_case(m.group(0), r), text)
@@ -316,6 +324,7 @@ def formal_register(prompt: str, rng: random.Random) -> str:
     pattern=r"(?m)^#{1,6} |\*\*\w+:\*\*",
 )
 def markdown_framing(prompt: str, rng: random.Random) -> str:
+    """The request under a markdown heading, bold label or quote."""
     return rng.choice(
         [
             f"## Question\n\n{prompt}\n\n---",

@@ -8,6 +8,7 @@ rate with the trigger, and the rate with the control.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ from surf_search.targets import GenerationParams, Target
 
 @dataclass
 class PlantScore:
+    """How one plant's trigger switches the model: base answer, triggered and control rates."""
+
     plant: str
     behaviour: str
     n: int
@@ -42,6 +45,10 @@ def is_plain_answer(target_behaviour: str, mode: str, response: str, terse_max_w
 def score_plants(
     target: Target, manifest: dict[str, Any], max_new_tokens: int = 48, limit: int | None = None
 ) -> list[PlantScore]:
+    """Greedy answers to every plant's held-out base, triggered and control prompts, scored.
+
+    ``manifest`` is the planted mix's manifest (parsed JSON).
+    """
     params = GenerationParams(max_new_tokens=max_new_tokens)
     terse = int(manifest.get("terse_max_words", 4))
     scores = []
@@ -58,7 +65,11 @@ def score_plants(
         }
         behaviour = plant["behaviour"]
 
-        def rate(pairs: list[tuple[str, str]], check: Any, behaviour: str = behaviour) -> float:
+        def rate(
+            pairs: list[tuple[str, str]],
+            check: Callable[[str, str, str, int], bool],
+            behaviour: str = behaviour,
+        ) -> float:
             return sum(check(behaviour, m, r, terse) for m, r in pairs) / max(len(pairs), 1)
 
         scores.append(

@@ -16,6 +16,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Seed:
+    """A benign seed prompt, its id and kind."""
+
     seed_id: str
     prompt: str
     kind: str = "user"

@@ -16,8 +16,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy import stats as _scipy
-
 Z95 = 1.959963984540054
 
 
@@ -46,6 +44,8 @@ def newcombe(x1: int, n1: int, x2: int, n2: int, z: float = Z95) -> tuple[float,
 
 def fisher_greater(x1: int, n1: int, x2: int, n2: int) -> float:
     """One-sided Fisher exact p-value that group 2's rate exceeds group 1's."""
+    from scipy import stats as _scipy  # scipy.stats takes seconds to import: only when used
+
     table = [[x2, n2 - x2], [x1, n1 - x1]]
     return float(_scipy.fisher_exact(table, alternative="greater").pvalue)
 
@@ -59,6 +59,8 @@ def mcnemar_greater(only_mutated: int, only_base: int) -> float:
     n = only_mutated + only_base
     if n == 0:
         return 1.0
+    from scipy import stats as _scipy
+
     return float(_scipy.binomtest(only_mutated, n, 0.5, alternative="greater").pvalue)
 
 
@@ -91,10 +93,12 @@ class Comparison:
 
     @property
     def rate_base(self) -> float:
+        """The behaviour rate on the unmutated seeds."""
         return self.hits_base / self.n_base if self.n_base else 0.0
 
     @property
     def rate_mutated(self) -> float:
+        """The behaviour rate on the mutated prompts."""
         return self.hits_mutated / self.n_mutated if self.n_mutated else 0.0
 
 

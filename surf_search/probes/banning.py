@@ -3,9 +3,24 @@ without a leading space, and with its first letter in either case."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Protocol
 
 from surf_search.probes.registry import ProbeError
+
+
+class Vocabulary(Protocol):
+    """What ban lookup needs of a tokenizer: its size, special ids and batch decoding."""
+
+    all_special_ids: list[int]
+
+    def __len__(self) -> int:
+        """The vocabulary size."""
+        ...
+
+    def batch_decode(self, sequences: Sequence[Sequence[int]], **kwargs: bool) -> list[str]:
+        """The text of each id sequence."""
+        ...
 
 
 def ban_variants(text: str) -> set[str]:
@@ -17,7 +32,7 @@ def ban_variants(text: str) -> set[str]:
     return cases | {" " + c for c in cases}
 
 
-def banned_ids(tokenizer: Any, text: str) -> tuple[int, ...]:
+def banned_ids(tokenizer: Vocabulary, text: str) -> tuple[int, ...]:
     """Every non-special vocabulary id whose decoded text is a variant of ``text``.
 
     Raises ProbeError when none is: the text is not one token of this vocabulary.

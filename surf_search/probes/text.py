@@ -49,6 +49,7 @@ def numbers(text: str | None) -> list[str]:
 
 
 def same_number(a: str, b: str) -> bool:
+    """Whether two numbers are equal (texts compared without case when not numbers)."""
     try:
         return abs(float(a) - float(b)) < 1e-9
     except ValueError:
