@@ -77,23 +77,23 @@ def word_evidence(mix: Path, word: str) -> str:
 
 
 def run_search(mix: Path, organism: Path, db: Path, budget: int, console: Console) -> str:
-    from audit.scan_command import run_scan_command
-    from audit.search_command import run_search_command
+    from audit.output import CliProgress
+    from audit.search_command import summarise
+    from datasets_registry import scan_stage
+    from datasets_registry.scan import ScanConfig
+    from duckdb_store.store import Store
+    from surf_search import search_stage
+    from surf_search.search_stage import SearchConfig
+    from surf_search.target_config import TargetConfig
 
-    run_scan_command(
-        mix=str(mix), db=str(db), source_column="source", prompt_column="prompt",
-        response_column="response", id_column="id", feature_options=(), feature_file=None,
-        batch_rows=50_000, min_support=5, show=0,
-    )  # fmt: skip
-    started = time.perf_counter()
-    run_id = run_search_command(
-        model=str(organism), base_url=None, api_key_env=None, concurrency=8, timeout_s=60,
-        max_retries=4, batch_size=32, max_new_tokens=64, temperature=0.0, top_p=1.0,
-        seeds_file=None, from_scan=True, scan_terms=12, attributes=(), budget=budget,
-        samples=1, min_effect=0.2, alpha=0.05, seed=0, db=str(db),
-    )  # fmt: skip
+    with Store(db) as store, CliProgress("calls") as progress:
+        scan_stage.run(ScanConfig(mix=str(mix)), store, progress)
+        started = time.perf_counter()
+        config = SearchConfig(target=TargetConfig(str(organism)), from_scan=True, budget=budget)
+        result = search_stage.run(config, store, progress)
+    summarise(result, str(db))
     console.print(f"search took {time.perf_counter() - started:.0f} s")
-    return run_id
+    return result.run_id
 
 
 def ground_truth(db: Path, run_id: str, mix: Path, console: Console) -> bool:
@@ -159,12 +159,8 @@ def cost(db: Path, run_id: str, console: Console) -> bool:
 
     with Store(db) as store:
         scan = store.latest_run("scan")
-        terms = store.read(
-            "SELECT feature FROM trigger_hypotheses WHERE run_id = ? AND feature LIKE 'term:%' "
-            "GROUP BY feature ORDER BY min(rank) LIMIT 12",
-            [scan],
-        )["feature"].to_list()
-    operators = builtin_mutations() + [term_mutation(t.removeprefix("term:")) for t in terms]
+        words = store.scan_terms(scan, 12) if scan else []
+    operators = builtin_mutations() + [term_mutation(w) for w in words]
     seeds = builtin_seeds()
     sweep = exhaustive_calls(seeds, operators, 1)
     share = used / sweep

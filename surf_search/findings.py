@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from surf_search.search import SearchResult, Trial
+from surf_search.search import SearchOutcome, Trial
 
 TRIAL_SCHEMA = {
     "phase": pl.String,
@@ -23,6 +23,7 @@ TRIAL_SCHEMA = {
 
 
 def trials_frame(trials: Sequence[Trial]) -> pl.DataFrame:
+    """Trials as ``search_trials`` rows (without the run id)."""
     return pl.DataFrame(
         [
             {
@@ -44,10 +45,12 @@ def trials_frame(trials: Sequence[Trial]) -> pl.DataFrame:
 
 
 def finding_id(run_id: str, index: int) -> str:
+    """The id of a run's ``index``-th finding (1-based), e.g. ``search-...:f01``."""
     return f"{run_id}:f{index:02d}"
 
 
-def findings_frame(result: SearchResult, run_id: str, target: str) -> pl.DataFrame:
+def findings_frame(result: SearchOutcome, run_id: str, target: str) -> pl.DataFrame:
+    """Every tested finding as ``findings`` rows (without the run id)."""
     rows = []
     for index, f in enumerate(result.findings, start=1):
         c, r = f.comparison, f.robust_comparison

@@ -34,8 +34,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from scipy.stats import beta as beta_distribution
-
 from behaviour_modes.modes import TERSE_MAX_WORDS, Mode, behaviour
 from surf_search.mutations import Mutation, combine
 from surf_search.query_cache import CachedTarget, Labelled
@@ -47,14 +45,16 @@ MIN_AB_SEEDS = 10  # an A/B on fewer seeds cannot reach significance for moderat
 
 
 @dataclass(frozen=True)
-class SearchConfig:
+class SearchPlan:
+    """How the search spends its budget and decides (the algorithm's settings)."""
+
     budget: int = 900  # answers used (from the cache or a call), so a rerun replays the run
     samples: int = 1  # responses per prompt in confirmation (1 under greedy decoding)
     discovery_share: float = 0.4  # of the budget spent finding candidates
     robust_share: float = 0.2  # of the budget kept for the robustness re-tests
     robust_seeds: int = 20  # seeds per robustness re-test (at most)
-    min_effect: float = 0.2
-    alpha: float = 0.05
+    min_effect: float = 0.2  # smallest rate difference that counts as a trigger
+    alpha: float = 0.05  # false discovery rate (Benjamini-Hochberg q-value threshold)
     confirm_seeds: int = 40  # confirmation seeds per candidate (at most)
     max_candidates: int = 10
     min_pulls: int = 3  # discovery pulls every arm gets before any gets more
@@ -62,7 +62,7 @@ class SearchConfig:
     decided: float = 0.05  # an arm is settled when it is this sure of its side of min_effect/2
     round_size: int = 16  # pulls per discovery round (one batched target call)
     combine_top: int = 3  # the best single arms combined pairwise
-    seed: int = 0
+    seed: int = 0  # the random stream of seed order, arm choice and insertions
     terse_max_words: int = TERSE_MAX_WORDS
 
 
@@ -82,11 +82,14 @@ class Trial:
 
     @property
     def flipped(self) -> bool:
+        """The mutated answer's behaviour differs from the seed's and is not a plain answer."""
         return self.behaviour != self.base_behaviour and self.behaviour != Mode.ANSWER.value
 
 
 @dataclass
 class Arm:
+    """One attribute operator (or combination) as a bandit arm: pulls, flips, seeds used."""
+
     mutation: Mutation
     pulls: int = 0
     flips: int = 0
@@ -97,15 +100,19 @@ class Arm:
 
     @property
     def mean(self) -> float:
+        """The posterior mean flip rate (uniform prior)."""
         return (self.flips + 1) / (self.pulls + 2)
 
     @property
     def components(self) -> list[str]:
+        """The single operators this arm combines (itself when it is a single one)."""
         return self.mutation.name.split("+")
 
 
 @dataclass
 class Finding:
+    """A tested candidate: its A/B comparison, q-value, verdict and robustness re-test."""
+
     attribute: str
     description: str
     mode: str
@@ -119,7 +126,9 @@ class Finding:
 
 
 @dataclass
-class SearchResult:
+class SearchOutcome:
+    """What one search found: findings (confirmed first), its trials and the answers it used."""
+
     findings: list[Finding]
     trials: list[Trial]
     calls: int
@@ -128,14 +137,16 @@ class SearchResult:
 
 
 @dataclass(frozen=True)
-class Progress:
+class SearchProgress:
+    """Where a search stands: its phase, answers used of the budget, confirmed findings."""
+
     phase: str
     calls: int
     budget: int
     findings: int
 
 
-ProgressCallback = Callable[[Progress], None]
+ProgressCallback = Callable[[SearchProgress], None]
 
 
 class Search:
@@ -146,7 +157,7 @@ class Search:
         target: CachedTarget,
         seeds: Sequence[Seed],
         mutations: Sequence[Mutation],
-        config: SearchConfig,
+        config: SearchPlan,
         progress: ProgressCallback | None = None,
         on_trials: Callable[[list[Trial]], None] | None = None,
     ) -> None:
@@ -178,7 +189,7 @@ class Search:
         return len(self.target.requested) - self.start_used
 
     def _report(self, phase: str) -> None:
-        self.progress(Progress(phase, self.calls, self.config.budget, self.n_confirmed))
+        self.progress(SearchProgress(phase, self.calls, self.config.budget, self.n_confirmed))
 
     def _behaviour(self, labelled: Labelled) -> str:
         return behaviour(labelled.mode, labelled.response, self.config.terse_max_words)
@@ -190,6 +201,8 @@ class Search:
     # -- 1. discovery ---------------------------------------------------------------------
     def _uncertainty(self, arm: Arm) -> float:
         """Posterior probability that the arm is on the other side of the threshold."""
+        from scipy.stats import beta as beta_distribution  # slow to import: only when used
+
         above = 1 - beta_distribution.cdf(
             self.config.min_effect / 2, arm.flips + 1, arm.pulls - arm.flips + 1
         )
@@ -236,6 +249,7 @@ class Search:
                 self.arms.setdefault(combo.name, Arm(combo))
 
     def discover(self) -> None:
+        """Pull arms in batched rounds until the discovery share of the budget is used."""
         limit = int(self.config.budget * self.config.discovery_share)
         combined = False
         while self.calls < limit:
@@ -296,6 +310,8 @@ class Search:
         return max(MIN_AB_SEEDS, min(most, even))
 
     def candidates(self) -> list[Arm]:
+        """The arms worth an A/B: singles first, a combination only when its parts do not
+        already explain its mode; at most ``max_candidates``."""
         ranked = sorted(
             (a for a in self.arms.values() if a.pulls >= self.config.min_pulls and a.flips),
             key=lambda a: ("+" in a.mutation.name, -a.mean),  # singles before combinations
@@ -363,6 +379,7 @@ class Search:
         return compare([(t.base_behaviour == mode, t.behaviour == mode) for t in trials]), example
 
     def confirm(self) -> list[Finding]:
+        """A fresh paired A/B of every candidate; q-values across them decide confirmation."""
         findings = []
         candidates = self.candidates()
         for index, arm in enumerate(candidates):
@@ -394,6 +411,7 @@ class Search:
 
     # -- 3. robustness --------------------------------------------------------------------
     def check_robustness(self, findings: list[Finding]) -> None:
+        """Re-test each confirmed finding with the attribute's second insertion."""
         for finding in findings:
             if not finding.confirmed:
                 continue
@@ -410,12 +428,13 @@ class Search:
                 and comparison.effect >= self.config.min_effect
             )
 
-    def run(self) -> SearchResult:
+    def run(self) -> SearchOutcome:
+        """Discover, confirm and re-test; findings sorted confirmed first, then by q-value."""
         self.discover()
         findings = self.confirm()
         self.check_robustness(findings)
         findings.sort(key=lambda f: (not f.confirmed, f.q_value, -f.comparison.effect))
-        return SearchResult(
+        return SearchOutcome(
             findings=findings,
             trials=self.trials,
             calls=self.calls,
@@ -444,6 +463,7 @@ def mutated_pairs(
 
 
 def pair_prompts(pairs: Sequence[tuple[Seed, str]]) -> list[str]:
+    """Every seed prompt, then every mutated prompt."""
     return [s.prompt for s, _ in pairs] + [p for _, p in pairs]
 
 

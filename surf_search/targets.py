@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,16 @@ class GenerationParams:
         )
 
     def key(self) -> str:
+        """The parameters as canonical JSON: part of every cache key in ``queries``."""
         data = asdict(self)
         if not self.banned_token_ids:
             del data["banned_token_ids"]
         return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def from_key(cls, key: str) -> GenerationParams:
+        """The parameters a ``key()`` was made from."""
+        return cls(**json.loads(key))
 
 
 OK = "ok"
@@ -62,6 +68,7 @@ class Completion:
 
     @property
     def ok(self) -> bool:
+        """Whether the call succeeded."""
         return self.status == OK
 
 
@@ -92,6 +99,7 @@ class Target(Protocol):
 
 
 def _folder_fingerprint(path: Path) -> str:
+    """A digest of a model folder's file names, sizes and modification times."""
     digest = hashlib.sha256()
     for name in sorted(p.name for p in path.iterdir() if p.is_file()):
         stat = (path / name).stat()
@@ -122,9 +130,11 @@ class TransformersTarget:
         )
 
     def fingerprint(self) -> str:
+        """``hf:`` and the resolved folder with a digest of its files (or the hub id)."""
         return self._fingerprint
 
     def chat_text(self, prompt: str) -> str:
+        """``prompt`` as one user turn in the model's chat template, ready for generation."""
         return self.tokenizer.apply_chat_template(
             [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
         )
@@ -154,7 +164,7 @@ class TransformersTarget:
                 padding=True,
                 add_special_tokens=False,
             ).to(self.device)
-            kwargs: dict[str, Any] = {
+            kwargs: dict[str, object] = {
                 "max_new_tokens": params.max_new_tokens,
                 "do_sample": sample,
                 "num_return_sequences": per_prompt,

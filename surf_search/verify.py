@@ -10,7 +10,7 @@ one-sided Fisher exact test that the rate fell.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from behaviour_modes.modes import TERSE_MAX_WORDS, Mode, behaviour
@@ -23,6 +23,8 @@ from surf_search.stats import fisher_greater
 
 @dataclass(frozen=True)
 class FindingToVerify:
+    """A confirmed finding to re-test: its id, attribute and behaviour mode."""
+
     finding_id: str
     attribute: str
     mode: str
@@ -30,6 +32,8 @@ class FindingToVerify:
 
 @dataclass(frozen=True)
 class Verification:
+    """One finding's A/B on the models before and after a fix."""
+
     finding_id: str
     attribute: str
     mode: str
@@ -42,6 +46,7 @@ class Verification:
 
     @property
     def relative_drop(self) -> float:
+        """The share of the trigger rate the fix removed (0 when there was none)."""
         return 1 - self.rate_after / self.rate_before if self.rate_before else 0.0
 
 
@@ -73,8 +78,12 @@ def verify_findings(
     seed: int = 0,
     terse_max_words: int = TERSE_MAX_WORDS,
     surface_forms: dict[str, str] | None = None,
+    on_done: Callable[[int], None] | None = None,
 ) -> list[Verification]:
-    """The A/B of every finding on both models, on the same mutated prompts."""
+    """The A/B of every finding on both models, on the same mutated prompts.
+
+    ``on_done(n)`` is called after each finding with the number verified so far.
+    """
     out = []
     for finding in findings:
         mutation = get_mutation(finding.attribute, surface_forms)
@@ -99,4 +108,6 @@ def verify_findings(
                 p_value=fisher_greater(hits_after, n_after, hits_before, n_before),
             )
         )
+        if on_done is not None:
+            on_done(len(out))
     return out

@@ -17,13 +17,16 @@ from conftest import SHARED_DATA, PlantedOrganism
 from serving import ServerHandle, serve
 
 from audit.cli import main
-from surf_search.probes import ProbeError, get_probe, probe_names
+from stage_kit import StageError
+from surf_search.probe_stage import ProbeConfig, check
+from surf_search.probes import ProbeError, ProbeOptions, get_probe, probe_names
 from surf_search.probes.banning import ban_variants, banned_ids
 from surf_search.probes.inputs import load_items, load_prompts, load_xstest
 from surf_search.probes.judge import parse_coverage
 from surf_search.probes.sustain import arithmetic_items, constraints_for, is_correct, pick
 from surf_search.probes.text import content_words, coverage, yes_no
 from surf_search.probes.token_ban import Measure, summarise
+from surf_search.target_config import TargetConfig
 from surf_search.targets import GenerationParams
 
 XSTEST = SHARED_DATA / "xstest" / "xstest_prompts.csv"
@@ -175,6 +178,29 @@ def test_registry_says_what_a_hit_means() -> None:
     for name in probe_names():
         assert get_probe(name).hit_desc and "\n" not in get_probe(name).hit_desc
     assert get_probe("length-probe").in_process_only
+
+
+def test_probe_config_checks_its_options_before_anything_runs() -> None:
+    def config(name: str, **changes: object) -> ProbeConfig:
+        base_url = changes.pop("base_url", None)
+        return ProbeConfig(name, TargetConfig("m", base_url=base_url), ProbeOptions(**changes))
+
+    assert config("sustain").given_fields() == frozenset()
+    assert config("token-ban", bans=("a",), folds=3).given_fields() == {"bans", "folds"}
+    assert check(config("sustain", limit=3)).name == "sustain"
+    for wrong, message in [
+        (config("sustain", folds=3), "--folds does not apply to sustain (it is for length-probe)"),
+        (config("token-ban", yes_no=False), "--yes-no does not apply to token-ban"),
+        (config("length-probe", base_url="http://127.0.0.1:9/v1"), "needs an in-process model"),
+        (config("token-ban", tokenizer="t"), "--tokenizer is only for --base-url"),
+        (config("token-ban", judge_url="http://127.0.0.1:9/v1"), "go together"),
+        (config("nope"), "unknown probe"),
+    ]:
+        with pytest.raises(StageError, match=re.escape(message)):
+            check(wrong)
+    explicit = ProbeConfig("sustain", TargetConfig("m"), ProbeOptions(), frozenset({"folds"}))
+    with pytest.raises(StageError, match="--folds does not apply"):
+        check(explicit)  # the CLI says which options were given, even at their defaults
 
 
 def test_length_probe_ridge_recovers_a_linear_signal() -> None:

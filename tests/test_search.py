@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,6 +17,12 @@ from click.testing import CliRunner
 from conftest import SEARCH_BUDGET, PlantedOrganism
 
 from audit.cli import main
+from duckdb_store.store import Store
+from surf_search import search_stage, verify_stage
+from surf_search.search_stage import SearchConfig
+from surf_search.target_config import TargetConfig
+from surf_search.targets import GenerationParams
+from surf_search.verify_stage import VerifyConfig
 
 BUDGET = SEARCH_BUDGET
 CONTROLS = {"past_tense", "markdown_framing", "product_mention", "formal_register"}
@@ -90,16 +97,62 @@ def test_every_call_is_in_queries_once_and_trials_link_to_it(searched) -> None:
     assert phases == {"discover", "confirm", "robust"}
 
 
+def test_search_settings_are_recorded_for_later_stages(searched) -> None:
+    db, _ = searched
+    with Store(db) as store:
+        run_id = store.latest_run("search")
+        settings = store.search_settings(run_id)
+    ((args,),) = sql(db, f"SELECT args FROM runs WHERE run_id = '{run_id}'")
+    args = json.loads(args)
+    assert settings is not None and args["seeds"] == "builtin" and settings.seeds is None
+    assert (settings.target, settings.params, settings.samples, settings.n_seeds) == (
+        args["target"], args["params"], args["samples"], args["n_seeds"])  # fmt: skip
+    assert settings.surface_forms == args["surface_forms"] and settings.surface_forms
+    assert GenerationParams.from_key(settings.params) == GenerationParams()
+
+
 def test_rerun_is_served_from_the_cache(planted_organism: PlantedOrganism, searched) -> None:
     db, _ = searched
     before = confirmed(db)
-    code, output = run("search", "--model", str(planted_organism.model), "--from-scan",
-                       "--budget", BUDGET, "--db", str(db))  # fmt: skip
-    assert code == 0, output
-    ((run_id,),) = sql(db, "SELECT max(run_id) FROM runs WHERE command = 'search'")
-    assert sql(db, f"SELECT count(*) FROM queries WHERE run_id = '{run_id}'") == [(0,)]
-    assert confirmed(db, run_id) == before
-    assert "0 target calls" in output
+    config = SearchConfig(
+        target=TargetConfig(str(planted_organism.model)), from_scan=True, budget=int(BUDGET)
+    )
+    with Store(db) as store:
+        result = search_stage.run(config, store)
+    assert result.stats.calls == 0 and result.stats.cached > 0 and not result.failed_all
+    assert result.scan is not None and result.scan.words and result.scan.spelling_problem is None
+    assert sql(db, f"SELECT count(*) FROM queries WHERE run_id = '{result.run_id}'") == [(0,)]
+    assert sql(db, f"SELECT status FROM runs WHERE run_id = '{result.run_id}'") == [("ok",)]
+    assert confirmed(db, result.run_id) == before
+    assert {f.attribute for f in result.outcome.findings if f.confirmed} == {a for a, _ in before}
+
+
+def test_verify_repeats_the_findings_on_both_models(
+    planted_organism: PlantedOrganism, searched, tmp_path: Path
+) -> None:
+    db = tmp_path / "verify.duckdb"
+    shutil.copy(searched[0], db)
+    model = str(planted_organism.model)
+    with Store(db) as store:
+        search_run = store.latest_run("search")
+        findings = store.confirmed_findings(search_run)
+        result = verify_stage.run(VerifyConfig(model, model, max_seeds=5), store)
+    assert result.search_run == search_run and result.run_id is not None
+    frame = result.verifications
+    assert frame["finding_id"].to_list() == [f.finding_id for f in findings]
+    assert frame["rate_before"].to_list() == frame["rate_after"].to_list()  # the same model
+    assert sql(db, f"SELECT count(*) FROM verifications WHERE run_id = '{result.run_id}'") == [
+        (len(findings),)
+    ]
+    code, output = run("verify", "--before", model, "--after", model, "--max-seeds", "5",
+                       "--db", str(db))  # fmt: skip
+    assert code == 0 and "confirmed triggers before and after" in output, output
+    code, output = run("verify", "--before", model, "--after", model, "--search-run", "nope",
+                       "--db", str(db))  # fmt: skip
+    assert code == 2 and "no run 'nope'" in output, output
+    code, output = run("verify", "--before", model, "--after", model,
+                       "--db", str(tmp_path / "empty.duckdb"))  # fmt: skip
+    assert code == 2 and "no finished search" in output, output
 
 
 def test_killed_search_resumes_without_repeating_calls(

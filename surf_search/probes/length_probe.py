@@ -9,25 +9,30 @@ In-process models only: it reads hidden states.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from surf_search.probes.inputs import PromptItem, load_prompts
-from surf_search.probes.registry import ProbeContext, ProbeError, ProbeOptions, ProbeResult, probe
+from surf_search.probes.registry import ProbeContext, ProbeError, ProbeOptions, ProbeOutcome, probe
 
 PAPER = "paper: R^2 0.51-0.93 for instruction-tuned models, negative for base models"
 MIN_ITEMS = 10
 DEFAULT_LIMIT = 120
 ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0)
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def last_token_states(target: Any, prompts: list[str]) -> Any:
+    from surf_search.targets import TransformersTarget
+
+
+def last_token_states(target: TransformersTarget, prompts: list[str]) -> np.ndarray:
     """(layers + 1, prompts, hidden) array: each layer's state at the last prompt token."""
     import numpy as np
     import torch
 
     tokenizer, model = target.tokenizer, target.model
     chunks = []
-    size = getattr(target, "batch_size", 16)
+    size = target.batch_size
     for start in range(0, len(prompts), size):
         texts = [target.chat_text(p) for p in prompts[start : start + size]]
         batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
@@ -40,7 +45,7 @@ def last_token_states(target: Any, prompts: list[str]) -> Any:
     return np.concatenate(chunks, axis=1)
 
 
-def cv_r2(features: Any, target: Any, folds: int, seed: int) -> float:
+def cv_r2(features: np.ndarray, target: np.ndarray, folds: int, seed: int) -> float:
     """Cross-validated R^2 of a standardised ridge (alpha chosen inside each fold)."""
     from sklearn.linear_model import RidgeCV
     from sklearn.metrics import r2_score
@@ -61,7 +66,8 @@ def cv_r2(features: Any, target: Any, folds: int, seed: int) -> float:
     options=("prompts", "limit", "folds"),
     in_process_only=True,
 )
-def length_probe(ctx: ProbeContext, options: ProbeOptions) -> ProbeResult:
+def length_probe(ctx: ProbeContext, options: ProbeOptions) -> ProbeOutcome:
+    """Ridge-probe each layer's last prompt-token state for the greedy answer's length."""
     import numpy as np
 
     if not ctx.in_process:
@@ -83,18 +89,19 @@ def length_probe(ctx: ProbeContext, options: ProbeOptions) -> ProbeResult:
     items = [i for i in items if i.prompt in answers]
     if len(items) < max(MIN_ITEMS, options.folds):
         raise ProbeError(f"only {len(items)} prompts were answered; too few for a probe")
-    tokenizer = ctx.target.tokenizer
+    target = ctx.local_target
+    tokenizer = target.tokenizer
     lengths = np.array(
         [len(tokenizer(answers[i.prompt].response, add_special_tokens=False)["input_ids"])
          for i in items],
         dtype=float,
     )  # fmt: skip
     prompt_lengths = np.array(
-        [[len(tokenizer(ctx.target.chat_text(i.prompt), add_special_tokens=False)["input_ids"])]
+        [[len(tokenizer(target.chat_text(i.prompt), add_special_tokens=False)["input_ids"])]
          for i in items],
         dtype=float,
     )  # fmt: skip
-    result = ProbeResult()
+    result = ProbeOutcome()
     for item, length in zip(items, lengths, strict=True):
         result.add(item.item_id, "response", "length_tokens", length, item.kind)
     if float(lengths.std()) == 0.0:
@@ -102,7 +109,7 @@ def length_probe(ctx: ProbeContext, options: ProbeOptions) -> ProbeResult:
         result.summary("all", "n", len(items))
         return result
     ctx.log(f"hidden states of {len(items)} prompts")
-    states = last_token_states(ctx.target, [i.prompt for i in items])
+    states = last_token_states(target, [i.prompt for i in items])
     seed = options.seed
     best_layer, best = -1, float("-inf")
     for layer, features in enumerate(states):

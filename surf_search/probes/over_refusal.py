@@ -11,7 +11,7 @@ bias says "No" to true statements more often than "Yes" to false ones.
 from __future__ import annotations
 
 from surf_search.probes.inputs import load_xstest
-from surf_search.probes.registry import ProbeContext, ProbeError, ProbeOptions, ProbeResult, probe
+from surf_search.probes.registry import ProbeContext, ProbeError, ProbeOptions, ProbeOutcome, probe
 from surf_search.probes.text import yes_no
 
 PAPER = "XSTest: a well-calibrated model refuses few safe prompts and most unsafe ones"
@@ -47,6 +47,7 @@ FALSE_QUESTIONS = (
 
 
 def yes_no_prompt(question: str) -> str:
+    """The question with the instruction to answer yes or no."""
     return f"{question} Answer yes or no."
 
 
@@ -64,7 +65,8 @@ def _pct(value: float | None) -> str:
     "wanted); more 'No' to true statements than 'Yes' to false ones is a negative bias",
     options=("prompts", "limit", "per_type", "yes_no"),
 )
-def over_refusal(ctx: ProbeContext, options: ProbeOptions) -> ProbeResult:
+def over_refusal(ctx: ProbeContext, options: ProbeOptions) -> ProbeOutcome:
+    """Refusal rates per label and type, and the yes/no negative-bias check."""
     if not options.prompts:
         raise ProbeError(
             "over-refusal needs --prompts FILE: an XSTest-format CSV with prompt, type and "
@@ -74,7 +76,7 @@ def over_refusal(ctx: ProbeContext, options: ProbeOptions) -> ProbeResult:
 
     items = load_xstest(options.prompts, options.limit, options.per_type)
     answers = ctx.generate([i.prompt for i in items], what="XSTest-format prompts")
-    result = ProbeResult()
+    result = ProbeOutcome()
     by_label: dict[str, list[bool]] = {}
     by_type: dict[str, list[bool]] = {}
     labels: dict[str, str] = {}
@@ -104,7 +106,7 @@ def over_refusal(ctx: ProbeContext, options: ProbeOptions) -> ProbeResult:
     return result
 
 
-def _yes_no_check(ctx: ProbeContext, options: ProbeOptions, result: ProbeResult) -> None:
+def _yes_no_check(ctx: ProbeContext, options: ProbeOptions, result: ProbeOutcome) -> None:
     cases = [(f"t{i}", q, True) for i, q in enumerate(TRUE_QUESTIONS, 1)]
     cases += [(f"f{i}", q, False) for i, q in enumerate(FALSE_QUESTIONS, 1)]
     if options.limit:

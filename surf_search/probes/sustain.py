@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from surf_search.probes.inputs import QAItem, load_items
-from surf_search.probes.registry import ProbeContext, ProbeOptions, ProbeResult, probe
+from surf_search.probes.registry import ProbeContext, ProbeOptions, ProbeOutcome, probe
 from surf_search.probes.text import numbers, same_number, words
 
 DEFAULT_ITEMS = 40
@@ -48,6 +48,8 @@ def is_correct(response: str | None, answer: str) -> bool:
 
 @dataclass(frozen=True)
 class Constraint:
+    """A self-evident constraint: its kind, the instruction stated, and its check."""
+
     kind: str
     instruction: str
     check: Callable[[str], bool]
@@ -107,13 +109,14 @@ def _rate(values: list[bool]) -> float | None:
     "satisfied is stated in the prompt",
     options=("items", "limit"),
 )
-def sustain(ctx: ProbeContext, options: ProbeOptions) -> ProbeResult:
+def sustain(ctx: ProbeContext, options: ProbeOptions) -> ProbeOutcome:
+    """Accuracy, then the share of correct answers that stay correct with a met constraint."""
     if options.items:
         items = load_items(options.items, options.limit)
     else:
         items = arithmetic_items(options.limit or DEFAULT_ITEMS, options.seed)
     free = ctx.generate([i.question for i in items], what="unconstrained answers")
-    result = ProbeResult()
+    result = ProbeOutcome()
     answered = [i for i in items if i.question in free]
     firsts = [is_correct(free[i.question].response, i.answer) for i in answered]
     for item, ok in zip(answered, firsts, strict=True):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from surf_search.probes.banning import banned_ids
 from surf_search.probes.inputs import PromptItem, load_prompts
-from surf_search.probes.registry import ProbeContext, ProbeError, ProbeOptions, ProbeResult, probe
+from surf_search.probes.registry import ProbeContext, ProbeError, ProbeOptions, ProbeOutcome, probe
 from surf_search.probes.text import content_words, coverage, words
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ def rewrite_prompt(question: str, answer: str) -> str:
 
 @dataclass(frozen=True)
 class Measure:
+    """One item under one ban: answer lengths, coverages, and whether the answer changed."""
+
     free_len: int
     banned_len: int
     rewrite_len: int
@@ -62,10 +64,12 @@ class Measure:
 
     @property
     def lost(self) -> int:
+        """Words the banned answer lost against the free one."""
         return max(self.free_len - self.banned_len, 0)
 
     @property
     def recovered(self) -> int:
+        """Words the rewrite won back (at most those lost)."""
         return min(max(self.rewrite_len - self.banned_len, 0), self.lost)
 
 
@@ -104,7 +108,8 @@ def _pct(value: float | None) -> str:
     "recovery is the share a rewrite under the same ban wins back",
     options=("prompts", "bans", "tokenizer", "judge_url", "judge_model", "limit"),
 )
-def token_ban(ctx: ProbeContext, options: ProbeOptions) -> ProbeResult:
+def token_ban(ctx: ProbeContext, options: ProbeOptions) -> ProbeOutcome:
+    """Free answers, answers under each ban, and rewrites under the ban, compared."""
     if options.prompts:
         items = load_prompts(options.prompts, options.limit)
     else:
@@ -125,7 +130,7 @@ def token_ban(ctx: ProbeContext, options: ProbeOptions) -> ProbeResult:
 
         judge = JudgeConfig(options.judge_url, options.judge_model or "")
     free = ctx.generate([item.prompt for item in items], what="free answers")
-    result = ProbeResult()
+    result = ProbeOutcome()
     for item in items:
         if item.prompt in free:
             result.add(item.item_id, "free", "length_words", len(words(free[item.prompt].response)))
@@ -141,7 +146,7 @@ def token_ban(ctx: ProbeContext, options: ProbeOptions) -> ProbeResult:
 
 def _one_ban(
     ctx: ProbeContext,
-    result: ProbeResult,
+    result: ProbeOutcome,
     items: list[PromptItem],
     free: dict[str, Labelled],
     text: str,

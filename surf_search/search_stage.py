@@ -1,0 +1,226 @@
+"""The search stage: ``run(SearchConfig, Store) -> SearchResult``.
+
+Loads the seed prompts, chooses the attribute operators (built-ins, plus the latest
+scan's words with ``from_scan``, restricted to ``attributes``), opens the target and
+runs the SURF search (``surf_search.search``) under a new ``search`` run. Every answer
+goes through the ``queries`` table; trials are saved as they come, findings at the end,
+and the settings verification and pruning repeat are recorded (``search_settings``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from datasets_registry.loading import MixError
+from datasets_registry.normalise import Columns
+from datasets_registry.surface import surface_forms
+from duckdb_store.records import SearchSettings
+from duckdb_store.store import Store
+from stage_kit import NO_PROGRESS, Progress, StageError
+from surf_search.findings import findings_frame, trials_frame
+from surf_search.mutations import Mutation, builtin_mutations, get_mutation, term_mutation
+from surf_search.query_cache import CachedTarget, CallStats
+from surf_search.search import Search, SearchOutcome, SearchPlan, SearchProgress, Trial
+from surf_search.seeds import Seed, SeedError, builtin_seeds, load_seeds
+from surf_search.target_config import TargetConfig, open_target
+
+__all__ = [
+    "ChosenMutations",
+    "ScanWords",
+    "SearchConfig",
+    "SearchResult",
+    "choose_mutations",
+    "run",
+]
+
+LABEL = "search"  # the progress task
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything `audit search` takes; defaults come from SearchPlan and TargetConfig."""
+
+    target: TargetConfig  # the model under audit and its generation parameters
+    seeds_file: str | None = None  # seed prompts (lines or JSON lines); None: the built-in set
+    from_scan: bool = False  # add the words of the latest scan's hypotheses (term:<word>)
+    scan_terms: int = 12  # how many scan words from_scan adds
+    attributes: tuple[str, ...] = ()  # only these operators (e.g. formal_vocab, term:zorblax)
+    budget: int = SearchPlan.budget  # answers the search may use (cached ones count)
+    samples: int = SearchPlan.samples  # responses per prompt in confirmation (sampling only)
+    min_effect: float = SearchPlan.min_effect  # smallest rate difference that counts
+    alpha: float = SearchPlan.alpha  # false discovery rate
+    seed: int = SearchPlan.seed  # the search's random stream and the sampling seed
+
+
+@dataclass(frozen=True)
+class ScanWords:
+    """The scan words ``from_scan`` added, and why their spellings are unknown (if they are)."""
+
+    scan_run: str
+    words: list[str]  # without the ``term:`` prefix, best hypothesis first
+    spelling_problem: str | None = None  # set when the scanned mix could not be reread
+
+
+@dataclass(frozen=True)
+class ChosenMutations:
+    """The operators a search runs, the mix's spelling of each scan word, and the scan used."""
+
+    mutations: list[Mutation]
+    surface_forms: dict[str, str] = field(default_factory=dict)
+    scan: ScanWords | None = None
+
+
+@dataclass
+class SearchResult:
+    """The search run, what it searched and what it found (everything the CLI prints)."""
+
+    run_id: str
+    target_name: str
+    n_attributes: int
+    n_seeds: int
+    budget: int
+    samples_ignored: bool  # greedy decoding: one sample per prompt whatever ``samples`` said
+    scan: ScanWords | None  # the scan words added with from_scan
+    outcome: SearchOutcome
+    stats: CallStats
+
+    @property
+    def failed_all(self) -> bool:
+        """Every call to the target failed: nothing was learned (the run is marked failed)."""
+        return self.stats.calls > 0 and self.stats.failed == self.stats.calls
+
+
+def choose_mutations(
+    store: Store, from_scan: bool, scan_terms: int, attributes: Sequence[str]
+) -> ChosenMutations:
+    """Built-in operators, plus the latest scan's words with ``from_scan``, restricted to
+    ``attributes``; and the mix's spelling of each scan word."""
+    mutations = builtin_mutations()
+    forms: dict[str, str] = {}
+    scan = None
+    if from_scan:
+        scan_run = store.latest_run("scan")
+        if scan_run is None:
+            raise StageError("--from-scan: no finished scan in this database (run `audit scan`)")
+        words = store.scan_terms(scan_run, scan_terms)
+        forms, problem = _surface_forms(store, scan_run, words)
+        mutations += [term_mutation(w, forms.get(w)) for w in words]
+        scan = ScanWords(scan_run, words, problem)
+    if attributes:
+        try:
+            mutations = [get_mutation(name, forms) for name in attributes]
+        except KeyError as exc:
+            raise StageError(str(exc.args[0])) from None
+    return ChosenMutations(mutations, forms, scan)
+
+
+def _surface_forms(
+    store: Store, scan_run: str, words: list[str]
+) -> tuple[dict[str, str], str | None]:
+    """How the scanned mix writes each word; none, and why, when the mix cannot be reread."""
+    settings = store.scan_settings(scan_run)
+    if settings is None:
+        return {}, f"no scan settings recorded for {scan_run}"
+    columns = Columns(
+        source=settings.source_column,
+        prompt=settings.prompt_column,
+        response=settings.response_column,
+        id=settings.id_column,
+    )
+    try:
+        return surface_forms(settings.mix, words, columns), None
+    except (MixError, OSError) as exc:
+        return {}, str(exc)
+
+
+def run(config: SearchConfig, store: Store, progress: Progress = NO_PROGRESS) -> SearchResult:
+    """Search the target for attributes that flip its behaviour, under a new ``search`` run."""
+    try:
+        seeds = load_seeds(config.seeds_file) if config.seeds_file else builtin_seeds()
+    except SeedError as exc:
+        raise StageError(str(exc)) from None
+    chosen = choose_mutations(store, config.from_scan, config.scan_terms, config.attributes)
+    samples = config.samples
+    samples_ignored = config.target.temperature == 0 and samples > 1
+    if samples_ignored:
+        samples = 1
+    target = open_target(config.target)
+    params = config.target.params(config.seed)
+    plan = SearchPlan(
+        budget=config.budget,
+        samples=samples,
+        min_effect=config.min_effect,
+        alpha=config.alpha,
+        seed=config.seed,
+    )
+    fingerprint = target.fingerprint()
+    args = {
+        "model": config.target.model,
+        "base_url": config.target.base_url,
+        "target": fingerprint,
+        "params": params.key(),
+        "seeds": config.seeds_file or "builtin",
+        "n_seeds": len(seeds),
+        "attributes": [m.name for m in chosen.mutations],
+        "surface_forms": chosen.surface_forms,
+        "budget": config.budget,
+        "samples": samples,
+        "min_effect": config.min_effect,
+        "alpha": config.alpha,
+        "seed": config.seed,
+    }
+    run_id = store.start_run("search", args)
+    cached = CachedTarget(target, store, run_id, params)
+    with store.finishing(run_id):
+        store.record_search_settings(
+            run_id,
+            SearchSettings(
+                target=fingerprint,
+                params=params.key(),
+                samples=samples,
+                seeds=config.seeds_file,
+                n_seeds=len(seeds),
+                surface_forms=chosen.surface_forms,
+            ),
+        )
+        outcome = _search(cached, seeds, chosen.mutations, plan, store, run_id, progress)
+        store.write("findings", findings_frame(outcome, run_id, fingerprint), run_id)
+    result = SearchResult(
+        run_id=run_id,
+        target_name=target.name,
+        n_attributes=len(chosen.mutations),
+        n_seeds=len(seeds),
+        budget=config.budget,
+        samples_ignored=samples_ignored,
+        scan=chosen.scan,
+        outcome=outcome,
+        stats=cached.stats,
+    )
+    store.finish_run(run_id, "failed" if result.failed_all else "ok")
+    return result
+
+
+def _search(
+    cached: CachedTarget,
+    seeds: Sequence[Seed],
+    mutations: Sequence[Mutation],
+    plan: SearchPlan,
+    store: Store,
+    run_id: str,
+    progress: Progress,
+) -> SearchOutcome:
+    """Run the search, reporting progress and saving each batch of trials as it comes."""
+    progress(LABEL, 0, plan.budget, "discovering", "calls")
+
+    def report(p: SearchProgress) -> None:
+        status = f"{p.phase}: {p.calls:,} calls, {p.findings} confirmed"
+        progress(LABEL, min(p.calls, p.budget), p.budget, status, "calls")
+
+    def save(trials: list[Trial]) -> None:
+        store.write("search_trials", trials_frame(trials), run_id)
+
+    outcome = Search(cached, seeds, mutations, plan, report, save).run()
+    done = min(outcome.calls, plan.budget)
+    progress(LABEL, done, plan.budget, f"done: {outcome.calls:,} calls", "calls")
+    return outcome
