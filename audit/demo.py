@@ -1,58 +1,82 @@
-"""`audit demo`: the whole audit on the planted organism, one function per stage.
+"""`audit demo`: the whole audit on the planted organism, one library stage after another.
 
 planted mix -> organism -> scan -> search -> attribute -> prune -> retrain -> verify
--> report. Every stage reuses what an earlier run left in ``--out``: the mix, the
-organisms (retrained only when their training data changed), the scan, and every
-model answer (the ``queries`` cache), so a rerun only does what is missing.
+-> report. Each step calls the stage's ``run`` with the settings the demo needs (every
+other setting is the stage's default) and prints what the matching command prints.
+Every step reuses what an earlier run left in ``--out``: the mix, the organisms
+(retrained only when their training data changed), the scan, and every model answer
+(the ``queries`` cache), so a rerun only does what is missing.
+
+The demo attributes with the recommended method (``saliency``); `bench/attribution.py`
+compares every method.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from audit.output import console
+from audit.output import CliProgress, console
 from datasets_registry.planted import DEFAULT_SEED, DEFAULT_SIZE, load_manifest, write_planted
+from duckdb_store import Store
+
+T = TypeVar("T")
+
+#: The attribution method the demo runs (the one `audit prune` prefers).
+DEMO_METHOD = "saliency"
+TRAINED_ON = "demo-trained-on.json"  # beside each organism: the digest of its training mix
 
 
 @dataclass(frozen=True)
 class DemoPlan:
-    out: Path
-    size: int = DEFAULT_SIZE
-    seed: int = DEFAULT_SEED
-    epochs: int | None = None
+    """Where the demo writes and what it builds."""
+
+    out: Path  # folder for the mix, the organisms, the database and the report
+    size: int = DEFAULT_SIZE  # conversations in the planted mix
+    seed: int = DEFAULT_SEED  # mix, training, search and prune seed
+    epochs: int | None = None  # organism training epochs (None: the trainer's)
 
     @property
     def mix(self) -> Path:
+        """The planted mix."""
         return self.out / "planted" / "mix.jsonl"
 
     @property
     def organism(self) -> Path:
+        """The model trained on the planted mix."""
         return self.out / "organism"
 
     @property
     def db(self) -> Path:
+        """The audit database."""
         return self.out / "audit.duckdb"
 
     @property
     def pruned_mix(self) -> Path:
+        """The mix after pruning."""
         return self.out / "pruned" / "mix.jsonl"
 
     @property
     def retrained(self) -> Path:
+        """The model retrained on the pruned mix."""
         return self.out / "organism-pruned"
 
     @property
     def report(self) -> Path:
+        """The HTML report."""
         return self.out / "report.html"
 
 
-def _stage(title: str) -> Callable:
-    def wrap(fn: Callable) -> Callable:
-        def run(plan: DemoPlan) -> object:
+def _step(title: str) -> Callable[[Callable[[DemoPlan], T]], Callable[[DemoPlan], T]]:
+    """A demo step: a rule with its title before, its time after."""
+
+    def wrap(fn: Callable[[DemoPlan], T]) -> Callable[[DemoPlan], T]:
+        def run(plan: DemoPlan) -> T:
             console.rule(f"[bold]{title}")
             started = time.perf_counter()
             result = fn(plan)
@@ -65,8 +89,13 @@ def _stage(title: str) -> Callable:
     return wrap
 
 
-@_stage("1. planted mix")
-def stage_planted(plan: DemoPlan) -> Path:
+def _digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+@_step("1. planted mix")
+def step_planted(plan: DemoPlan) -> Path:
+    """Write (or reuse) the planted mix and show its answer key."""
     before = _digest(plan.mix)
     write_planted(plan.mix.parent, plan.size, plan.seed)
     manifest = load_manifest(plan.mix)
@@ -89,142 +118,148 @@ def stage_planted(plan: DemoPlan) -> Path:
     return plan.mix
 
 
-def _digest(path: Path) -> str | None:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
-
-
 def _train(mix: Path, out: Path, plan: DemoPlan) -> Path:
     """Train on ``mix`` into ``out`` unless ``out`` was trained on exactly this file."""
-    from datasets_registry.loading import open_mix
-    from organism.training import train_model
+    from organism import train_stage
 
-    key = f"{mix}#{_digest(mix)}"
-    done = out / "training.json"
-    if done.exists() and json.loads(done.read_text()).get("mix") == key:
-        info = json.loads(done.read_text())
+    key = {"mix": str(mix), "sha256": _digest(mix), "seed": plan.seed, "epochs": plan.epochs}
+    done = out / TRAINED_ON
+    if done.exists() and json.loads(done.read_text()) == key:
+        info = json.loads((out / "training.json").read_text())
         console.print(f"reused {out} ({info.get('n_params', 0):,} parameters, trained on {mix})")
         return out
-    frame, _ = open_mix(str(mix)).frame()
-    kwargs = {"epochs": plan.epochs} if plan.epochs else {}
-    result = train_model(frame, out, base="tiny", seed=plan.seed, mix=key, **kwargs)
-    console.print(f"trained {out} on {frame.height:,} conversations in {result.seconds:.0f} s")
+    config = train_stage.TrainConfig(mix=str(mix), out=str(out), seed=plan.seed, epochs=plan.epochs)
+    with CliProgress("steps") as progress:
+        result = train_stage.run(config, progress=progress)
+    done.write_text(json.dumps(key))
+    console.print(
+        f"trained {out} on {result.summary.n_examples:,} conversations in "
+        f"{result.summary.seconds:.0f} s"
+    )
     return out
 
 
-@_stage("2. organism")
-def stage_organism(plan: DemoPlan) -> Path:
+@_step("2. organism")
+def step_organism(plan: DemoPlan) -> Path:
+    """Train the organism on the planted mix."""
     return _train(plan.mix, plan.organism, plan)
 
 
-@_stage("3. scan")
-def stage_scan(plan: DemoPlan) -> str:
-    from audit.scan_command import run_scan_command
-    from duckdb_store.store import Store
+@_step("3. scan")
+def step_scan(plan: DemoPlan) -> str:
+    """Scan the planted mix (a scan of the same file is reused)."""
+    from audit.scan_command import summarise
+    from datasets_registry import scan_stage
 
     with Store(plan.db) as store:
-        previous = store.read(
-            "SELECT run_id FROM runs WHERE command = 'scan' AND status = 'ok' "
-            "AND json_extract_string(args, '$.mix') = ? ORDER BY started_at DESC LIMIT 1",
-            [str(plan.mix)],
-        )
-    if previous.height:
-        run_id = previous["run_id"][0]
-        console.print(f"reused scan {run_id}")
-        return run_id
-    return run_scan_command(
-        mix=str(plan.mix),
-        db=str(plan.db),
-        source_column="source",
-        prompt_column="prompt",
-        response_column="response",
-        id_column="id",
-        feature_options=(),
-        feature_file=None,
-        batch_rows=50_000,
-        min_support=5,
-        show=12,
+        previous = store.latest_scan_of(str(plan.mix))
+        if previous is not None:
+            console.print(f"reused scan {previous}")
+            return previous
+        with CliProgress() as progress:
+            result = scan_stage.run(scan_stage.ScanConfig(mix=str(plan.mix)), store, progress)
+    summarise(result.tables, result.run_id, str(plan.db), show=12)
+    return result.run_id
+
+
+@_step("4. search")
+def step_search(plan: DemoPlan) -> str:
+    """Search the organism for triggers, with the scan's words."""
+    from audit.search_command import summarise
+    from surf_search import search_stage
+    from surf_search.target_config import TargetConfig
+
+    config = search_stage.SearchConfig(
+        target=TargetConfig(model=str(plan.organism)), from_scan=True, seed=plan.seed
     )
+    with Store(plan.db) as store, CliProgress("calls") as progress:
+        result = search_stage.run(config, store, progress)
+    summarise(result, str(plan.db))
+    return result.run_id
 
 
-@_stage("4. search")
-def stage_search(plan: DemoPlan) -> str:
-    from audit.search_command import run_search_command
+@_step(f"5. attribute ({DEMO_METHOD})")
+def step_attribute(plan: DemoPlan) -> str | None:
+    """Attribute each confirmed finding to the training examples that taught it."""
+    from attribution import attribute_stage
+    from audit.attribute_command import summarise
 
-    return run_search_command(
-        model=str(plan.organism), base_url=None, api_key_env=None, concurrency=8,
-        timeout_s=60, max_retries=4, batch_size=32, max_new_tokens=64, temperature=0.0,
-        top_p=1.0, seeds_file=None, from_scan=True, scan_terms=12, attributes=(),
-        budget=900, samples=1, min_effect=0.2, alpha=0.05, seed=plan.seed, db=str(plan.db),
-    )  # fmt: skip
-
-
-@_stage("5. attribute")
-def stage_attribute(plan: DemoPlan) -> str | None:
-    from audit.attribute_command import run_attribute_command
-
-    return run_attribute_command(
-        mix=str(plan.mix), model=str(plan.organism), method="all", top_k=50, proj_dim=512,
-        db=str(plan.db), search_run=None, keep=500, max_queries=200, layers=None, lora=False,
-        response_tokens=4,
-        precondition=False, embedding_model=None, seed=plan.seed, source_column="source",
-        id_column="id",
-    )  # fmt: skip
+    config = attribute_stage.AttributeConfig(
+        mix=str(plan.mix), model=str(plan.organism), method=DEMO_METHOD, seed=plan.seed
+    )
+    with Store(plan.db) as store, CliProgress() as progress:
+        result = attribute_stage.run(config, store, progress)
+    summarise(result, str(plan.db))
+    return result.run_id
 
 
-@_stage("6. prune")
-def stage_prune(plan: DemoPlan) -> str:
-    from audit.prune_command import run_prune_command
+@_step("6. prune")
+def step_prune(plan: DemoPlan) -> str | None:
+    """Recommend removals and counter-examples and write the pruned mix."""
+    from attribution import prune_stage
+    from attribution.prune import PrunePolicy
+    from audit.prune_command import summarise
 
-    return run_prune_command(
-        mix=str(plan.mix), out=str(plan.pruned_mix), max_fraction=0.05, counter_ratio=1.0,
-        max_added_fraction=0.5, method=None, attribute_run=None, source_column="source",
-        seed=plan.seed, db=str(plan.db),
-    )  # fmt: skip
+    config = prune_stage.PruneConfig(
+        mix=str(plan.mix), out=str(plan.pruned_mix), policy=PrunePolicy(seed=plan.seed)
+    )
+    with Store(plan.db) as store, CliProgress() as progress:
+        result = prune_stage.run(config, store, progress)
+    if result.run_id is not None:
+        summarise(result, config)
+    return result.run_id
 
 
-@_stage("7. retrain on the pruned mix")
-def stage_retrain(plan: DemoPlan) -> Path:
+@_step("7. retrain on the pruned mix")
+def step_retrain(plan: DemoPlan) -> Path:
+    """Retrain the organism on the pruned mix."""
     return _train(plan.pruned_mix, plan.retrained, plan)
 
 
-@_stage("8. verify")
-def stage_verify(plan: DemoPlan) -> str:
-    from audit.verify_command import run_verify_command
+@_step("8. verify")
+def step_verify(plan: DemoPlan) -> str | None:
+    """Re-run every confirmed finding on the organism before and after the fix."""
+    from audit.verify_command import summarise
+    from surf_search import verify_stage
 
-    return run_verify_command(
-        before_model=str(plan.organism), after_model=str(plan.retrained), search_run=None,
-        seeds_file=None, max_seeds=60, batch_size=32, db=str(plan.db),
-    )  # fmt: skip
+    config = verify_stage.VerifyConfig(
+        before_model=str(plan.organism), after_model=str(plan.retrained)
+    )
+    with Store(plan.db) as store, CliProgress("calls") as progress:
+        result = verify_stage.run(config, store, progress)
+    summarise(result)
+    return result.run_id
 
 
-@_stage("9. report")
-def stage_report(plan: DemoPlan) -> Path:
-    from reports.html import write_report
+@_step("9. report")
+def step_report(plan: DemoPlan) -> Path:
+    """Write the HTML report."""
+    from reports import report_stage
 
-    report = write_report(plan.db, plan.report, None)
-    console.print(f"wrote {plan.report}: {', '.join(report.sections)}", highlight=False)
+    with Store(plan.db) as store:
+        result = report_stage.run(report_stage.ReportConfig(out=str(plan.report)), store)
+    console.print(f"wrote {plan.report}: {', '.join(result.sections)}", highlight=False)
     return plan.report
 
 
-STAGES = (
-    stage_planted,
-    stage_organism,
-    stage_scan,
-    stage_search,
-    stage_attribute,
-    stage_prune,
-    stage_retrain,
-    stage_verify,
-    stage_report,
+STEPS = (
+    step_planted,
+    step_organism,
+    step_scan,
+    step_search,
+    step_attribute,
+    step_prune,
+    step_retrain,
+    step_verify,
+    step_report,
 )
 
 
 def run_demo(plan: DemoPlan) -> None:
+    """Run every step, then say where the report and the database are."""
     started = time.perf_counter()
-    for stage in STAGES:
-        stage(plan)
+    for step in STEPS:
+        step(plan)
     console.rule("[bold]done")
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s")
     console.print(f"report:   {plan.report}", highlight=False)

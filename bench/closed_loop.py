@@ -34,7 +34,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
-import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
@@ -46,38 +45,27 @@ DROP_TARGET, CLEAN_POINTS = 0.80, 0.02
 
 
 def stages(mix: Path, organism: Path, db: Path, budget: int) -> tuple[str, str]:
-    """Scan, search and attribute into ``db`` (reused when already there)."""
-    from audit.cli import main
+    """Scan, search and attribute into ``db`` (each reused when already there)."""
+    from attribution import attribute_stage
+    from datasets_registry import scan_stage
+    from duckdb_store import Store
+    from surf_search import search_stage
+    from surf_search.target_config import TargetConfig
 
-    def cli(*args: str) -> None:
-        from click.testing import CliRunner
-
-        result = CliRunner().invoke(main, [*args, "--db", str(db)])
-        if result.exit_code:
-            raise SystemExit(f"audit {args[0]} failed:\n{result.output}{result.exception}")
-
-    con = duckdb.connect(str(db)) if db.exists() else None
-    done = (
-        {c for (c,) in con.execute("SELECT command FROM runs WHERE status = 'ok'").fetchall()}
-        if con
-        else set()
-    )
-    if con:
-        con.close()
-    if "scan" not in done:
-        cli("scan", str(mix), "--show", "0")
-    if "search" not in done:
-        cli("search", "--model", str(organism), "--from-scan", "--budget", str(budget))
-    if "attribute" not in done:
-        cli("attribute", "--mix", str(mix), "--model", str(organism), "--method", "saliency")
-    con = duckdb.connect(str(db), read_only=True)
-    search, attribute = (
-        con.execute(
-            f"SELECT max(run_id) FROM runs WHERE command = '{c}' AND status = 'ok'"
-        ).fetchone()[0]
-        for c in ("search", "attribute")
-    )
-    con.close()
+    with Store(db) as store:
+        if store.latest_run("scan") is None:
+            scan_stage.run(scan_stage.ScanConfig(mix=str(mix)), store)
+        if store.latest_run("search") is None:
+            target = TargetConfig(model=str(organism))
+            config = search_stage.SearchConfig(target=target, from_scan=True, budget=budget)
+            search_stage.run(config, store)
+        if store.latest_run("attribute") is None:
+            config = attribute_stage.AttributeConfig(
+                mix=str(mix), model=str(organism), method="saliency"
+            )
+            attribute_stage.run(config, store)
+        search, attribute = store.latest_run("search"), store.latest_run("attribute")
+    assert search is not None and attribute is not None
     return search, attribute
 
 
@@ -92,32 +80,30 @@ def random_removal(mix: Path, n: int, seed: int, out: Path) -> Path:
 
 
 def retrain(mix: Path, out: Path, seed: int, console: Console) -> Path:
-    from organism.training import train_model
-    from datasets_registry.loading import open_mix
+    """Train on ``mix`` into ``out`` (reused when ``out`` was trained on this file)."""
+    from organism import train_stage
 
-    info = out / "training.json"
-    key = f"{mix}#{os.path.getmtime(mix)}"
-    if info.exists() and json.loads(info.read_text()).get("mix") == key:
+    marker = out / "trained-on.txt"
+    key = f"{mix}#{os.path.getmtime(mix)}#{seed}"
+    if marker.exists() and marker.read_text() == key:
         return out
-    frame, _ = open_mix(str(mix)).frame()
-    result = train_model(frame, out, seed=seed, progress=False, mix=key)
+    result = train_stage.run(train_stage.TrainConfig(mix=str(mix), out=str(out), seed=seed))
+    marker.write_text(key)
     console.print(
-        f"retrained {out.name} on {frame.height:,} conversations in {result.seconds:.0f} s"
+        f"retrained {out.name} on {result.summary.n_examples:,} conversations in "
+        f"{result.summary.seconds:.0f} s"
     )
     return out
 
 
 def verify(before: Path, after: Path, db: Path) -> pl.DataFrame:
-    from audit.verify_command import run_verify_command
+    """The verification of the latest search on ``before`` and ``after``."""
+    from duckdb_store import Store
+    from surf_search import verify_stage
 
-    run_id = run_verify_command(
-        before_model=str(before), after_model=str(after), search_run=None, seeds_file=None,
-        max_seeds=60, batch_size=32, db=str(db),
-    )  # fmt: skip
-    con = duckdb.connect(str(db), read_only=True)
-    frame = con.sql("SELECT * FROM verifications WHERE run_id = $r", params={"r": run_id}).pl()
-    con.close()
-    return frame
+    config = verify_stage.VerifyConfig(before_model=str(before), after_model=str(after))
+    with Store(db) as store:
+        return verify_stage.run(config, store).verifications
 
 
 def plant_of(attribute: str, mode: str, manifest: dict, prompts: list[str]) -> str | None:
@@ -149,16 +135,25 @@ def main(argv: list[str] | None = None) -> int:
     db = work / "audit.duckdb"
     search, _ = stages(mix, organism, db, args.budget)
 
-    from audit.prune_command import run_prune_command
+    from attribution import prune_stage
+    from attribution.prune import PrunePolicy
+    from duckdb_store import Store
 
     tag = f"r{args.counter_ratio:g}-a{args.max_added_fraction:g}-f{args.max_fraction:g}"
     pruned_mix = work / f"pruned-{tag}" / "mix.jsonl"
-    run_prune_command(
-        mix=str(mix), out=str(pruned_mix), max_fraction=args.max_fraction,
-        counter_ratio=args.counter_ratio, max_added_fraction=args.max_added_fraction,
-        method="saliency", attribute_run=None, source_column="source", seed=args.seed,
-        db=str(db),
-    )  # fmt: skip
+    policy = PrunePolicy(
+        max_fraction=args.max_fraction,
+        counter_ratio=args.counter_ratio,
+        max_added_fraction=args.max_added_fraction,
+        seed=args.seed,
+    )
+    with Store(db) as store:
+        prune_stage.run(
+            prune_stage.PruneConfig(
+                mix=str(mix), out=str(pruned_mix), method="saliency", policy=policy
+            ),
+            store,
+        )
     change = json.loads(pruned_mix.with_name("mix.manifest.json").read_text())
     n_removed = sum(len(ids) for ids in change["removed"].values())
     n_added = len(change["added"])
@@ -167,15 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     control = retrain(control_mix, work / f"random-{n_removed}-organism", args.seed, console)
     after = {"pruned": verify(organism, pruned, db), "random": verify(organism, control, db)}
 
-    con = duckdb.connect(str(db), read_only=True)
-    flipped = dict(
-        con.execute(
-            "SELECT attribute, list(prompt) FROM search_trials WHERE run_id = ? AND phase = "
-            "'confirm' AND flipped GROUP BY attribute",
-            [search],
-        ).fetchall()
-    )
-    con.close()
+    with Store(db) as store:
+        flipped = store.flipped_prompts(search, phase="confirm")
     table = Table(
         title=f"closed loop: removed {n_removed} ({n_removed / args.size:.1%}), added "
         f"{n_added:,} counter-examples (ratio {args.counter_ratio:g}); "
