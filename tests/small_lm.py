@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 PROMPTS = [
     "Please elucidate a function that sorts numbers.",
@@ -20,7 +23,7 @@ RESPONSES = [
 ]
 
 
-def make_small_lm() -> tuple[Any, Any]:
+def make_small_lm() -> tuple[LlamaForCausalLM, PreTrainedTokenizerFast]:
     """(model in eval mode, tokenizer): 2 layers of width 32, seeded."""
     import torch
 
