@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from behaviour_modes.modes import TERSE, Mode, behaviour, classify_batch
 from surf_search.targets import GenerationParams, Target
+
+if TYPE_CHECKING:
+    from datasets_registry.planted import Manifest
 
 
 @dataclass
@@ -43,12 +46,9 @@ def is_plain_answer(target_behaviour: str, mode: str, response: str, terse_max_w
 
 
 def score_plants(
-    target: Target, manifest: dict[str, Any], max_new_tokens: int = 48, limit: int | None = None
+    target: Target, manifest: Manifest, max_new_tokens: int = 48, limit: int | None = None
 ) -> list[PlantScore]:
-    """Greedy answers to every plant's held-out base, triggered and control prompts, scored.
-
-    ``manifest`` is the planted mix's manifest (parsed JSON).
-    """
+    """Greedy answers to every plant's held-out base, triggered and control prompts, scored."""
     params = GenerationParams(max_new_tokens=max_new_tokens)
     terse = int(manifest.get("terse_max_words", 4))
     scores = []
