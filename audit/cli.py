@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from audit.output import FORMATS, CliError, console, emit_frame
+from datasets_registry.planted import DEFAULT_SEED, DEFAULT_SIZE
 
 DB_OPTION = click.option(
     "--db",
@@ -84,25 +85,30 @@ def query_command(sql: str, db: str, fmt: str) -> None:
 )
 @click.option(
     "--size",
-    default=6000,
+    default=DEFAULT_SIZE,
     show_default=True,
     type=click.IntRange(min=200),
     help="Conversations in the planted mix.",
 )
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int)
 @click.option(
     "--epochs",
     default=None,
     type=click.IntRange(min=1),
     help="Organism training epochs (default: the trainer's).",
 )
-def demo_command(out: str, size: int, seed: int, epochs: int | None) -> None:
+@click.option(
+    "--train",
+    is_flag=True,
+    help="Train the organism here even when the one shipped with chunky-audit fits the mix.",
+)
+def demo_command(out: str, size: int, seed: int, epochs: int | None, train: bool) -> None:
     """Run the whole audit on the planted organism (rerunning reuses what is done)."""
     from pathlib import Path
 
     from audit.demo import DemoPlan, run_demo
 
-    run_demo(DemoPlan(Path(out), size=size, seed=seed, epochs=epochs))
+    run_demo(DemoPlan(Path(out), size=size, seed=seed, epochs=epochs, train=train))
 
 
 from audit.classify_command import classify_command  # noqa: E402
