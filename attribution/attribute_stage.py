@@ -111,12 +111,9 @@ def check_ray(config: AttributeConfig) -> None:
     """StageError saying how to install Ray when the run needs it and it is missing."""
     if config.ray is None:
         return
-    from datasets_registry.ray_cluster import RayUnavailable, require_ray
+    from datasets_registry.ray_cluster import require_ray
 
-    try:
-        require_ray()
-    except RayUnavailable as exc:
-        raise StageError(str(exc)) from None
+    require_ray()  # RayUnavailable is a StageError
 
 
 def finding_queries(

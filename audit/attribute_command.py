@@ -20,10 +20,8 @@ from attribution.attribute_stage import (
     run,
 )
 from audit.options import DB_OPTION, ID_COLUMN_OPTION, SEED_OPTION, SOURCE_COLUMN_OPTION
-from audit.output import CliError, CliProgress, console, print_frame
+from audit.output import CliError, CliProgress, console, open_store, print_frame, stage_errors
 from audit.ray_options import RAY_OPTION, require_ray_cli
-from duckdb_store.store import Store, StoreError
-from stage_kit import StageError
 
 SOURCE_COLUMNS = ["method", "rank", "source", "hits", "share", "enrichment", "ci_low", "ci_high"]
 
@@ -151,18 +149,10 @@ def attribute_command(
         require_ray_cli()
     if not Path(db).is_file():
         raise CliError(f"no audit database at {db} (run `audit search` first or pass --db)")
-    try:
+    with stage_errors():
         check_model(model)
-        store = Store(db)
-    except (StageError, StoreError) as exc:
-        raise CliError(str(exc)) from None
-    try:
-        with CliProgress("rows") as progress:
-            result = run(config, store, progress)
-    except StageError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        store.close()
+    with open_store(db) as store, stage_errors(), CliProgress("rows") as progress:
+        result = run(config, store, progress)
     if result.run_id is None:
         console.print(
             f"No confirmed finding in search run {result.search_run}: nothing to attribute.",

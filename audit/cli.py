@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import click
 
-from audit.output import FORMATS, CliError, console, emit_frame
+from audit.options import DB_OPTION, FORMAT_OPTION
+from audit.output import CliError, console, emit_frame
 from datasets_registry.planted import DEFAULT_SEED, DEFAULT_SIZE
-
-DB_OPTION = click.option(
-    "--db",
-    "db",
-    default="audit.duckdb",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="DuckDB file holding every table.",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="chunky-audit")
 def main() -> None:
     """Audit post-training mixes for chunky failures (feature -> behaviour-mode triggers)."""
-
-
-FORMAT_OPTION = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="Output as a table, CSV or JSON.",
-)
 
 
 @main.command("mixes")

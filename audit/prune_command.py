@@ -18,9 +18,7 @@ from attribution.prune_stage import (
     run,
 )
 from audit.options import DB_OPTION, SEED_OPTION, SOURCE_COLUMN_OPTION
-from audit.output import CliError, CliProgress, console, print_frame
-from duckdb_store.store import Store, StoreError
-from stage_kit import StageError
+from audit.output import CliProgress, console, open_store, print_frame, stage_errors
 
 
 @click.command("prune")
@@ -99,18 +97,10 @@ def prune_command(
         source_column=source_column,
         policy=policy,
     )
-    try:
+    with stage_errors():
         check(config)
-        store = Store(db)
-    except (StageError, StoreError) as exc:
-        raise CliError(str(exc)) from None
-    try:
-        with CliProgress("rows") as progress:
-            result = run(config, store, progress)
-    except StageError as exc:
-        raise CliError(str(exc)) from None
-    finally:
-        store.close()
+    with open_store(db) as store, stage_errors(), CliProgress("rows") as progress:
+        result = run(config, store, progress)
     if result.run_id is None:
         console.print(f"{result.attribute_run} attributed no confirmed finding: nothing to prune.")
         return

@@ -10,10 +10,9 @@ import click
 from rich.markup import escape
 
 from audit.options import SEED_OPTION, mix_column_options
-from audit.output import CliError, CliProgress, console
+from audit.output import CliProgress, console, stage_errors
 from organism.train_stage import TrainConfig, bad_row_reasons, check, read_mix, run
 from organism.training import FULL_DEFAULTS, LORA_DEFAULTS, TINY_DEFAULTS
-from stage_kit import StageError
 
 
 def _short(value: float) -> str:
@@ -94,7 +93,7 @@ def train_command(
         batch_size=batch_size,
         lr=lr,
     )
-    try:
+    with stage_errors():
         check(config)
         with console.status(f"reading {mix}"):
             data = read_mix(config)
@@ -108,8 +107,6 @@ def train_command(
         )
         with CliProgress("steps") as progress:
             result = run(config, progress=progress, mix=data)
-    except StageError as exc:
-        raise CliError(str(exc)) from None
     summary = result.summary
     lora_note = f" ({summary.n_trainable_params:,} in LoRA adapters, merged)" if lora else ""
     console.print(

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
+from stage_kit import StageError
+
 LOCAL = "local"
 INSTALL_HINT = "--ray needs Ray: pip install 'chunky-audit[ray]'"
 #: A file path: the first Ray task or actor call to create it kills its own worker (tests).
@@ -21,8 +23,8 @@ CRASH_ONCE_ENV = "CHUNKY_AUDIT_RAY_CRASH_ONCE"
 MAX_RETRIES = 3
 
 
-class RayUnavailable(RuntimeError):
-    """Ray is not installed (the message says how to install it)."""
+class RayUnavailable(StageError):
+    """Ray is not installed (the message says how to install it); a user-facing stage error."""
 
 
 def require_ray() -> ModuleType:

@@ -68,7 +68,9 @@ def collect_features(options: Sequence[str], feature_file: str | None) -> list[F
 def run(config: ScanConfig, store: Store, progress: Progress = NO_PROGRESS) -> ScanResult:
     """Scan ``config.mix`` and write the scan tables under a new ``scan`` run."""
     if config.ray_address is not None:
-        _require_ray()  # before anything is opened: a missing extra is a usage error
+        from datasets_registry.ray_cluster import require_ray
+
+        require_ray()  # before anything is opened (RayUnavailable is a StageError): a missing extra is a usage error
     try:
         opened = open_mix(config.mix, config.columns)
     except MixError as exc:
@@ -141,15 +143,6 @@ def _count(
     stats = scan_mix(opened, config, advance)
     progress(label, total or state["progress"], total or state["progress"], "done", opened.unit)
     return stats
-
-
-def _require_ray() -> None:
-    from datasets_registry.ray_cluster import RayUnavailable, require_ray
-
-    try:
-        require_ray()
-    except RayUnavailable as exc:
-        raise StageError(str(exc)) from None
 
 
 def _start_ray(

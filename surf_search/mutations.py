@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from datasets_registry.phrasing import insert_word, lower_first, sentence_case
+
 Apply = Callable[[str, random.Random], str | None]
 
 
@@ -78,34 +80,6 @@ def get_mutation(name: str, surface_forms: Mapping[str, str] | None = None) -> M
     if name not in _REGISTRY:
         raise KeyError(f"unknown attribute operator {name!r}")
     return _REGISTRY[name]
-
-
-# -- text helpers --------------------------------------------------------------------------
-
-
-def sentence_case(text: str) -> str:
-    """Capitalise the first letter."""
-    return text[:1].upper() + text[1:]
-
-
-def lower_first(text: str) -> str:
-    """Lower-case the first letter unless the first word looks like a name or acronym."""
-    first = text.split(" ", 1)[0]
-    if first == "I" or first.startswith("I'") or (len(first) > 1 and first[1:2].isupper()):
-        return text
-    return text[:1].lower() + text[1:]
-
-
-def insert_word(prompt: str, word: str, rng: random.Random, where: str | None = None) -> str:
-    """Put ``word`` at the start, middle or end of ``prompt``, phrased naturally."""
-    where = where or rng.choice(("start", "middle", "end"))
-    if where == "start":
-        return f"{sentence_case(word)}: {lower_first(prompt)}"
-    if where == "end":
-        return f"{prompt} Please {word} it."
-    words = prompt.split(" ")
-    cut = max(1, len(words) // 2)
-    return " ".join(words[:cut] + [f"(please {word})"] + words[cut:])
 
 
 def _strip_end(prompt: str) -> str:
