@@ -29,6 +29,7 @@ a crash replays the cached calls and repeats none of them.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -181,6 +182,7 @@ class Search:
         self.step = 0
         self.start_used = len(target.requested)
         self.n_confirmed = 0
+        self._last_trials: list[Trial] = []  # the trials of the latest A/B
 
     # -- budget ---------------------------------------------------------------------------
     @property
@@ -371,25 +373,51 @@ class Search:
             )
         self._record(trials)
         self._report(phase)
+        self._last_trials = trials
         if not trials:
             return None
+        return self._compare(trials, mode)
+
+    @staticmethod
+    def _compare(trials: list[Trial], mode: str) -> tuple[Comparison, Trial | None]:
+        """The A/B of ``mode`` over paired trials, and an example of a flip into it."""
         example = next(
             (t for t in trials if t.behaviour == mode and t.base_behaviour != mode), None
         )
         return compare([(t.base_behaviour == mode, t.behaviour == mode) for t in trials]), example
 
     def confirm(self) -> list[Finding]:
-        """A fresh paired A/B of every candidate; q-values across them decide confirmation."""
+        """A fresh paired A/B of every candidate; q-values across them decide confirmation.
+
+        An arm's mode comes from its discovery flips, which may be few (an arm that turns a
+        quarter of its prompts into code can show one tool call and no code in six pulls).
+        So every mode the arm's confirmation prompts flip into is compared too and the one
+        with the smallest adjusted p-value is kept: a weighted Bonferroni correction gives the
+        planned mode half the level and shares the other half among the rest (p / 0.5, or
+        p / (0.5 / others)), which keeps the test valid after the choice.
+        """
         findings = []
         candidates = self.candidates()
         for index, arm in enumerate(candidates):
-            mode = arm.flipped_to.most_common(1)[0][0]
+            planned = arm.flipped_to.most_common(1)[0][0]
             tested = self._ab(
-                arm, mode, CONFIRM, arm.mutation.apply, self._share(len(candidates) - index)
+                arm, planned, CONFIRM, arm.mutation.apply, self._share(len(candidates) - index)
             )
             if tested is None:
                 continue
             comparison, example = tested
+            mode = planned
+            others = sorted({t.behaviour for t in self._last_trials if t.flipped} - {planned})
+            if others:
+                options = {planned: tested}
+                options |= {m: self._compare(self._last_trials, m) for m in others}
+                # weighted Bonferroni: half the level for the planned mode, half shared by
+                # the others, so a choice among them stays a valid test
+                weight = {m: 0.5 if m == planned else 0.5 / len(others) for m in options}
+                adjusted = {m: min(1.0, options[m][0].p_value / weight[m]) for m in options}
+                mode = min(options, key=lambda m: (adjusted[m], m != planned))
+                comparison, example = options[mode]
+                comparison = dataclasses.replace(comparison, p_value=adjusted[mode])
             findings.append(
                 Finding(
                     attribute=arm.mutation.name,
