@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from rich.console import Console, RenderableType
@@ -26,6 +25,8 @@ from rich.progress import (
 from rich.table import Table
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from duckdb_store import Store
 
 # Logs and pipes have no width limit: render tables at 140 columns there instead of 80.
@@ -40,7 +41,8 @@ class CliError(click.ClickException):
 
     exit_code = EXIT_USAGE
 
-    def show(self, file: Any = None) -> None:
+    def show(self, file: IO[Any] | None = None) -> None:
+        """Print the message as one red line on stderr."""
         err_console.print(
             f"[bold red]error:[/] {escape(self.format_message())}",  # messages are plain text
             highlight=False,
@@ -49,25 +51,7 @@ class CliError(click.ClickException):
         )
 
 
-def friendly_errors(*error_types: type[BaseException]) -> Callable:
-    """Turn the listed exception types into a one-line CliError."""
-
-    def wrap(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def inner(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except error_types as exc:
-                raise CliError(
-                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                ) from None
-
-        return inner
-
-    return wrap
-
-
-def _cell(value: Any) -> str:
+def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
@@ -81,7 +65,7 @@ def _cell(value: Any) -> str:
 
 
 def print_frame(
-    frame: Any,
+    frame: pl.DataFrame,
     title: str | None = None,
     columns: Sequence[str] | None = None,
     max_rows: int | None = None,
@@ -111,7 +95,7 @@ def print_frame(
 FORMATS = ("table", "csv", "json")
 
 
-def emit_frame(frame: Any, fmt: str, title: str | None = None) -> None:
+def emit_frame(frame: pl.DataFrame, fmt: str, title: str | None = None) -> None:
     """Print a frame as a rich table, CSV or JSON records (for scripts and pipes)."""
     if fmt == "csv":
         click.echo(frame.write_csv(), nl=False)

@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, BinaryIO
 
 import polars as pl
 
@@ -36,6 +36,9 @@ from tabular_files import (
 
 FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv")
 HUB_MIRROR_ENV = "CHUNKY_AUDIT_HUB_MIRROR"
+
+if TYPE_CHECKING:
+    from datasets import IterableDataset
 
 
 class MixError(Exception):
@@ -66,6 +69,8 @@ class Batch:
 
 @dataclass
 class Mix:
+    """An opened mix: its shards (files, byte ranges, hub files) and how to read its rows."""
+
     name: str
     shards: list[Shard]
     columns: Columns = field(default_factory=Columns)
@@ -73,10 +78,12 @@ class Mix:
 
     @property
     def unit(self) -> str:
+        """What progress counts: "bytes" for files, "rows" for hub streams."""
         return self.shards[0].unit if self.shards else "bytes"
 
     @property
     def total(self) -> int:
+        """The mix's size in ``unit``."""
         return sum(s.size for s in self.shards)
 
     def batches(
@@ -129,6 +136,7 @@ def open_mix(spec: str, columns: Columns | None = None, cache_dir: Path | None =
 
 
 def default_cache_dir() -> Path:
+    """Where downloaded and converted mixes are kept (``CHUNKY_AUDIT_CACHE`` overrides)."""
     return Path(os.environ.get("CHUNKY_AUDIT_CACHE", Path.home() / ".cache" / "chunky-audit"))
 
 
@@ -215,6 +223,7 @@ def read_shard(
     fields: tuple[str, ...] = NORMALISED_COLUMNS,
     first_rows: int | None = None,
 ) -> Iterator[Batch]:
+    """Normalised batches of one shard (its rows, bad rows counted by reason)."""
     batcher = _Batcher(shard, columns, batch_rows, fields, first_rows)
     if shard.hub_id is not None:
         yield from _read_hub(shard, batcher)
@@ -266,7 +275,7 @@ def _read_jsonl(
 class _Window:
     """At most ``limit`` bytes of an open binary file, from its current position."""
 
-    def __init__(self, handle: Any, limit: int) -> None:
+    def __init__(self, handle: BinaryIO, limit: int) -> None:
         self.handle, self.left = handle, limit
 
     def readinto(self, view: memoryview) -> int:
@@ -336,7 +345,7 @@ def _read_csv(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:
     yield batcher.emit(shard.size)
 
 
-def open_hub_stream(shard: Shard) -> Any:
+def open_hub_stream(shard: Shard) -> IterableDataset:
     """The streaming ``datasets`` view of a hub shard (a local mirror when one is configured)."""
     try:
         import datasets

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import polars as pl
@@ -215,7 +214,7 @@ class Store(StageReads):
             self.finish_run(run_id, "failed")
             raise
 
-    def start_run(self, command: str, args: dict[str, Any]) -> str:
+    def start_run(self, command: str, args: dict[str, object]) -> str:
         """Record a new run; runs left ``running`` by a process that died become ``interrupted``.
 
         DuckDB lets one process write a file at a time, so a ``running`` run that
@@ -241,7 +240,7 @@ class Store(StageReads):
             [_now(), status, run_id],
         )
 
-    def amend_run_args(self, run_id: str, extra: dict[str, Any]) -> None:
+    def amend_run_args(self, run_id: str, extra: dict[str, object]) -> None:
         """Merge ``extra`` into the run's recorded arguments (facts known only at the end)."""
         ((args,),) = self.con.execute("SELECT args FROM runs WHERE run_id = ?", [run_id]).fetchall()
         merged = json.loads(args) if args else {}
@@ -290,7 +289,7 @@ class Store(StageReads):
         self.con.execute(f"INSERT INTO {table} SELECT * FROM arrow")
         return frame.height
 
-    def read(self, sql: str, params: list[Any] | None = None) -> pl.DataFrame:
+    def read(self, sql: str, params: list[object] | None = None) -> pl.DataFrame:
         """Run ``sql`` and return a polars frame (empty for a statement without rows)."""
         relation = self.con.sql(sql, params=params)
         return relation.pl() if relation is not None else pl.DataFrame()
