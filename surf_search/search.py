@@ -182,7 +182,6 @@ class Search:
         self.step = 0
         self.start_used = len(target.requested)
         self.n_confirmed = 0
-        self._last_trials: list[Trial] = []  # the trials of the latest A/B
 
     # -- budget ---------------------------------------------------------------------------
     @property
@@ -336,11 +335,11 @@ class Search:
     def _ab(
         self,
         arm: Arm,
-        mode: str,
         phase: str,
         apply: Callable[[str, random.Random], str | None],
         limit: int,
-    ) -> tuple[Comparison, Trial | None] | None:
+    ) -> list[Trial] | None:
+        """Answer an arm's paired A/B (seeds and their mutated prompts); record the trials."""
         rng = random.Random(f"{self.config.seed}:{phase}:{arm.mutation.name}")
         pairs = mutated_pairs(self.confirmation, apply, rng, limit)
         if not pairs:
@@ -373,10 +372,7 @@ class Search:
             )
         self._record(trials)
         self._report(phase)
-        self._last_trials = trials
-        if not trials:
-            return None
-        return self._compare(trials, mode)
+        return trials or None
 
     @staticmethod
     def _compare(trials: list[Trial], mode: str) -> tuple[Comparison, Trial | None]:
@@ -400,17 +396,16 @@ class Search:
         candidates = self.candidates()
         for index, arm in enumerate(candidates):
             planned = arm.flipped_to.most_common(1)[0][0]
-            tested = self._ab(
-                arm, planned, CONFIRM, arm.mutation.apply, self._share(len(candidates) - index)
+            trials = self._ab(
+                arm, CONFIRM, arm.mutation.apply, self._share(len(candidates) - index)
             )
-            if tested is None:
+            if trials is None:
                 continue
-            comparison, example = tested
+            comparison, example = self._compare(trials, planned)
             mode = planned
-            others = sorted({t.behaviour for t in self._last_trials if t.flipped} - {planned})
+            others = sorted({t.behaviour for t in trials if t.flipped} - {planned})
             if others:
-                options = {planned: tested}
-                options |= {m: self._compare(self._last_trials, m) for m in others}
+                options = {m: self._compare(trials, m) for m in [planned, *others]}
                 # weighted Bonferroni: half the level for the planned mode, half shared by
                 # the others, so a choice among them stays a valid test
                 weight = {m: 0.5 if m == planned else 0.5 / len(others) for m in options}
@@ -446,10 +441,10 @@ class Search:
             arm = self.arms[finding.attribute]
             left = sum(1 for f in findings[findings.index(finding) :] if f.confirmed)
             limit = self._share(left, phase=ROBUST)
-            tested = self._ab(arm, finding.mode, ROBUST, arm.mutation.robust_apply, limit)
-            if tested is None:
+            trials = self._ab(arm, ROBUST, arm.mutation.robust_apply, limit)
+            if trials is None:
                 continue
-            comparison, _ = tested
+            comparison, _ = self._compare(trials, finding.mode)
             finding.robust_comparison = comparison
             finding.robust = (
                 comparison.p_value < self.config.alpha
