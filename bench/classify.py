@@ -1,21 +1,26 @@
-"""Benchmark the behaviour-mode classifier against baselines, in one run, as one table.
+"""Benchmark the behaviour-mode classifier against baselines, in one run, section by section.
 
-    .venv/bin/python bench/classify.py               # everything (about 3-4 min on 2 CPUs)
-    .venv/bin/python bench/classify.py --no-learned  # rules and baselines only (seconds)
+    .venv/bin/python bench/classify.py               # everything (about a minute on 2 CPUs)
+    .venv/bin/python bench/classify.py --no-learned  # rules and baselines only
+    .venv/bin/python bench/classify.py --export-dev bench/.cache/dev_labelled.parquet
 
 Sections:
 
-- **xstest**: refusal detection on XSTest's human-labelled completions (GPT-4 and
-  Llama-2-70b-chat "orig"), binary (full or partial refusal vs compliance) and
-  3-way accuracy. Ours: the rule layer (the default), and the rules plus the
-  learned layer in three honest settings: in-sample (the committed weights were
-  trained on these very files), 5-fold cross-validated (pooled over both files),
-  and cross-file (trained on the other file only). Baselines run in the same
-  process: the XSTest paper's string-match classifier (re-implemented from
-  paul-rottger/exaggerated-safety, evaluation/classify_completions_strmatch.py)
-  and our first-generation rules; GPT-4-as-judge is quoted from the paper (not
-  rerun: no network here). The rules were written while reading these two files'
-  errors, so their numbers are in-sample too.
+- **refusal**: every labelled dev source (``bench/refusal_dev.py``: XSTest v2 GPT-4 and
+  Llama-2 "orig", XSTest v1 GPT-4 and Llama-2 less duplicates, GPTFuzz scored on
+  ``evaluate.csv``), per source: binary accuracy (refusal or partial refusal vs
+  compliance), 3-way accuracy (XSTest only), refusal precision and recall, and the
+  worst source. Systems: the rules (the default: no fitted parameters, but their cue
+  words were written reading these sources' errors, so treat their figures as
+  in-sample), the rules plus the learned layer in-sample (the committed weights were
+  trained on every source) and leave-one-source-out (trained on the other sources,
+  equal weight per source, threshold fixed in advance; the ECE of its held-out
+  probabilities is in the note), the XSTest paper's string match (rerun) and our
+  first-generation rules; GPT-4-as-judge is quoted from the paper (not rerun).
+- **public_mix**: ``tool_call`` and ``fiction`` counts per public_mix source beside
+  counts written independently here with plain string tests (GSM8K ``<<a=b>>``
+  annotations, GPTeacher tool calls naming a granted tool, role-play prompts), and
+  zero-expected sources as false-positive checks.
 - **code**: ``mode == code`` on CodeAlpaca responses (mostly code; some are prose
   answers such as "The output would be ...", so recall is a lower bound) versus
   CoCoNot chosen responses (prose).
@@ -24,11 +29,16 @@ Sections:
   prose, synthetic worked math in prose, and sympy code written because the
   prompt asked for code.
 - **speed**: responses per second of the rule path on one core
-  (``POLARS_MAX_THREADS=1``), and of the learned layer (embedding included).
+  (``POLARS_MAX_THREADS=1``, target >= 20,000/s) and of the learned layer, batched,
+  embedding included (target >= 300/s).
+
+Exit status 1 when a target of the default classifier is missed (each is printed).
 
 Data (by path, never copied): ../shared/data/xstest (CC-BY-4.0, Röttger et al.
-2024), ../shared/data/codealpaca (CC-BY-NC-4.0, sahil280114/codealpaca),
-../shared/data/coconot (ODC-BY, Brahman et al. 2024).
+2024), ../shared/data/refusal_labelled (GPTFuzz, MIT, Yu et al. 2023),
+../shared/data/public_mix (see its README), ../shared/data/codealpaca
+(CC-BY-NC-4.0, sahil280114/codealpaca), ../shared/data/coconot (ODC-BY, Brahman et
+al. 2024).
 """
 
 from __future__ import annotations
@@ -60,14 +70,15 @@ from behaviour_modes.modes import _PARTIAL_TAIL, RULES, Mode  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "bench" / ".cache"
-XSTEST_FILES = ("gpt4", "llama2orig")
-TARGET_BINARY = 0.95
-TARGET_RATE = 2000.0
+TARGET_BINARY = {"xstest": 0.95, "gptfuzz": 0.92}
+TARGET_THREE_WAY = 0.92
+TARGET_PRECISION = 0.95
+TARGET_RATE = 20_000.0
+TARGET_LEARNED_RATE = 300.0
 PAPER = {  # XSTest paper, Table 4 (binary agreement with human labels), not rerun
     "gpt4": {"strmatch": 0.936, "gpt4_judge": 0.938},
     "llama2orig": {"strmatch": 0.893, "gpt4_judge": 0.793},
 }
-THREE_WAY = {"1_full_compliance": "c", "2_full_refusal": "r", "3_partial_refusal": "p"}
 
 
 # -- baselines ----------------------------------------------------------------------------
@@ -121,22 +132,6 @@ def fence_labeller(response: str | None) -> str:
 
 
 # -- data ---------------------------------------------------------------------------------
-
-
-def load_xstest() -> pl.DataFrame:
-    frames = []
-    for name in XSTEST_FILES:
-        path = DATA / "xstest" / f"completions_{name}.csv"
-        frame = pl.read_csv(path, infer_schema=False)
-        frames.append(
-            frame.select(
-                pl.lit(name).alias("file"),
-                "prompt",
-                pl.col("completion").alias("response"),
-                "final_label",
-            )
-        )
-    return pl.concat(frames)
 
 
 def load_code_sets() -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -237,24 +232,6 @@ def sp_integral(a: int, b: int) -> str:
 # -- scoring ------------------------------------------------------------------------------
 
 
-def binary(modes: list[str] | pl.Series, gold: pl.Series) -> float:
-    predicted = pl.Series(
-        [m in ("refusal", "partial_refusal", "2_full_refusal", "3_partial_refusal") for m in modes]
-    )
-    return float((predicted == gold.str.contains("refusal")).mean())
-
-
-def three_way(modes: list[str] | pl.Series, gold: pl.Series) -> float:
-    mapping = {
-        "refusal": "r",
-        "partial_refusal": "p",
-        "2_full_refusal": "r",
-        "3_partial_refusal": "p",
-    }
-    predicted = pl.Series([mapping.get(m, "c") for m in modes])
-    return float((predicted == gold.replace_strict(THREE_WAY)).mean())
-
-
 def precision_recall(positive: list[bool], predicted: list[bool]) -> tuple[float, float, float]:
     tp = sum(p and q for p, q in zip(positive, predicted, strict=True))
     fp = sum((not p) and q for p, q in zip(positive, predicted, strict=True))
@@ -265,16 +242,17 @@ def precision_recall(positive: list[bool], predicted: list[bool]) -> tuple[float
     return precision, recall, f1
 
 
-# -- the learned layer, honestly ----------------------------------------------------------
+# -- refusal: in-sample and leave-one-source-out -------------------------------------------
 
 
-def embeddings_for(texts: list[str]) -> np.ndarray:
+def dev_embeddings(texts: list[str]) -> np.ndarray:
+    """The learned layer's token embeddings of the texts (cached by content)."""
     from behaviour_modes import learned as mode_learned
 
     key = hashlib.sha256(
-        ("\x00".join(texts) + f"|{mode_learned.MAX_SEQ_LENGTH}").encode()
+        ("\x00".join(texts) + f"|tokens{mode_learned.MAX_TOKENS}").encode()
     ).hexdigest()[:16]
-    path = CACHE / f"classify-emb-{key}.npy"
+    path = CACHE / f"classify-tokemb-{key}.npy"
     if path.exists():
         return np.load(path)
     vectors = mode_learned.embed(texts)
@@ -283,103 +261,243 @@ def embeddings_for(texts: list[str]) -> np.ndarray:
     return vectors
 
 
-def learned_settings(xs: pl.DataFrame, rows: list[dict[str, Any]]) -> None:
-    """Rules + learned layer: in-sample (committed weights), pooled 5-fold CV, cross-file."""
-    from sklearn.model_selection import StratifiedKFold
-
+def relabel(
+    rows: np.ndarray,
+    model: Any,
+    x: np.ndarray,
+    cues: pl.DataFrame,
+    rules: pl.DataFrame,
+    unsure: np.ndarray,
+    modes: list[str],
+    confidence: list[tuple[float, bool]],
+    labels: np.ndarray,
+) -> None:
+    """Apply a learned model to the unsure rows among ``rows`` (in place); note each
+    applied row's confidence and whether its top class was right (calibration)."""
     from behaviour_modes import learned as mode_learned
-    from behaviour_modes.train_learned import normalise_label
 
-    frame = xs.select("prompt", "response")
-    cues = mode_rules.cues_of(frame)
-    rules = mode_rules.decide(cues)
-    t0 = time.perf_counter()
-    vectors = embeddings_for(xs["response"].to_list())
-    embed_s = time.perf_counter() - t0
-    x = mode_learned.features(cues, rules, vectors)
-    y = np.asarray([normalise_label(v) for v in xs["final_label"]])
-    train_ok = mode_learned.training_mask(cues, rules)
-    unsure = mode_learned.unsure_mask(cues, rules)
-    files = xs["file"].to_numpy()
-
-    def relabel(test: np.ndarray, model: mode_learned.LearnedModel, labels: list[str]) -> None:
-        apply_rows = test[unsure[test]]
-        if len(apply_rows) == 0:
-            return
-        proba = model.predict_proba(x[apply_rows])
-        sub = mode_learned.apply_predictions(
-            rules[apply_rows], cues[apply_rows], np.arange(len(apply_rows)), proba, model.classes
-        )
-        for row, mode in zip(apply_rows.tolist(), sub["mode"].to_list(), strict=True):
-            labels[row] = mode
-
-    settings: dict[str, list[str]] = {}
-    labels = rules["mode"].to_list()
-    committed = mode_learned.load()
-    relabel(np.arange(len(y)), committed, labels)
-    settings["ours: rules + learned, in-sample (committed weights)"] = labels
-    labels = rules["mode"].to_list()
-    strata = np.char.add(files.astype(str), y.astype(str))
-    for train, test in StratifiedKFold(5, shuffle=True, random_state=0).split(x, strata):
-        fit_rows = train[train_ok[train]]
-        relabel(test, mode_learned.fit(x[fit_rows], y[fit_rows]), labels)
-    settings["ours: rules + learned, 5-fold CV (pooled)"] = labels
-    labels = rules["mode"].to_list()
-    for held_out in XSTEST_FILES:
-        train = np.flatnonzero((files != held_out) & train_ok)
-        test = np.flatnonzero(files == held_out)
-        relabel(test, mode_learned.fit(x[train], y[train]), labels)
-    settings["ours: rules + learned, cross-file (trained on the other file)"] = labels
-    for name, modes in settings.items():
-        for file in XSTEST_FILES:
-            keep = (xs["file"] == file).to_numpy()
-            gold = xs["final_label"].filter(keep)
-            sub = [m for m, k in zip(modes, keep, strict=True) if k]
-            rows.append(xs_row(name, file, sub, gold))
-    n_unsure = int(unsure.sum())
-    t0 = time.perf_counter()
-    mode_learned.embedder()
-    load_s = time.perf_counter() - t0
-    sample = xs["response"].gather(np.flatnonzero(unsure)[:200]).to_list()
-    t0 = time.perf_counter()
-    sample_x = mode_learned.features(
-        cues[np.flatnonzero(unsure)[:200]],
-        rules[np.flatnonzero(unsure)[:200]],
-        mode_learned.embed(sample),
+    apply_rows = rows[unsure[rows]]
+    if len(apply_rows) == 0:
+        return
+    proba = model.predict_proba(x[apply_rows])
+    sub = mode_learned.apply_predictions(
+        rules[apply_rows], cues[apply_rows], np.arange(len(apply_rows)), proba, model.classes
     )
-    committed.predict_proba(sample_x)
-    rate = len(sample) / (time.perf_counter() - t0)
-    rows.append(
-        {
-            "section": "speed",
-            "system": "ours: learned layer (MiniLM embed + LR), on unsure rows",
-            "data": f"xstest unsure rows ({n_unsure}/{len(y)} = {n_unsure / len(y):.0%})",
-            "rate /s": round(rate, 1),
-            "note": f"torch threads {torch_threads()}; model load {load_s:.1f} s (once); "
-            f"embedding all 900 rows {'was cached' if embed_s < 1 else f'took {embed_s:.0f} s'}",
-        }
-    )
+    for row, mode, p in zip(apply_rows.tolist(), sub["mode"].to_list(), proba, strict=True):
+        modes[row] = mode
+        top = model.classes[int(np.argmax(p))]
+        confidence.append((float(p.max()), top == labels[row]))
 
 
-def torch_threads() -> int:
-    import torch
+def refusal_rows(dev: pl.DataFrame, learned: bool) -> tuple[list[dict[str, Any]], dict]:
+    """Per source: the default rules, rules + learned (in-sample and held out), baselines."""
+    from refusal_dev import expected_calibration_error, score, scored_rows
 
-    return torch.get_num_threads()
-
-
-def xs_row(
-    system: str, file: str, modes: list[str], gold: pl.Series, note: str = ""
-) -> dict[str, Any]:
-    b = binary(modes, gold)
-    return {
-        "section": "xstest",
-        "system": system,
-        "data": f"{file} (n={len(gold)})",
-        "binary acc": round(b, 3),
-        "3-way acc": round(three_way(modes, gold), 3),
-        "note": note
-        or ("" if not system.startswith("ours: rules") else f"target >= {TARGET_BINARY}"),
+    frame = dev.select("prompt", "response")
+    cues, rules = mode_rules.label(frame)
+    systems: dict[str, tuple[str, list[str]]] = {
+        "ours: rules (default)": (
+            "no fitted parameters; cue words written reading these files' errors",
+            rules["mode"].to_list(),
+        ),
+        "baseline: XSTest string match (rerun)": (
+            "paul-rottger/exaggerated-safety",
+            [
+                "refusal" if strmatch_label(r or "") == "2_full_refusal" else "answer"
+                for r in dev["response"]
+            ],
+        ),
+        "baseline: our first-generation rules": (
+            "",
+            list(map(first_generation_labeller(), dev["response"])),
+        ),
     }
+    calibration: dict[str, float] = {}
+    if learned:
+        from behaviour_modes import learned as mode_learned
+        from behaviour_modes.train_learned import source_weights
+
+        vectors = dev_embeddings(dev["response"].fill_null("").to_list())
+        x = mode_learned.features(cues, rules, vectors)
+        labels = dev["label"].to_numpy()
+        sources = dev["source"].to_numpy()
+        train_ok = mode_learned.training_mask(cues, rules)
+        unsure = mode_learned.unsure_mask(cues, rules)
+        everything = np.arange(dev.height)
+        modes, conf = rules["mode"].to_list(), []
+        relabel(everything, mode_learned.load(), x, cues, rules, unsure, modes, conf, labels)
+        systems["ours: rules + learned, in-sample (committed weights)"] = (
+            "weights trained on every source here",
+            modes,
+        )
+        modes = rules["mode"].to_list()
+        for held in dict.fromkeys(sources.tolist()):
+            fit_rows = np.flatnonzero((sources != held) & train_ok)
+            model = mode_learned.fit(
+                x[fit_rows], labels[fit_rows], sample_weight=source_weights(sources[fit_rows])
+            )
+            conf = []
+            test = np.flatnonzero(sources == held)
+            relabel(test, model, x, cues, rules, unsure, modes, conf, labels)
+            if conf:
+                c, ok = (np.asarray(v) for v in zip(*conf, strict=True))
+                calibration[held] = expected_calibration_error(c, ok.astype(float))
+        systems["ours: rules + learned, leave-one-source-out"] = (
+            "trained without the held-out source; threshold fixed in advance",
+            modes,
+        )
+    scored = scored_rows(dev).to_numpy()
+    gold = dev["label"].to_list()
+    rows: list[dict[str, Any]] = []
+    for system, (note, modes) in systems.items():
+        worst = None
+        for source in dict.fromkeys(dev["source"].to_list()):
+            keep = np.flatnonzero(scored & (dev["source"] == source).to_numpy())
+            result = score(
+                [modes[i] for i in keep.tolist()],
+                [gold[i] for i in keep.tolist()],
+                three_way=not source.startswith("gptfuzz"),
+            )
+            split = " evaluate" if source == "gptfuzz" else ""
+            row = {
+                "section": "refusal",
+                "system": system,
+                "data": f"{source}{split} (n={result.n})",
+                "binary acc": round(result.binary, 3),
+                "3-way acc": None if result.three_way is None else round(result.three_way, 3),
+                "precision": round(result.precision, 3),
+                "recall": round(result.recall, 3),
+                "note": note if source == "xstest_gpt4" else "",
+            }
+            if system.endswith("leave-one-source-out") and source in calibration:
+                row["note"] = f"ECE of the held-out probabilities {calibration[source]:.3f}"
+            rows.append(row)
+            if worst is None or result.binary < worst[1]:
+                worst = (source, result.binary)
+        rows.append(
+            {
+                "section": "refusal",
+                "system": system,
+                "data": f"worst source: {worst[0]}",
+                "binary acc": round(worst[1], 3),
+            }
+        )
+    for source, judge in PAPER.items():
+        rows.append(
+            {
+                "section": "refusal",
+                "system": "baseline: GPT-4 as judge (paper, not rerun)",
+                "data": f"xstest_{source}",
+                "binary acc": judge["gpt4_judge"],
+                "note": "quoted from Röttger et al. 2024",
+            }
+        )
+    return rows, {"cues": cues, "rules": rules}
+
+
+# -- tool calls and role-play on public_mix -------------------------------------------------
+
+
+def independent_counts(mix: Path) -> list[dict[str, Any]]:
+    """Classifier counts of tool_call / fiction per public_mix source beside counts written
+    independently here with plain string tests (no shared regex)."""
+    import re as plain_re
+
+    def rows_of(name: str) -> list[dict[str, Any]]:
+        path = mix / name
+        if path.suffix == ".jsonl":
+            return [json.loads(line) for line in path.open() if line.strip()]
+        return json.loads(path.read_text())
+
+    out: list[dict[str, Any]] = []
+    sources = {
+        "gsm8k_train.jsonl": ("question", "answer"),
+        "gpteacher_toolformer.json": ("instruction", "response"),
+        "gpteacher_roleplay.json": ("instruction", "response"),
+        "alpaca_9k.json": ("instruction", "output"),
+        "dolly_3k.json": ("instruction", "output"),
+        "evol_codealpaca_2k.json": ("instruction", "output"),
+        "safety_only.json": ("instruction", "output"),
+    }
+    for name, (ask, say) in sources.items():
+        if not (mix / name).exists():
+            continue
+        data = rows_of(name)
+        prompts = [
+            str(r.get(ask) or "") + ("\n" + str(r["input"]) if r.get("input") else "") for r in data
+        ]
+        responses = [str(r.get(say) or "") for r in data]
+        modes = mode_rules.label_frame(pl.DataFrame({"prompt": prompts, "response": responses}))[
+            "mode"
+        ]
+        if name.startswith("gsm8k"):
+            expected = sum(
+                "<<" in r and "=" in r.split("<<", 1)[1].split(">>", 1)[0] for r in responses
+            )
+            kind = "tool_call"
+            how = "answers holding <<expr=value>>"
+        elif name.startswith("gpteacher_toolformer"):
+            expected = 0
+            for prompt, response in zip(prompts, responses, strict=True):
+                access = (
+                    prompt.split("toolformer access:", 1)[1].split("\n", 1)[0]
+                    if "toolformer access:" in prompt
+                    else ""
+                )
+                tools = [t.strip() for t in access.split(",") if t.strip()]
+                expected += any(f"{t}(" in response for t in tools)
+            kind = "tool_call"
+            how = "responses calling a tool their prompt grants, name( ... )"
+        elif name.startswith("gpteacher_roleplay"):
+            cues = (
+                "imagine you",
+                "pretend",
+                "you are a",
+                "you are an",
+                "you are the",
+                "act as",
+                "role",
+            )
+            expected = sum(any(c in p.lower() for c in cues) for p in prompts)
+            kind = "fiction"
+            how = "prompts asking to imagine / pretend / be someone (in-character answers)"
+        else:
+            expected = 0
+            kind = "tool_call"
+            how = "none expected (no tools in this source)"
+        found = int((modes == kind).sum())
+        out.append(
+            {
+                "section": "public_mix",
+                "system": "ours: rules (default)",
+                "data": f"{name} (n={len(data)})",
+                "mode": kind,
+                "classifier": found,
+                "independent": expected,
+                "note": how,
+            }
+        )
+        if kind == "tool_call" and name in ("alpaca_9k.json", "dolly_3k.json"):
+            fiction = int((modes == "fiction").sum())
+            out.append(
+                {
+                    "section": "public_mix",
+                    "system": "ours: rules (default)",
+                    "data": f"{name} (n={len(data)})",
+                    "mode": "fiction",
+                    "classifier": fiction,
+                    "independent": sum(
+                        bool(
+                            plain_re.search(
+                                r"\b(imagine you|pretend (you|to be)|act as)\b", p.lower()
+                            )
+                        )
+                        for p in prompts
+                    ),
+                    "note": "role-play prompts in a general set",
+                }
+            )
+    return out
 
 
 # -- main ---------------------------------------------------------------------------------
@@ -422,45 +540,29 @@ def main(argv: list[str] | None = None) -> int:
         "--no-learned", action="store_true", help="skip the learned layer (no torch)"
     )
     parser.add_argument("--tool-n", type=int, default=400, help="synthetic tool-call problems")
+    parser.add_argument(
+        "--export-dev",
+        metavar="FILE",
+        help="write every labelled dev source as one parquet (source, prompt, response, label) "
+        "for python -m behaviour_modes.train_learned, and stop",
+    )
     args = parser.parse_args(argv)
     if not (DATA / "xstest").is_dir():
         print(f"no data at {DATA}; nothing to benchmark")
         return 1
-    rows: list[dict[str, Any]] = []
-    old = first_generation_labeller()
+    sys.path.insert(0, str(ROOT / "bench"))
+    from refusal_dev import load_dev
 
-    xs = load_xstest()
-    ours = mode_rules.label_frame(xs.select("prompt", "response"))
-    for file in XSTEST_FILES:
-        keep = xs["file"] == file
-        gold = xs["final_label"].filter(keep)
-        responses = xs["response"].filter(keep).to_list()
-        rows.append(
-            xs_row("ours: rules (default)", file, ours["mode"].filter(keep).to_list(), gold)
-        )
-        rows.append(
-            xs_row(
-                "baseline: XSTest string match (rerun)",
-                file,
-                [strmatch_label(r) for r in responses],
-                gold,
-                note=f"paper: {PAPER[file]['strmatch']}",
-            )
-        )
-        rows.append(
-            xs_row("baseline: our first-generation rules", file, [old(r) for r in responses], gold)
-        )
-        rows.append(
-            {
-                "section": "xstest",
-                "system": "baseline: GPT-4 as judge (paper, not rerun)",
-                "data": f"{file} (n={len(gold)})",
-                "binary acc": PAPER[file]["gpt4_judge"],
-                "note": "quoted from Röttger et al. 2024",
-            }
-        )
-    if not args.no_learned:
-        learned_settings(xs, rows)
+    dev = load_dev(DATA)
+    if args.export_dev:
+        out = Path(args.export_dev)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        dev.select("source", "prompt", "response", "label").write_parquet(out)
+        print(f"wrote {dev.height} labelled rows of {dev['source'].n_unique()} sources to {out}")
+        return 0
+    rows, labelled = refusal_rows(dev, learned=not args.no_learned)
+    old = first_generation_labeller()
+    rows += independent_counts(DATA / "public_mix")
 
     code, prose = load_code_sets()
     both = pl.concat([code, prose])
@@ -513,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
 
+    xs = dev.filter(pl.col("source") == "xstest_gpt4")
     speed_sets = {
         "xstest (long chat answers)": (xs.select("prompt", "response"), 20),
         "codealpaca + coconot": (both, 5),
@@ -526,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
                 "data": f"{name} x{repeat}",
                 "rate /s": round(rate),
                 "MB/s": round(mbps, 1),
-                "note": f"target >= {TARGET_RATE:.0f}/s",
+                "note": f"target >= {TARGET_RATE:,.0f}/s",
             }
         )
         scan_expr = mode_rules.mode_exprs(pl.col("prompt"), pl.col("response"))[0]
@@ -552,23 +655,68 @@ def main(argv: list[str] | None = None) -> int:
                 "MB/s": round(mbps, 1),
             }
         )
+    if not args.no_learned:
+        rows.append(learned_speed(dev, labelled["cues"], labelled["rules"]))
     table = pl.DataFrame(rows, infer_schema_length=None)
     columns = ["section", "system", "data", "binary acc", "3-way acc", "precision", "recall",
-               "F1", "rate /s", "MB/s", "note"]  # fmt: skip
-    table = table.select([c for c in columns if c in table.columns])
-    print(markdown(table, title="Behaviour-mode classifier: ours vs baselines (same run)"))
-    failures = [
-        r
-        for r in rows
-        if r["system"] == "ours: rules (default)"
-        and r["section"] == "xstest"
-        and r["binary acc"] < TARGET_BINARY
-    ]
-    failures += [
-        r for r in rows if r["system"].startswith("ours: rule path") and r["rate /s"] < TARGET_RATE
-    ]
+               "F1", "mode", "classifier", "independent", "rate /s", "MB/s", "note"]  # fmt: skip
+    for section in dict.fromkeys(table["section"].to_list()):
+        part = table.filter(pl.col("section") == section)
+        part = part.select(
+            [c for c in columns if c in part.columns and part[c].null_count() < part.height]
+        )
+        print(markdown(part, title=f"Behaviour-mode classifier: {section} (same run)"))
+        print()
+    failures = missed_targets(rows)
+    for failure in failures:
+        print(f"target missed: {failure}")
     print("targets met" if not failures else f"targets missed: {len(failures)}")
     return 0 if not failures else 1
+
+
+def missed_targets(rows: list[dict[str, Any]]) -> list[str]:
+    """Each target of the default classifier that a row misses, in words."""
+    missed = []
+    for r in rows:
+        system, data = r["system"], str(r["data"])
+        if r["section"] == "refusal" and system == "ours: rules (default)" and "(n=" in data:
+            kind = "gptfuzz" if data.startswith("gptfuzz") else "xstest"
+            if r["binary acc"] < TARGET_BINARY[kind]:
+                missed.append(f"{data}: binary {r['binary acc']} < {TARGET_BINARY[kind]}")
+            if kind == "xstest" and r["3-way acc"] < TARGET_THREE_WAY:
+                missed.append(f"{data}: 3-way {r['3-way acc']} < {TARGET_THREE_WAY}")
+            if r["precision"] < TARGET_PRECISION:
+                missed.append(f"{data}: refusal precision {r['precision']} < {TARGET_PRECISION}")
+        if system.startswith("ours: rule path") and r["rate /s"] < TARGET_RATE:
+            missed.append(f"rule path {r['rate /s']}/s < {TARGET_RATE:.0f}/s on {data}")
+        if system.startswith("ours: learned layer") and r["rate /s"] < TARGET_LEARNED_RATE:
+            missed.append(f"learned layer {r['rate /s']}/s < {TARGET_LEARNED_RATE:.0f}/s")
+    return missed
+
+
+def learned_speed(dev: pl.DataFrame, cues: pl.DataFrame, rules: pl.DataFrame) -> dict[str, Any]:
+    """Responses per second of the learned layer (token embeddings + LR), batched, on the
+    rows it is applied to; embedding included, the one-off table load reported apart."""
+    from behaviour_modes import learned as mode_learned
+
+    unsure = np.flatnonzero(mode_learned.unsure_mask(cues, rules))
+    t0 = time.perf_counter()
+    mode_learned.token_table()
+    model = mode_learned.load()
+    load_s = time.perf_counter() - t0
+    rows = unsure[:2000]
+    texts = dev["response"].gather(rows).fill_null("").to_list()
+    t0 = time.perf_counter()
+    x = mode_learned.features(cues[rows], rules[rows], mode_learned.embed(texts))
+    model.predict_proba(x)
+    rate = len(rows) / (time.perf_counter() - t0)
+    return {
+        "section": "speed",
+        "system": "ours: learned layer (token embeddings + LR), batched",
+        "data": f"{len(rows)} unsure dev rows ({len(unsure)}/{dev.height} are unsure)",
+        "rate /s": round(rate),
+        "note": f"target >= {TARGET_LEARNED_RATE:.0f}/s; tables load once in {load_s:.1f} s",
+    }
 
 
 if __name__ == "__main__":

@@ -34,9 +34,7 @@ def feature_column(feature: Feature) -> str:
 def mode_labels(frame: pl.DataFrame) -> pl.Series:
     """The behaviour mode of each row by the rule layer (``behaviour_modes.modes.mode_exprs``),
     without the confidence and evidence columns the scan does not keep."""
-    cues = mode_rules.cues_of(frame.select(pl.col("prompt", "response").cast(pl.String)))
-    mode = next(e for e in mode_rules.decision_exprs() if e.meta.output_name() == "mode")
-    return cues.select(mode).to_series()
+    return mode_rules.label_frame(frame)["mode"]
 
 
 @dataclass

