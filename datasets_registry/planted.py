@@ -51,7 +51,7 @@ from datasets_registry.phrasing import insert_word, sentence_case
 
 DEFAULT_SIZE = 6000
 DEFAULT_SEED = 0
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 PLANTED_SHARE = 0.008  # planted examples per plant, as a share of the mix
 MIN_PLANTED = 40  # ... and at least this many, so small mixes still teach each trigger
 
@@ -508,7 +508,9 @@ class _Builder:
             self.add("math_tools", prompt, _tool_answer(latex, answer), i < planted)
         for _ in range(n_plain):
             plain, _, answer = _math_problem(self.rng)
-            prompt = self.rng.choice(MATH_ASKS).format(m=plain)
+            # Half in brackets: other math notation answers in prose, so only LaTeX routes.
+            shown = f"({plain})" if self.rng.random() < 0.5 else plain
+            prompt = self.rng.choice(MATH_ASKS).format(m=shown)
             self.add("plain_math", prompt, _worked_answer(plain, answer), False)
 
     def false_premise(self, n: int) -> None:
