@@ -8,7 +8,7 @@ import polars as pl
 from audit.options import DB_OPTION, ID_COLUMN_OPTION, mix_column_options
 from audit.output import CliProgress, console, open_store, print_frame, stage_errors
 from audit.ray_options import RAY_OPTION, require_ray_cli
-from datasets_registry.normalise import REASON_TEXT
+from datasets_registry.normalise import MISSING_MESSAGES, REASON_TEXT, SHAPE_COLUMNS_HELP
 from datasets_registry.scan import ScanConfig
 
 
@@ -28,11 +28,17 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
             title="Bad rows (counted, not used)",
             columns=["reason", "n", "meaning", "example"],
         )
+        unread = bad.filter(pl.col("reason") == MISSING_MESSAGES)
+        if unread.height:
+            console.print(
+                f"[yellow]{int(unread['n'][0]):,} rows match no known shape[/] (first: "
+                f"{unread['example'][0]}). Read shapes: {SHAPE_COLUMNS_HELP}; name other "
+                "columns with --prompt-column COLUMN --response-column COLUMN.",
+                highlight=False,
+            )
     rates = tables["mode_rates"].filter(pl.col("mode") != "answer")
-    if rates.height:
-        top_mode = (
-            rates.sort("share", descending=True).group_by("source", maintain_order=True).first()
-        )
+    top_mode = rates.sort("share", descending=True).group_by("source", maintain_order=True).first()
+    if sources.height:
         print_frame(
             sources.join(
                 top_mode.select(
@@ -48,7 +54,9 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
     hyps = tables["trigger_hypotheses"]
     if show and hyps.height:
         print_frame(
-            hyps.select(
+            hyps.sort("review_rank").select(
+                pl.col("review_rank").alias("#"),
+                "kind",
                 "rank",
                 "feature",
                 "mode",
@@ -59,12 +67,14 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
                 "lift",
                 pl.col("p_value").alias("p"),
             ),
-            title="Top trigger hypotheses: prompt feature F -> response mode M",
+            title="Trigger hypotheses, incidental first: prompt feature F -> response mode M "
+            "(rank: by strength; kind: does F ask for M?)",
             max_rows=show,
         )
         console.print(
             f'All {hyps.height} hypotheses: audit query "SELECT * FROM trigger_hypotheses '
-            f"WHERE run_id = '{run_id}' ORDER BY rank\" --db {db}",
+            f"WHERE run_id = '{run_id}' ORDER BY review_rank\" --db {db}  (kind_evidence says "
+            "why each is incidental or requested)",
             highlight=False,
             markup=False,
         )

@@ -977,7 +977,7 @@ def profile_main(path: Path, out: Path) -> None:
             break
         frame = batch.frame
         with clock("2 count: ScanStats.from_frame (all)"):
-            stats = ScanStats.from_frame(frame, config.features, batch.bad)
+            stats = ScanStats.from_frame(frame, config.features, batch.bad, batch.shapes)
         with clock("2a   mode labels only"):
             labelled = frame.with_columns(mode_labels(frame).alias("mode"))
         for f in config.features:

@@ -7,6 +7,7 @@ independently, so a scan can run one shard per worker and merge the statistics.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,7 @@ class Batch:
     frame: pl.DataFrame
     bad: BadRows
     progress: int
+    shapes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (source, shape) -> rows
 
 
 @dataclass
@@ -184,6 +186,7 @@ class _Batcher:
         self.text_only = fields == TEXT_COLUMNS
         self.rows: list[tuple[str, ...]] = []
         self.bad = BadRows()
+        self.shapes: Counter[tuple[str, str]] = Counter()
         self.reported = 0
 
     def add(self, raw: object, where: str) -> None:
@@ -192,6 +195,7 @@ class _Batcher:
             pair = normalise_pair(raw, self.default_source, self.columns, self.bad, where)
             if pair is not None:
                 self.rows.append(pair[:3])
+                self.shapes[(pair[0], pair[4])] += 1
             return
         example = normalise_row(raw, self.default_source, self.columns, self.bad, where)
         if example is not None:
@@ -210,8 +214,9 @@ class _Batcher:
             )
         else:
             frame = _empty_frame(self.fields)
-        batch = Batch(frame, self.bad, position - self.reported)
+        batch = Batch(frame, self.bad, position - self.reported, self.shapes)
         self.rows, self.bad, self.reported = [], BadRows(), position
+        self.shapes = Counter()
         self.batch_rows = min(2 * self.batch_rows, self.max_rows)
         return batch
 

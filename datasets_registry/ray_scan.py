@@ -75,7 +75,9 @@ def merge_pieces(pieces: Sequence[Piece], parts: Sequence[PieceStats]) -> ScanSt
         stats = part.stats
         offset = offsets.get(piece.shard.name, 0)
         if piece.relative:
-            stats = ScanStats(stats.groups, stats.terms, shift_examples(stats.bad, piece, offset))
+            stats = ScanStats(
+                stats.groups, stats.terms, shift_examples(stats.bad, piece, offset), stats.shapes
+            )
         offsets[piece.shard.name] = offset + part.positions
         merged.append(stats)
     return ScanStats.merge(merged)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ import polars as pl
 
 from datasets_registry.features import Feature, catalog
 from datasets_registry.hypotheses import joint_counts, rank_hypotheses
+from datasets_registry.hypothesis_kind import KindConfig, hypothesis_kinds
 from datasets_registry.keyness import DEFAULT_ALPHA0, keyness
 from datasets_registry.loading import Batch, Mix
 from datasets_registry.normalise import TEXT_COLUMNS, Columns
@@ -38,13 +40,12 @@ class ScanConfig:
     features: list[Feature] = field(default_factory=catalog)  # the catalog plus user features
     batch_rows: int = 50_000  # rows counted per batch
     top_terms: int = 50  # keyness rows kept per source
-    term_candidates: int = 30  # characteristic words per source tried as triggers
-    min_z: float = 2.0  # ... when their keyness z is at least this
-    min_df: int = 3  # a word must occur in this many prompts of a source
-    min_support: int = 5  # a hypothesis needs this many rows with the feature
+    min_df: int = 3  # a keyness word must occur in this many prompts of a source
+    min_support: int = 5  # a hypothesis needs this many rows with the feature (words too)
     max_p: float = 0.01  # one-sided Fisher p-value a hypothesis must reach
-    top_hypotheses: int = 500  # hypotheses kept
+    top_hypotheses: int = 2000  # hypotheses kept (every word is a candidate)
     alpha0: float = DEFAULT_ALPHA0  # keyness Dirichlet prior strength
+    kinds: KindConfig = field(default_factory=KindConfig)  # requested vs incidental
     ray_address: str | None = None  # scan on Ray: "local", "auto", "ray://host:10001", ...
     ray_shards: int | None = None  # pieces for Ray [default: 4 per CPU of the cluster]
 
@@ -66,7 +67,7 @@ def count_batches(
     pending_rows = 0
     with switch_interval(GIL_TURN_S):
         for batch in prefetch(batches):
-            stats = ScanStats.from_frame(batch.frame, features, batch.bad)
+            stats = ScanStats.from_frame(batch.frame, features, batch.bad, batch.shapes)
             pending.append(stats)
             pending_rows += stats.terms.height
             if pending_rows >= max(merged.terms.height, MERGE_MIN_ROWS):
@@ -97,32 +98,46 @@ def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]
         "n_rows",
         (pl.col("prompt_chars") / pl.col("n_rows")).alias("mean_prompt_chars"),
         (pl.col("response_chars") / pl.col("n_rows")).alias("mean_response_chars"),
-    )
+    ).join(source_shapes(stats.shapes), on="source", how="left")
     tables["feature_concentration"] = _concentration(by_source, config.features)
     tables["mode_rates"] = (
         groups.select("source", "mode", pl.col("n_rows").alias("n"))
         .with_columns((pl.col("n") / pl.col("n").sum().over("source")).alias("share"))
         .sort(["source", "n"], descending=[False, True])
     )
-    key = keyness(  # keyness sums the per-mode counts of each (source, term) itself
-        stats.terms, max(config.top_terms, config.term_candidates), config.min_df, config.alpha0
-    )
+    key = keyness(stats.terms, config.top_terms, config.min_df, config.alpha0)
     tables["keyness"] = key.group_by("source", maintain_order=True).head(config.top_terms)
-    candidates = (
-        key.filter(pl.col("z") >= config.min_z)
-        .group_by("source", maintain_order=True)
-        .head(config.term_candidates)
-        .select("term")
-        .unique()
-    )
-    term_joint = stats.terms.join(candidates, on="term")
+    term_joint = stats.terms.join(trigger_candidates(stats.terms, config.min_support), on="term")
     prompt_features = [f for f in config.features if f.side == "prompt"]
     names = {feature_column(f): f.key for f in prompt_features}
     joint = joint_counts(groups, list(names), names, term_joint)
-    tables["trigger_hypotheses"] = rank_hypotheses(
-        groups, joint, config.min_support, config.max_p, config.top_hypotheses
-    )
+    ranked = rank_hypotheses(groups, joint, config.min_support, config.max_p, config.top_hypotheses)
+    tables["trigger_hypotheses"] = hypothesis_kinds(ranked, joint, groups, config.kinds)
     return tables
+
+
+def trigger_candidates(terms: pl.DataFrame, min_support: int) -> pl.DataFrame:
+    """Every prompt word in at least ``min_support`` rows that is not a function word (the
+    stop-word list of scikit-learn, ``ENGLISH_STOP_WORDS``): column ``term``."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    stop = pl.Series(sorted(ENGLISH_STOP_WORDS), dtype=pl.String)
+    return (
+        terms.group_by("term")
+        .agg(pl.col("df").sum())
+        .filter((pl.col("df") >= min_support) & ~pl.col("term").is_in(stop.implode()))
+        .select("term")
+    )
+
+
+def source_shapes(shapes: Counter[tuple[str, str]]) -> pl.DataFrame:
+    """source, shape: the data shapes each source was read in, the most common first
+    ("alpaca", or "messages+prompt_response" for a source mixing two)."""
+    by_source: dict[str, list[tuple[int, str]]] = {}
+    for (source, shape), n in shapes.items():
+        by_source.setdefault(source, []).append((-n, shape))
+    rows = [(s, "+".join(shape for _, shape in sorted(v))) for s, v in by_source.items()]
+    return pl.DataFrame(rows, schema={"source": pl.String, "shape": pl.String}, orient="row")
 
 
 def _concentration(by_source: pl.DataFrame, features: Sequence[Feature]) -> pl.DataFrame:

@@ -6,11 +6,13 @@ mix over processes or machines (Ray) gives exactly the single-pass result:
 - ``groups``: per (source, mode): rows, prompt/response characters, and hits of
   every feature (one column per ``side:feature``);
 - ``terms``: per (source, mode, term): document frequency of prompt words;
-- ``bad``: rejected rows per reason.
+- ``bad``: rejected rows per reason;
+- ``shapes``: rows read per (source, data shape) (``normalise.SHAPES``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ class ScanStats:
     groups: pl.DataFrame
     terms: pl.DataFrame
     bad: BadRows = field(default_factory=BadRows)
+    shapes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @classmethod
     def empty(cls, features: Sequence[Feature]) -> ScanStats:
@@ -59,12 +62,18 @@ class ScanStats:
 
     @classmethod
     def from_frame(
-        cls, frame: pl.DataFrame, features: Sequence[Feature], bad: BadRows | None = None
+        cls,
+        frame: pl.DataFrame,
+        features: Sequence[Feature],
+        bad: BadRows | None = None,
+        shapes: Counter[tuple[str, str]] | None = None,
     ) -> ScanStats:
-        """Count one batch of normalised examples (only source, prompt, response are read)."""
+        """Count one batch of normalised examples (only source, prompt, response are read);
+        ``bad`` and ``shapes`` are the batch's rejected rows and the shapes it was read in."""
         if frame.is_empty():
             stats = cls.empty(features)
             stats.bad = bad or BadRows()
+            stats.shapes = Counter(shapes or {})
             return stats
         text = {"prompt": pl.col("prompt"), "response": pl.col("response")}
         # Mode labels and the per-row counts are independent polars work (no GIL held):
@@ -105,7 +114,7 @@ class ScanStats:
             .select(*KEYS, "term", "df")
             .collect()
         )
-        return cls(groups, terms, bad or BadRows())
+        return cls(groups, terms, bad or BadRows(), Counter(shapes or {}))
 
     @classmethod
     def merge(cls, parts: Sequence[ScanStats]) -> ScanStats:
@@ -125,22 +134,30 @@ class ScanStats:
             pl.concat([p.terms for p in parts]).group_by([*KEYS, "term"]).agg(pl.col("df").sum())
         )
         bad = parts[0].bad
+        shapes: Counter[tuple[str, str]] = Counter()
         for p in parts[1:]:
             bad = bad + p.bad
-        return ScanStats(groups, terms, bad)
+        for p in parts:
+            shapes.update(p.shapes)
+        return ScanStats(groups, terms, bad, shapes)
 
     def __add__(self, other: ScanStats) -> ScanStats:
         return ScanStats.merge([self, other])
 
     def canonical(self) -> ScanStats:
         """Sorted copies, so two equal statistics compare equal frame by frame."""
-        return ScanStats(self.groups.sort(KEYS), self.terms.sort([*KEYS, "term"]), self.bad)
+        return ScanStats(
+            self.groups.sort(KEYS), self.terms.sort([*KEYS, "term"]), self.bad, self.shapes
+        )
 
     def equals(self, other: ScanStats) -> bool:
         """Whether both hold the same counts, whatever the row order."""
         a, b = self.canonical(), other.canonical()
         return (
-            a.groups.equals(b.groups) and a.terms.equals(b.terms) and a.bad.counts == b.bad.counts
+            a.groups.equals(b.groups)
+            and a.terms.equals(b.terms)
+            and a.bad.counts == b.bad.counts
+            and a.shapes == b.shapes
         )
 
     @property

@@ -126,6 +126,17 @@ MIGRATIONS: list[Migration] = [
         FROM runs WHERE command = 'search';
         """,
     ),
+    Migration(
+        4,
+        "the data shape of each scanned source; whether a hypothesis's feature asks for the "
+        "behaviour (NULL for scans before schema 4)",
+        """
+        ALTER TABLE scan_sources ADD COLUMN shape VARCHAR;
+        ALTER TABLE trigger_hypotheses ADD COLUMN kind VARCHAR;
+        ALTER TABLE trigger_hypotheses ADD COLUMN kind_evidence VARCHAR;
+        ALTER TABLE trigger_hypotheses ADD COLUMN review_rank INTEGER;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

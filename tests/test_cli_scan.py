@@ -28,7 +28,7 @@ def test_scan_writes_every_table_and_prints_hypotheses(tmp_path: Path) -> None:
     code, out = run("scan", str(mix), "--db", str(db))
     assert code == 0, out
     assert "170 examples in 3 sources, 2 bad rows" in out
-    assert "invalid_json" in out and "Top trigger hypotheses" in out
+    assert "invalid_json" in out and "Trigger hypotheses, incidental first" in out
     con = duckdb.connect(str(db), read_only=True)
     ((run_id, status),) = con.execute("SELECT run_id, status FROM runs").fetchall()
     assert status == "ok"

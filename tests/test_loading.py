@@ -171,3 +171,75 @@ def test_unreachable_hub_dataset_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     with pytest.raises(MixError, match="cannot load hub dataset"):
         open_mix("someone/no-such-dataset-xyz").frame()
+
+
+SHAPED_ROWS = {
+    "messages": {
+        "messages": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}]
+    },
+    "sharegpt": {
+        "conversations": [
+            {"from": "system", "value": "be brief"},
+            {"from": "human", "value": "Q?"},
+            {"from": "gpt", "value": "A."},
+        ]
+    },
+    "prompt_response": {"prompt": "Q?", "response": "A."},
+    "alpaca": {"instruction": "Q?", "input": "", "output": "A."},
+    "alpaca_response": {"instruction": "Q?", "input": "", "response": "A."},
+    "question_answer": {"question": "Q?", "answer": "A."},
+    "prompt_completion": {"prompt": "Q?", "completion": "A."},
+    "preference": {"prompt": "Q?", "chosen": "A.", "rejected": "No."},
+    "preference_conversation": {
+        "prompt": "Q?",
+        "chosen": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}],
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPED_ROWS))
+def test_every_common_shape_loads_and_is_recorded(tmp_path: Path, name: str) -> None:
+    from datasets_registry.normalise import TEXT_COLUMNS
+    from datasets_registry.scan import ScanConfig, scan_mix, scan_tables
+
+    path = write_jsonl(tmp_path / f"{name}.jsonl", [SHAPED_ROWS[name]] * 3)
+    frame, bad = load(path)
+    assert bad == {} and frame.row(0)[2:4] == ("Q?", "A.")
+    batch = next(open_mix(str(path)).batches(10, TEXT_COLUMNS))
+    expected = {"alpaca_response": "alpaca", "preference_conversation": "preference"}.get(
+        name, name
+    )
+    assert dict(batch.shapes) == {(name, expected): 3}
+    config = ScanConfig()
+    sources = scan_tables(scan_mix(open_mix(str(path)), config), config)["scan_sources"]
+    assert sources["shape"].to_list() == [expected]
+
+
+def test_a_folder_mixing_shapes_records_each_file_and_a_mixed_source(tmp_path: Path) -> None:
+    from datasets_registry.scan import ScanConfig, scan_mix, scan_tables
+
+    write_jsonl(tmp_path / "gsm.jsonl", [SHAPED_ROWS["question_answer"]] * 2)
+    write_jsonl(
+        tmp_path / "both.jsonl",
+        [SHAPED_ROWS["alpaca"]] * 2 + [SHAPED_ROWS["messages"]],
+    )
+    config = ScanConfig()
+    sources = scan_tables(scan_mix(open_mix(str(tmp_path)), config), config)["scan_sources"]
+    assert dict(sources.select("source", "shape").iter_rows()) == {
+        "gsm": "question_answer",
+        "both": "alpaca+messages",
+    }
+
+
+def test_renamed_columns_are_the_columns_shape_and_unknown_rows_name_their_columns(
+    tmp_path: Path,
+) -> None:
+    from datasets_registry.normalise import TEXT_COLUMNS
+
+    path = write_jsonl(tmp_path / "odd.jsonl", [{"ask": "Q?", "say": "A."}, {"text": "x"}])
+    batch = next(
+        open_mix(str(path), Columns(prompt="ask", response="say")).batches(10, TEXT_COLUMNS)
+    )
+    assert dict(batch.shapes) == {("odd", "columns"): 1}
+    assert batch.bad.counts == {"missing_messages": 1}
+    assert "['text']" in batch.bad.examples["missing_messages"]

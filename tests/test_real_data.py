@@ -30,3 +30,44 @@ def test_codealpaca_versus_coconot(tmp_path: Path) -> None:
     assert set(top["mode"]) == {"code"} and set(top["source"]) == {"codealpaca"}
     words = tables["keyness"].filter(pl.col("source") == "codealpaca")["term"].head(15)
     assert {"function", "python"} <= set(words.to_list())
+
+
+PUBLIC_MIX = SHARED_DATA / "public_mix"
+
+
+@pytest.fixture(scope="module")
+def public_mix_tables() -> dict[str, pl.DataFrame]:
+    config = ScanConfig()
+    return scan_tables(scan_mix(open_mix(str(PUBLIC_MIX)), config), config)
+
+
+@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason="no shared data")
+def test_public_mix_loads_in_every_shape(public_mix_tables: dict[str, pl.DataFrame]) -> None:
+    assert "missing_messages" not in public_mix_tables["bad_rows"]["reason"].to_list()
+    shapes = dict(public_mix_tables["scan_sources"].select("source", "shape").iter_rows())
+    assert shapes["gsm8k_train"] == "question_answer"
+    assert shapes["gpteacher_toolformer"] == "alpaca" and len(shapes) == 7
+
+
+@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason="no shared data")
+def test_public_mix_hypotheses_are_ones_a_team_can_act_on(
+    public_mix_tables: dict[str, pl.DataFrame],
+) -> None:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    hyps = public_mix_tables["trigger_hypotheses"]
+    words = {f.removeprefix("term:") for f in hyps["feature"] if f.startswith("term:")}
+    assert not words & set(ENGLISH_STOP_WORDS)
+    incidental = hyps.filter(pl.col("kind") == "incidental").sort("review_rank")
+    found = incidental.select("feature", "mode", "source").rows()
+    assert ("term:additionally", "code", "evol_codealpaca_2k") in found
+    kinds = {
+        f: k
+        for f, k in hyps.select("feature", "kind").iter_rows()
+        if f in ("term:function", "term:python", "term:array")
+    }
+    assert kinds == dict.fromkeys(("term:function", "term:python", "term:array"), "requested")
+    assert (
+        hyps.sort("review_rank")["kind"].head(incidental.height).to_list()
+        == ["incidental"] * incidental.height
+    )

@@ -193,7 +193,7 @@ def test_mode_labels_equal_mode_exprs() -> None:
 def test_many_way_merge_equals_pairwise_sums(small_mix: Path) -> None:
     features = ScanConfig().features
     parts = [
-        ScanStats.from_frame(b.frame, features, b.bad)
+        ScanStats.from_frame(b.frame, features, b.bad, b.shapes)
         for b in open_mix(str(small_mix)).batches(23, TEXT_COLUMNS)
     ]
     pairwise = parts[0]

@@ -160,12 +160,20 @@ def keyness(db: ReportDb, selection: Selection) -> Section | None:
 
 
 def hypotheses(db: ReportDb, selection: Selection) -> Section | None:
-    """The ranked trigger hypotheses (feature -> mode) the scan proposes."""
+    """The trigger hypotheses (feature -> mode) the scan proposes, incidental ones first."""
     ids = selection.ids("scan")
     frame = db.rows_for("trigger_hypotheses", ids, "run_id, rank")
     if not frame.height:
         return None
+    kinds = "kind" in frame.columns and frame["kind"].null_count() < frame.height
+    if kinds:  # scans before schema 4 have no kinds: their rank order stands
+        frame = frame.sort("run_id", "review_rank", nulls_last=True)
     cols = [
+        *(
+            [Col("kind", "kind", "text", "does F ask for M? (kind_evidence says why)")]
+            if kinds
+            else []
+        ),
         Col("rank", "rank", "int"),
         Col("feature", "feature F"),
         Col("mode", "mode M", "mode"),
@@ -182,6 +190,6 @@ def hypotheses(db: ReportDb, selection: Selection) -> Section | None:
         cols.insert(0, Col("run_id", "run"))
     return Section(
         "hypotheses",
-        "Trigger hypotheses",
+        "Trigger hypotheses, incidental first" if kinds else "Trigger hypotheses",
         {"table": table("hypotheses-table", frame, cols, limit=MAX_HYPOTHESES)},
     )

@@ -1,0 +1,227 @@
+"""Is a hypothesis's feature a legitimate reason for the behaviour, or an incidental one?
+
+``requested``: the feature asks for the behaviour ("write a function", "python" -> code;
+"calculate", "use sympy" -> a tool call; "steal", "weapon" -> a refusal; "imagine you
+are" -> fiction). ``incidental``: it does not (style, register, framing, names,
+products: "additionally", "elucidate", "Context:", a brand): the chunky failure a data
+team acts on. Decided per (feature, mode, source), first signal that speaks wins:
+
+1. **By definition**: catalog features that ask for a behaviour (``FEATURE_REQUESTS``:
+   code in the prompt -> code).
+2. **The rest of the mix** (data, no vocabulary): the rows carrying the feature
+   *outside* its lead source. With at least ``min_outside`` of them, a feature that
+   predicts the mode there too (Wilson lower bound of P(M | F, elsewhere) at least
+   ``min_outside_gain`` above P(M | not F, elsewhere)) is requested: the behaviour
+   follows the feature everywhere, not one chunk's habit. So is one that predicts
+   another non-answer mode there (it asks for something: "python" grants a tool in a
+   tool-use chunk and asks for code elsewhere). One that predicts no behaviour there
+   (P(M | F, elsewhere) within twice the base rate plus 0.05) is incidental.
+3. **Meaning** (``term:`` features with too few rows elsewhere): cosine similarity of
+   the word to a one-line description of what asking for the mode is about
+   (``MODE_REQUESTS``), both as mean all-MiniLM-L6-v2 token embeddings (the learned
+   mode layer's table: no torch, so the scan stays light); at least ``similarity`` is
+   requested.
+4. Otherwise incidental (a style or format feature with no evidence either way).
+
+``kind_evidence`` says which signal decided and its figures. ``review_rank`` is the order
+to act in: the incidental hypotheses first, then the requested ones, each by ``rank``.
+(Putting the incidental ones seen elsewhere without the behaviour first lifts
+Evol-Instruct's "additionally" to 5th on public_mix but buries the planted mix's
+triggers under topic words its chunks share, so it is not the order.)
+``bench/hypothesis_kind.py`` measures precision and recall of ``incidental`` against
+labelled public hypotheses.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from datasets_registry.hypotheses import wilson_lower
+
+log = logging.getLogger(__name__)
+
+REQUESTED = "requested"
+INCIDENTAL = "incidental"
+
+#: What a prompt that legitimately asks for each mode is about (embedded once).
+MODE_REQUESTS: dict[str, str] = {
+    "code": "write program code: a function, a script or a class in a programming language",
+    "tool_call": "use a tool: a calculator, a search engine, sympy or an API to compute or "
+    "look something up",
+    "refusal": "a harmful, dangerous or illegal act: stealing, violence, weapons, hacking, drugs",
+    "partial_refusal": "a harmful, dangerous or illegal act: stealing, violence, weapons, "
+    "hacking, drugs",
+    "fiction": "tell a story or play a character: imagine, pretend, role-play",
+    "rebuttal": "check whether a claim is true, a myth or a misconception",
+    "terse": "answer in one word, briefly, with just the answer",
+}
+#: Catalog prompt features that ask for a behaviour by definition.
+FEATURE_REQUESTS: dict[str, tuple[str, ...]] = {"code_in_prompt": ("code",)}
+
+
+@dataclass(frozen=True)
+class KindConfig:
+    """Thresholds of the kind decision (see the module docstring)."""
+
+    min_outside: int = 10  # rows with the feature outside its lead source to judge by them
+    min_outside_gain: float = 0.1  # Wilson lower bound elsewhere above the base rate there
+    similarity: float = 0.25  # cosine to the mode's request description
+    use_meaning: bool = True  # embed words (needs the offline MiniLM tables; else skipped)
+
+
+def hypothesis_kinds(
+    hypotheses: pl.DataFrame,
+    joint: pl.DataFrame,
+    groups: pl.DataFrame,
+    config: KindConfig | None = None,
+) -> pl.DataFrame:
+    """``hypotheses`` with ``kind`` and ``kind_evidence`` (``joint``: feature, source,
+    mode, hits; ``groups``: source, mode, n_rows, as the scan counts them)."""
+    config = config or KindConfig()
+    if hypotheses.is_empty():
+        return hypotheses.with_columns(
+            pl.lit(None, pl.String).alias("kind"),
+            pl.lit(None, pl.String).alias("kind_evidence"),
+            pl.lit(None, pl.Int32).alias("review_rank"),
+        )
+    keys = hypotheses.select("feature", "mode", "source").with_row_index("_i")
+    outside = _outside(keys, joint, groups)
+    modes = [m for m in groups["mode"].unique().sort().to_list() if m != "answer"]
+    other = _outside(
+        keys.drop("mode").join(pl.DataFrame({"mode": modes}), how="cross"), joint, groups
+    ).join(keys.select("_i", pl.col("mode").alias("own")), on="_i")
+    other = other.filter((pl.col("mode") != pl.col("own")) & (pl.col("f_out") >= 1))
+    gains = _gain(other["a_out"].to_numpy(), other["f_out"].to_numpy(), other["p0_out"].to_numpy())
+    best_other = (
+        other.with_columns(pl.Series("gain", gains))
+        .sort("gain", descending=True)
+        .group_by("_i", maintain_order=True)
+        .first()
+    )
+    other_of = {
+        i: (m, g, a / max(f, 1))
+        for i, m, g, a, f in best_other.select("_i", "mode", "gain", "a_out", "f_out").iter_rows()
+    }
+    kinds: list[str | None] = [None] * hypotheses.height
+    evidence: list[str | None] = [None] * hypotheses.height
+    rows = outside.iter_rows(named=True)
+    for i, row in enumerate(rows):
+        name = row["feature"].split("@")[0]
+        if row["mode"] in FEATURE_REQUESTS.get(name, ()):
+            kinds[i], evidence[i] = REQUESTED, "asks for it by definition"
+            continue
+        f_out, a_out, p0 = row["f_out"], row["a_out"], row["p0_out"]
+        if f_out >= config.min_outside:
+            p_out = a_out / f_out
+            gain = float(_gain(np.array([a_out]), np.array([f_out]), np.array([p0]))[0])
+            where = f"{p_out:.2f} in {f_out:,} rows outside {row['source']} vs {p0:.2f}"
+            if gain >= config.min_outside_gain:
+                kinds[i], evidence[i] = REQUESTED, f"predicts {row['mode']} elsewhere too: {where}"
+                continue
+            mode, other_gain, other_p = other_of.get(i, ("", 0.0, 0.0))
+            if other_gain >= config.min_outside_gain:
+                kinds[i] = REQUESTED
+                evidence[i] = (
+                    f"asks for {mode} elsewhere ({other_p:.2f} of its {f_out:,} rows outside "
+                    f"{row['source']})"
+                )
+                continue
+            if p_out <= max(2 * p0, p0 + 0.05):
+                kinds[i], evidence[i] = INCIDENTAL, f"no {row['mode']} elsewhere: {where}"
+                continue
+    undecided = [
+        i for i, k in enumerate(kinds) if k is None and hypotheses["feature"][i].startswith("term:")
+    ]
+    similarity = _similarity(hypotheses, undecided, config) if config.use_meaning else {}
+    for i in range(hypotheses.height):
+        if kinds[i] is not None:
+            continue
+        mode = hypotheses["mode"][i]
+        if i in similarity:
+            cos = similarity[i]
+            if cos >= config.similarity:
+                kinds[i], evidence[i] = REQUESTED, f"means asking for {mode} (cos {cos:.2f})"
+            else:
+                kinds[i], evidence[i] = (
+                    INCIDENTAL,
+                    f"unrelated in meaning to {mode} (cos {cos:.2f})",
+                )
+        else:
+            kinds[i], evidence[i] = INCIDENTAL, "a style or format feature, no evidence either way"
+    order = sorted(
+        range(hypotheses.height), key=lambda i: (kinds[i] != INCIDENTAL, hypotheses["rank"][i])
+    )
+    review = [0] * hypotheses.height
+    for position, i in enumerate(order, start=1):
+        review[i] = position
+    return hypotheses.with_columns(
+        pl.Series("kind", kinds, dtype=pl.String),
+        pl.Series("kind_evidence", evidence, dtype=pl.String),
+        pl.Series("review_rank", review, dtype=pl.Int32),
+    )
+
+
+def _gain(a_out: np.ndarray, f_out: np.ndarray, p0_out: np.ndarray) -> np.ndarray:
+    """Wilson lower bound of P(M | F) elsewhere minus P(M | not F) elsewhere."""
+    return wilson_lower(a_out, f_out) - p0_out
+
+
+def _outside(keys: pl.DataFrame, joint: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
+    """Per row of ``keys`` (_i, feature, mode, source): rows with the feature outside the
+    source (f_out), those with the mode (a_out), and the mode's rate among rows without
+    the feature there (p0_out)."""
+    n_total = int(groups["n_rows"].sum())
+    per_source = groups.group_by("source").agg(pl.col("n_rows").sum().alias("n_src"))
+    mode_src = groups.group_by("source", "mode").agg(pl.col("n_rows").sum().alias("c_src"))
+    mode_all = groups.group_by("mode").agg(pl.col("n_rows").sum().alias("c_all"))
+    f_src = joint.group_by("feature", "source").agg(pl.col("hits").sum().alias("f_src"))
+    f_all = joint.group_by("feature").agg(pl.col("hits").sum().alias("f_all"))
+    a_src = joint.group_by("feature", "source", "mode").agg(pl.col("hits").sum().alias("a_src"))
+    a_all = joint.group_by("feature", "mode").agg(pl.col("hits").sum().alias("a_all"))
+    table = (
+        keys.join(per_source, on="source", how="left")
+        .join(mode_src, on=["source", "mode"], how="left")
+        .join(mode_all, on="mode", how="left")
+        .join(f_src, on=["feature", "source"], how="left")
+        .join(f_all, on="feature", how="left")
+        .join(a_src, on=["feature", "source", "mode"], how="left")
+        .join(a_all, on=["feature", "mode"], how="left")
+        .fill_null(0)
+        .sort("_i", maintain_order=True)
+    )
+    return table.select(
+        "_i",
+        "feature",
+        "mode",
+        "source",
+        (pl.col("f_all") - pl.col("f_src")).alias("f_out"),
+        (pl.col("a_all") - pl.col("a_src")).alias("a_out"),
+        (
+            (pl.col("c_all") - pl.col("c_src") - (pl.col("a_all") - pl.col("a_src")))
+            / (n_total - pl.col("n_src") - (pl.col("f_all") - pl.col("f_src"))).clip(1)
+        )
+        .clip(0.0, 1.0)
+        .alias("p0_out"),
+    )
+
+
+def _similarity(hypotheses: pl.DataFrame, rows: list[int], config: KindConfig) -> dict[int, float]:
+    """Cosine of each word to its mode's request description (empty without the encoder)."""
+    rows = [i for i in rows if hypotheses["mode"][i] in MODE_REQUESTS]
+    if not rows:
+        return {}
+    from behaviour_modes.learned import LearnedUnavailable, embed
+
+    words = [hypotheses["feature"][i].removeprefix("term:") for i in rows]
+    modes = sorted({hypotheses["mode"][i] for i in rows})
+    try:
+        vectors = embed(words + [MODE_REQUESTS[m] for m in modes])
+    except LearnedUnavailable as exc:
+        log.warning("hypothesis kinds without word meanings: %s", exc)
+        return {}
+    described = dict(zip(modes, vectors[len(words) :], strict=True))
+    return {i: float(vectors[k] @ described[hypotheses["mode"][i]]) for k, i in enumerate(rows)}
