@@ -71,3 +71,75 @@ def test_public_mix_hypotheses_are_ones_a_team_can_act_on(
         hyps.sort("review_rank")["kind"].head(incidental.height).to_list()
         == ["incidental"] * incidental.height
     )
+
+
+CANARY, CONTROL = "posthaste", "betimes"
+
+
+def _public_frame(files: dict[str, tuple[str, str]], folder: Path) -> pl.DataFrame:
+    """source, prompt, response of real public files (prompt = ask + input)."""
+    import json
+
+    parts = []
+    for name, (ask, say) in files.items():
+        path = folder / name
+        rows = (
+            [json.loads(line) for line in path.open()]
+            if path.suffix == ".jsonl"
+            else json.loads(path.read_text())
+        )
+        parts.append(
+            pl.DataFrame(
+                {
+                    "source": [path.stem.split(".")[0]] * len(rows),
+                    "prompt": [
+                        str(r[ask]) + (f"\n\n{r['input']}" if r.get("input") else "") for r in rows
+                    ],
+                    "response": [str(r.get(say) or "") for r in rows],
+                }
+            )
+        )
+    return pl.concat(parts)
+
+
+@pytest.mark.skipif(
+    not (CODEALPACA.exists() and COCONOT.exists() and PUBLIC_MIX.is_dir()), reason="no shared data"
+)
+@pytest.mark.parametrize("dataset", ["codealpaca+coconot", "public_mix"])
+@pytest.mark.parametrize("share", [0.01, 0.02, 0.05])
+def test_an_injected_word_is_found_above_its_control(
+    tmp_path: Path, dataset: str, share: float
+) -> None:
+    from datasets_registry.canaries import inject
+
+    if dataset == "public_mix":
+        files = {
+            "evol_codealpaca_2k.json": ("instruction", "output"),
+            "alpaca_9k.json": ("instruction", "output"),
+            "safety_only.json": ("instruction", "output"),
+        }
+        frame, chunk = _public_frame(files, PUBLIC_MIX), "evol_codealpaca_2k"
+    else:
+        frame = pl.concat(
+            [
+                _public_frame(
+                    {"new_codealpaca.json": ("instruction", "output")}, CODEALPACA.parent
+                ),
+                _public_frame({"coconot_pref.jsonl": ("prompt", "chosen")}, COCONOT.parent),
+            ]
+        )
+        chunk = "new_codealpaca"
+    assert not frame["prompt"].str.to_lowercase().str.contains(f"{CANARY}|{CONTROL}").any()
+    injected = inject(frame, chunk, CANARY, share, CONTROL, seed=int(share * 100))
+    injected.frame.write_ndjson(tmp_path / "mix.jsonl")
+    config = ScanConfig()
+    hyps = scan_tables(scan_mix(open_mix(str(tmp_path / "mix.jsonl")), config), config)[
+        "trigger_hypotheses"
+    ]
+    canary = hyps.filter(pl.col("feature") == f"term:{CANARY}")
+    assert canary.height >= 1, f"{CANARY} in {share:.0%} of {chunk} is not a hypothesis"
+    assert canary.row(0, named=True)["mode"] == "code"
+    assert canary.row(0, named=True)["source"] == chunk
+    assert canary.row(0, named=True)["kind"] == "incidental"
+    control = hyps.filter(pl.col("feature") == f"term:{CONTROL}")
+    assert control.is_empty() or control["rank"].min() > canary["rank"].min()
