@@ -197,7 +197,9 @@ class _Batcher:
                 self.rows.append(pair[:3])
                 self.shapes[(pair[0], pair[4])] += 1
             return
-        example = normalise_row(raw, self.default_source, self.columns, self.bad, where)
+        example = normalise_row(
+            raw, self.default_source, self.columns, self.bad, where, self.shapes
+        )
         if example is not None:
             self.rows.append(example)
 

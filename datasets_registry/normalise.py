@@ -261,13 +261,21 @@ def normalise_pair(
 
 
 def normalise_row(
-    row: object, default_source: str, cols: Columns, bad: BadRows, where: str
+    row: object,
+    default_source: str,
+    cols: Columns,
+    bad: BadRows,
+    where: str,
+    shapes: Counter[tuple[str, str]] | None = None,
 ) -> tuple[str, str, str, str, str] | None:
-    """One raw row -> (example_id, source, prompt, response, messages_json), or None and a tally."""
+    """One raw row -> (example_id, source, prompt, response, messages_json), or None and a
+    tally; ``shapes`` (when given) counts the row's (source, shape)."""
     pair = normalise_pair(row, default_source, cols, bad, where)
     if pair is None:
         return None
-    source, prompt, response, messages, _ = pair
+    source, prompt, response, messages, shape = pair
+    if shapes is not None:
+        shapes[(source, shape)] += 1
     messages_json = orjson.dumps(messages).decode() if not isinstance(messages, str) else messages
     raw_id = row.get(cols.id)
     example_id = str(raw_id) if raw_id not in (None, "") else stable_id(source, messages_json)
