@@ -76,7 +76,11 @@ def merge_pieces(pieces: Sequence[Piece], parts: Sequence[PieceStats]) -> ScanSt
         offset = offsets.get(piece.shard.name, 0)
         if piece.relative:
             stats = ScanStats(
-                stats.groups, stats.terms, shift_examples(stats.bad, piece, offset), stats.shapes
+                stats.groups,
+                stats.terms,
+                shift_examples(stats.bad, piece, offset),
+                stats.shapes,
+                stats.phrases,
             )
         offsets[piece.shard.name] = offset + part.positions
         merged.append(stats)

@@ -28,6 +28,7 @@ SCAN_TABLES = (
     "keyness",
     "mode_rates",
     "trigger_hypotheses",
+    "response_phrases",
 )
 
 
@@ -46,6 +47,9 @@ class ScanConfig:
     top_hypotheses: int = 2000  # hypotheses kept (every word is a candidate)
     alpha0: float = DEFAULT_ALPHA0  # keyness Dirichlet prior strength
     kinds: KindConfig = field(default_factory=KindConfig)  # requested vs incidental
+    phrase_share: float = 0.05  # a response phrase kept opens/ends this share of its source
+    phrase_concentration: float = 0.5  # ... with at least this share of its uses there
+    top_phrases: int = 20  # response phrases kept per source
     ray_address: str | None = None  # scan on Ray: "local", "auto", "ray://host:10001", ...
     ray_shards: int | None = None  # pieces for Ray [default: 4 per CPU of the cluster]
 
@@ -113,7 +117,29 @@ def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]
     joint = joint_counts(groups, list(names), names, term_joint)
     ranked = rank_hypotheses(groups, joint, config.min_support, config.max_p, config.top_hypotheses)
     tables["trigger_hypotheses"] = hypothesis_kinds(ranked, joint, groups, config.kinds)
+    tables["response_phrases"] = boilerplate(stats.phrases, by_source, config)
     return tables
+
+
+def boilerplate(phrases: pl.DataFrame, by_source: pl.DataFrame, config: ScanConfig) -> pl.DataFrame:
+    """Response openers and closers concentrated in one source: source, phrase, n,
+    share_in_source (of its responses), share_of_hits (of the phrase's uses), top first."""
+    return (
+        phrases.join(by_source.select("source", "n_rows"), on="source")
+        .with_columns(
+            (pl.col("n") / pl.col("n_rows")).alias("share_in_source"),
+            (pl.col("n") / pl.col("n").sum().over("phrase")).alias("share_of_hits"),
+        )
+        .filter(
+            (pl.col("n") >= config.min_support)
+            & (pl.col("share_in_source") >= config.phrase_share)
+            & (pl.col("share_of_hits") >= config.phrase_concentration)
+        )
+        .sort(["source", "share_in_source", "phrase"], descending=[False, True, False])
+        .group_by("source", maintain_order=True)
+        .head(config.top_phrases)
+        .select("source", "phrase", "n", "share_in_source", "share_of_hits")
+    )
 
 
 def trigger_candidates(terms: pl.DataFrame, min_support: int) -> pl.DataFrame:

@@ -7,7 +7,10 @@ mix over processes or machines (Ray) gives exactly the single-pass result:
   every feature (one column per ``side:feature``);
 - ``terms``: per (source, mode, term): document frequency of prompt words;
 - ``bad``: rejected rows per reason;
-- ``shapes``: rows read per (source, data shape) (``normalise.SHAPES``).
+- ``shapes``: rows read per (source, data shape) (``normalise.SHAPES``);
+- ``phrases``: per (source, phrase): responses opening or closing with it (the first
+  ``PHRASE_WORDS`` words, ``opens: ...``, or the last ones, ``ends: ...``): boilerplate
+  such as "As an AI language model" or "I hope it is correct".
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ from datasets_registry.features import Feature
 from datasets_registry.normalise import BadRows
 
 TERM_PATTERN = r"[a-z][a-z']{2,23}"
+PHRASE_WORDS = 4  # words in a response opener or closer
+_WORDS = rf"[a-z0-9']+(?:[^a-z0-9'\n]+[a-z0-9']+){{{PHRASE_WORDS - 1}}}"
+OPENER_PATTERN = rf"^[^a-z0-9']*({_WORDS})"
+CLOSER_PATTERN = rf"({_WORDS})[^a-z0-9']*$"
+PHRASE_SCHEMA = {"source": pl.String, "phrase": pl.String, "n": pl.Int64}
 KEYS = ["source", "mode"]
 COUNT_COLUMNS = ["n_rows", "prompt_chars", "response_chars"]
 
@@ -48,6 +56,7 @@ class ScanStats:
     terms: pl.DataFrame
     bad: BadRows = field(default_factory=BadRows)
     shapes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    phrases: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PHRASE_SCHEMA))
 
     @classmethod
     def empty(cls, features: Sequence[Feature]) -> ScanStats:
@@ -114,7 +123,7 @@ class ScanStats:
             .select(*KEYS, "term", "df")
             .collect()
         )
-        return cls(groups, terms, bad or BadRows(), Counter(shapes or {}))
+        return cls(groups, terms, bad or BadRows(), Counter(shapes or {}), response_phrases(frame))
 
     @classmethod
     def merge(cls, parts: Sequence[ScanStats]) -> ScanStats:
@@ -133,13 +142,18 @@ class ScanStats:
         terms = (
             pl.concat([p.terms for p in parts]).group_by([*KEYS, "term"]).agg(pl.col("df").sum())
         )
+        phrases = (
+            pl.concat([p.phrases for p in parts])
+            .group_by("source", "phrase")
+            .agg(pl.col("n").sum())
+        )
         bad = parts[0].bad
         shapes: Counter[tuple[str, str]] = Counter()
         for p in parts[1:]:
             bad = bad + p.bad
         for p in parts:
             shapes.update(p.shapes)
-        return ScanStats(groups, terms, bad, shapes)
+        return ScanStats(groups, terms, bad, shapes, phrases)
 
     def __add__(self, other: ScanStats) -> ScanStats:
         return ScanStats.merge([self, other])
@@ -147,7 +161,11 @@ class ScanStats:
     def canonical(self) -> ScanStats:
         """Sorted copies, so two equal statistics compare equal frame by frame."""
         return ScanStats(
-            self.groups.sort(KEYS), self.terms.sort([*KEYS, "term"]), self.bad, self.shapes
+            self.groups.sort(KEYS),
+            self.terms.sort([*KEYS, "term"]),
+            self.bad,
+            self.shapes,
+            self.phrases.sort("source", "phrase"),
         )
 
     def equals(self, other: ScanStats) -> bool:
@@ -158,9 +176,36 @@ class ScanStats:
             and a.terms.equals(b.terms)
             and a.bad.counts == b.bad.counts
             and a.shapes == b.shapes
+            and a.phrases.equals(b.phrases)
         )
 
     @property
     def n_rows(self) -> int:
         """Rows counted (bad rows not included)."""
         return int(self.groups["n_rows"].sum()) if self.groups.height else 0
+
+
+def response_phrases(frame: pl.DataFrame) -> pl.DataFrame:
+    """source, phrase, n: how many responses open (``opens: ...``) or close (``ends: ...``)
+    with each ``PHRASE_WORDS``-word phrase, lower-cased, punctuation as single spaces."""
+    low = pl.col("response").str.to_lowercase()
+    ends = frame.select(
+        "source",
+        low.str.slice(0, 200).str.extract(OPENER_PATTERN, 1).alias("opens"),
+        low.str.slice(-200).str.extract(CLOSER_PATTERN, 1).alias("ends"),
+    )
+    parts = [
+        ends.select(
+            "source",
+            (pl.lit(f"{side}: ") + pl.col(side).str.replace_all(r"[^a-z0-9']+", " ")).alias(
+                "phrase"
+            ),
+        )
+        for side in ("opens", "ends")
+    ]
+    return (
+        pl.concat(parts)
+        .drop_nulls("phrase")
+        .group_by("source", "phrase")
+        .agg(pl.len().cast(pl.Int64).alias("n"))
+    )

@@ -129,12 +129,15 @@ MIGRATIONS: list[Migration] = [
     Migration(
         4,
         "the data shape of each scanned source; whether a hypothesis's feature asks for the "
-        "behaviour (NULL for scans before schema 4)",
+        "behaviour (NULL for scans before schema 4); response boilerplate per source",
         """
         ALTER TABLE scan_sources ADD COLUMN shape VARCHAR;
         ALTER TABLE trigger_hypotheses ADD COLUMN kind VARCHAR;
         ALTER TABLE trigger_hypotheses ADD COLUMN kind_evidence VARCHAR;
         ALTER TABLE trigger_hypotheses ADD COLUMN review_rank INTEGER;
+        CREATE TABLE response_phrases (
+            run_id VARCHAR, source VARCHAR, phrase VARCHAR, n BIGINT,
+            share_in_source DOUBLE, share_of_hits DOUBLE);
         """,
     ),
 ]

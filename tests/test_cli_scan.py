@@ -39,6 +39,7 @@ def test_scan_writes_every_table_and_prints_hypotheses(tmp_path: Path) -> None:
         "keyness",
         "mode_rates",
         "trigger_hypotheses",
+        "response_phrases",
     ]:
         (n,) = con.execute(f"SELECT count(*) FROM {table} WHERE run_id = ?", [run_id]).fetchone()
         assert n > 0, table

@@ -35,6 +35,7 @@ ALL_SECTIONS = [
     "concentration",
     "keyness",
     "hypotheses",
+    "phrases",
     "findings",
     "attribution",
     "recommendations",
@@ -398,7 +399,14 @@ def test_every_section_from_a_full_database(scanned: Path, tmp_path: Path) -> No
 
 def test_sections_only_for_tables_with_rows(scanned: Path) -> None:
     report = render_report(scanned)
-    assert report.sections == ["summary", "sources", "concentration", "keyness", "hypotheses"]
+    assert report.sections == [
+        "summary",
+        "sources",
+        "concentration",
+        "keyness",
+        "hypotheses",
+        "phrases",
+    ]
     assert 'id="findings"' not in report.html
 
 

@@ -131,6 +131,21 @@ def add_hostile_scan_rows(db: Path) -> None:
             ),
             run_id,
         )
+        store.write(
+            "response_phrases",
+            pl.DataFrame(
+                [
+                    {
+                        "source": SCRIPT,
+                        "phrase": hostile("opens: as an ai"),
+                        "n": 9,
+                        "share_in_source": 0.5,
+                        "share_of_hits": 1.0,
+                    }
+                ]
+            ),
+            run_id,
+        )
 
 
 @pytest.fixture(scope="module")

@@ -137,3 +137,16 @@ def test_scan_surfaces_an_untold_word(small_mix: Path) -> None:
     assert conc["share_of_hits"][0] == 1.0 and conc["share_in_source"][0] == 1.0
     top = tables["keyness"].filter(pl.col("source") == "safety_chunk")["term"].head(5).to_list()
     assert "zorbphone" in top or "jailbreak" in top
+
+
+def test_response_boilerplate_concentrated_in_one_source(tmp_path: Path) -> None:
+    rows = small_mix_rows()
+    config = ScanConfig()
+    tables = scan_tables(
+        scan_mix(open_mix(str(write_jsonl(tmp_path / "m.jsonl", rows))), config), config
+    )
+    phrases = tables["response_phrases"]
+    refusal = phrases.filter(pl.col("source") == "safety_chunk")
+    assert "opens: i'm sorry but i" in refusal["phrase"].to_list()
+    assert (phrases["share_of_hits"] >= config.phrase_concentration).all()
+    assert (phrases["n"] >= config.min_support).all()

@@ -30,6 +30,7 @@ def test_new_file_gets_the_current_schema(tmp_path: Path) -> None:
         "keyness",
         "mode_rates",
         "trigger_hypotheses",
+        "response_phrases",
     } <= tables
 
 

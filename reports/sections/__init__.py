@@ -14,7 +14,7 @@ from reports.runs import ReportDb, Selection
 from reports.sections.attribution import attribution, recommendations, verification
 from reports.sections.common import Section
 from reports.sections.probes import probes
-from reports.sections.scan import concentration, hypotheses, keyness, sources
+from reports.sections.scan import concentration, hypotheses, keyness, phrases, sources
 from reports.sections.search import findings
 from reports.sections.summary import summary
 from stage_kit import NO_PROGRESS, Progress
@@ -25,6 +25,7 @@ SECTIONS: tuple[Callable[[ReportDb, Selection], Section | None], ...] = (
     concentration,
     keyness,
     hypotheses,
+    phrases,
     findings,
     attribution,
     recommendations,

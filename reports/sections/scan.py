@@ -193,3 +193,23 @@ def hypotheses(db: ReportDb, selection: Selection) -> Section | None:
         "Trigger hypotheses, incidental first" if kinds else "Trigger hypotheses",
         {"table": table("hypotheses-table", frame, cols, limit=MAX_HYPOTHESES)},
     )
+
+
+def phrases(db: ReportDb, selection: Selection) -> Section | None:
+    """Response openers and closers concentrated in one source (``response_phrases``)."""
+    ids = selection.ids("scan")
+    frame = db.rows_for("response_phrases", ids, "run_id, source, share_in_source DESC")
+    if not frame.height:
+        return None
+    cols = [
+        Col("source", "source"),
+        Col("phrase", "phrase", "text", "opens: the first four words; ends: the last four"),
+        Col("n", "responses", "int"),
+        Col("share_in_source", "share of the source", "pct"),
+        Col("share_of_hits", "source's share of the phrase", "pct"),
+    ]
+    if len(ids) > 1:
+        cols.insert(0, Col("run_id", "run"))
+    return Section(
+        "phrases", "Response boilerplate", {"table": table("phrases-table", frame, cols, limit=200)}
+    )
