@@ -79,8 +79,8 @@ def hypothesis_kinds(
     groups: pl.DataFrame,
     config: KindConfig | None = None,
 ) -> pl.DataFrame:
-    """``hypotheses`` with ``kind`` and ``kind_evidence`` (``joint``: feature, source,
-    mode, hits; ``groups``: source, mode, n_rows, as the scan counts them)."""
+    """``hypotheses`` with ``kind``, ``kind_evidence`` and ``review_rank`` (``joint``:
+    feature, source, mode, hits; ``groups``: source, mode, n_rows, as the scan counts them)."""
     config = config or KindConfig()
     if hypotheses.is_empty():
         return hypotheses.with_columns(
