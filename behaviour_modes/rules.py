@@ -958,9 +958,13 @@ def decision_exprs() -> list[pl.Expr]:
     ]
 
 
-def decide(cues: pl.DataFrame) -> pl.DataFrame:
-    """mode, mode_confidence, mode_evidence for a frame of cue columns."""
-    return cues.select(decision_exprs())
+def decide(cues: pl.DataFrame, evidence: bool = True) -> pl.DataFrame:
+    """mode, mode_confidence, mode_evidence for a frame of cue columns (``mode`` only
+    without ``evidence``: the scan keeps no more, and the evidence strings cost)."""
+    exprs = decision_exprs()
+    if not evidence:
+        exprs = [e for e in exprs if e.meta.output_name() == "mode"]
+    return cues.select(exprs)
 
 
 MODE_DTYPE = pl.Struct(
@@ -968,11 +972,12 @@ MODE_DTYPE = pl.Struct(
 )
 
 
-def label(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def label(frame: pl.DataFrame, evidence: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(cue columns, labels) for a frame with ``prompt`` and ``response`` (String) columns:
-    ``decide`` over ``cues_of``, then multi-voice responses read voice by voice."""
+    ``decide`` over ``cues_of``, then multi-voice responses read voice by voice (labels
+    are ``mode`` only without ``evidence``)."""
     cues = cues_of(frame)
-    labels = decide(cues)
+    labels = decide(cues, evidence)
     # Voices matter only where some voice may decline: rows the prose cues were read on.
     multi = ((cues["voices"] >= 2) & cues["prose_read"]).to_numpy()
     if multi.any():
@@ -983,6 +988,14 @@ def label(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 def label_frame(frame: pl.DataFrame) -> pl.DataFrame:
     """mode, mode_confidence, mode_evidence for a frame with ``prompt`` and ``response``."""
     return label(frame.select(pl.col("prompt", "response").cast(pl.String)))[1]
+
+
+def modes_of(frame: pl.DataFrame) -> pl.Series:
+    """The mode of each row of a frame with ``prompt`` and ``response`` (what the scan
+    counts: the same labels as ``label_frame`` without confidence and evidence)."""
+    return label(frame.select(pl.col("prompt", "response").cast(pl.String)), evidence=False)[1][
+        "mode"
+    ]
 
 
 # -- multi-voice responses ("[CLASSIC] I can't ... [JAILBREAK] Sure, ...") ---------------
@@ -1041,7 +1054,7 @@ def _read_by_voice(frame: pl.DataFrame, labels: pl.DataFrame, multi: np.ndarray)
     if not rows:
         return labels
     cues = cues_of(pl.DataFrame({"prompt": prompts, "response": bodies}, schema=_PAIR))
-    parts = decide(cues)
+    parts = decide(cues, evidence=False)
     # A voice that moralises with no sign of help declines in its own words.
     moralises = (
         ((cues["lecture"] >= 1) | (cues["head_moral"] >= 2))
@@ -1056,23 +1069,28 @@ def _read_by_voice(frame: pl.DataFrame, labels: pl.DataFrame, multi: np.ndarray)
     ):
         by_row.setdefault(row, []).append((name, "refusal" if moral else mode, len(body.split())))
     modes = labels["mode"].to_list()
-    confidence = labels["mode_confidence"].to_list()
-    evidence = labels["mode_evidence"].to_list()
+    explained = "mode_evidence" in labels.columns
+    confidence = labels["mode_confidence"].to_list() if explained else []
+    evidence = labels["mode_evidence"].to_list() if explained else []
     for row, said in by_row.items():
         refusing = [(n, m) for n, m, _ in said if m == "refusal"]
         complying = [(n, m) for n, m, w in said if m in _COMPLYING and w >= VOICE_MIN_WORDS]
         complying += [(n, m) for n, m, w in said if m == "partial_refusal"]
         if refusing and complying:
             (yes, mode), (no, _) = complying[0], refusing[0]
-            modes[row], confidence[row] = mode, 0.75
-            evidence[row] = f'voice "{yes[:30]}" complies ({mode}) where voice "{no[:30]}" declines'
+            modes[row] = mode
+            why = f'voice "{yes[:30]}" complies ({mode}) where voice "{no[:30]}" declines'
         elif len(said) >= 2 and len(refusing) == len(said) and modes[row] not in _REFUSING:
-            modes[row], confidence[row] = "refusal", 0.75
-            evidence[row] = f"every voice declines ({len(said)} voices)"
-    return pl.DataFrame(
-        {"mode": modes, "mode_confidence": confidence, "mode_evidence": evidence},
-        schema=labels.schema,
-    )
+            modes[row] = "refusal"
+            why = f"every voice declines ({len(said)} voices)"
+        else:
+            continue
+        if explained:
+            confidence[row], evidence[row] = 0.75, why
+    columns = {"mode": modes}
+    if explained:
+        columns |= {"mode_confidence": confidence, "mode_evidence": evidence}
+    return pl.DataFrame(columns, schema=labels.schema)
 
 
 _PAIR = {"prompt": pl.String, "response": pl.String}

@@ -89,12 +89,13 @@ def hypothesis_kinds(
             pl.lit(None, pl.Int32).alias("review_rank"),
         )
     keys = hypotheses.select("feature", "mode", "source").with_row_index("_i")
-    outside = _outside(keys, joint, groups)
+    # Every hypothesis against every non-answer mode (its own among them), counted once.
     modes = [m for m in groups["mode"].unique().sort().to_list() if m != "answer"]
-    other = _outside(
+    every = _outside(
         keys.drop("mode").join(pl.DataFrame({"mode": modes}), how="cross"), joint, groups
     ).join(keys.select("_i", pl.col("mode").alias("own")), on="_i")
-    other = other.filter((pl.col("mode") != pl.col("own")) & (pl.col("f_out") >= 1))
+    outside = every.filter(pl.col("mode") == pl.col("own")).sort("_i")
+    other = every.filter((pl.col("mode") != pl.col("own")) & (pl.col("f_out") >= 1))
     gains = _gain(other["a_out"].to_numpy(), other["f_out"].to_numpy(), other["p0_out"].to_numpy())
     best_other = (
         other.with_columns(pl.Series("gain", gains))
@@ -108,8 +109,8 @@ def hypothesis_kinds(
     }
     kinds: list[str | None] = [None] * hypotheses.height
     evidence: list[str | None] = [None] * hypotheses.height
-    rows = outside.iter_rows(named=True)
-    for i, row in enumerate(rows):
+    for row in outside.iter_rows(named=True):
+        i = row["_i"]
         name = row["feature"].split("@")[0]
         if row["mode"] in FEATURE_REQUESTS.get(name, ()):
             kinds[i], evidence[i] = REQUESTED, "asks for it by definition"

@@ -44,7 +44,7 @@ def feature_column(feature: Feature) -> str:
 def mode_labels(frame: pl.DataFrame) -> pl.Series:
     """The behaviour mode of each row by the rule layer (``behaviour_modes.modes.mode_exprs``),
     without the confidence and evidence columns the scan does not keep."""
-    return mode_rules.label_frame(frame)["mode"]
+    return mode_rules.modes_of(frame)
 
 
 @dataclass
