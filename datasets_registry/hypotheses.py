@@ -106,9 +106,10 @@ def rank_hypotheses(
     joint: pl.DataFrame,
     min_support: int = 5,
     max_p: float = 0.01,
-    top: int = 500,
+    top: int | None = 500,
 ) -> pl.DataFrame:
-    """Score every (feature, mode) pair; keep the best ``top`` with a positive score."""
+    """Score every (feature, mode) pair; keep the best ``top`` (all: None) with a positive
+    score."""
     n_total = int(groups["n_rows"].sum()) if groups.height else 0
     empty = pl.DataFrame(
         schema={
@@ -171,7 +172,7 @@ def rank_hypotheses(
     ranked = (
         table.filter((pl.col("score") > 0) & (pl.col("p_value") <= max_p))
         .sort(["score", "support", "feature"], descending=[True, True, False])
-        .head(top)
+        .head(top if top is not None else table.height)
         .with_row_index("rank", offset=1)
         .with_columns(pl.col("rank").cast(pl.Int32))
     )

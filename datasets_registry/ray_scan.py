@@ -75,13 +75,7 @@ def merge_pieces(pieces: Sequence[Piece], parts: Sequence[PieceStats]) -> ScanSt
         stats = part.stats
         offset = offsets.get(piece.shard.name, 0)
         if piece.relative:
-            stats = ScanStats(
-                stats.groups,
-                stats.terms,
-                shift_examples(stats.bad, piece, offset),
-                stats.shapes,
-                stats.phrases,
-            )
+            stats = stats.with_bad(shift_examples(stats.bad, piece, offset))
         offsets[piece.shard.name] = offset + part.positions
         merged.append(stats)
     return ScanStats.merge(merged)

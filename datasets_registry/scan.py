@@ -44,7 +44,8 @@ class ScanConfig:
     min_df: int = 3  # a keyness word must occur in this many prompts of a source
     min_support: int = 5  # a hypothesis needs this many rows with the feature (words too)
     max_p: float = 0.01  # one-sided Fisher p-value a hypothesis must reach
-    top_hypotheses: int = 2000  # hypotheses kept (every word is a candidate)
+    top_hypotheses: int = 10_000  # hypotheses kept (every word and phrase is a candidate)
+    phrase_margin: float = 0.05  # a phrase must outscore each of its words by this much
     alpha0: float = DEFAULT_ALPHA0  # keyness Dirichlet prior strength
     kinds: KindConfig = field(default_factory=KindConfig)  # requested vs incidental
     phrase_share: float = 0.05  # a response phrase kept opens/ends this share of its source
@@ -73,8 +74,8 @@ def count_batches(
         for batch in prefetch(batches):
             stats = ScanStats.from_frame(batch.frame, features, batch.bad, batch.shapes)
             pending.append(stats)
-            pending_rows += stats.terms.height
-            if pending_rows >= max(merged.terms.height, MERGE_MIN_ROWS):
+            pending_rows += stats.terms.height + stats.ngrams.height
+            if pending_rows >= max(merged.terms.height + merged.ngrams.height, MERGE_MIN_ROWS):
                 merged, pending, pending_rows = ScanStats.merge([merged, *pending]), [], 0
             if on_batch is not None:
                 on_batch(batch)
@@ -111,11 +112,17 @@ def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]
     )
     key = keyness(stats.terms, config.top_terms, config.min_df, config.alpha0)
     tables["keyness"] = key.group_by("source", maintain_order=True).head(config.top_terms)
-    term_joint = stats.terms.join(trigger_candidates(stats.terms, config.min_support), on="term")
+    term_joint = pl.concat(
+        [
+            stats.terms.join(trigger_candidates(stats.terms, config.min_support), on="term"),
+            stats.ngrams.join(phrase_candidates(stats.ngrams, config.min_support), on="term"),
+        ]
+    )
     prompt_features = [f for f in config.features if f.side == "prompt"]
     names = {feature_column(f): f.key for f in prompt_features}
     joint = joint_counts(groups, list(names), names, term_joint)
-    ranked = rank_hypotheses(groups, joint, config.min_support, config.max_p, config.top_hypotheses)
+    ranked = rank_hypotheses(groups, joint, config.min_support, config.max_p, top=None)
+    ranked = drop_redundant_phrases(ranked, config.phrase_margin).head(config.top_hypotheses)
     tables["trigger_hypotheses"] = hypothesis_kinds(ranked, joint, groups, config.kinds)
     tables["response_phrases"] = boilerplate(stats.phrases, by_source, config)
     return tables
@@ -153,6 +160,58 @@ def trigger_candidates(terms: pl.DataFrame, min_support: int) -> pl.DataFrame:
         .agg(pl.col("df").sum())
         .filter((pl.col("df") >= min_support) & ~pl.col("term").is_in(stop.implode()))
         .select("term")
+    )
+
+
+def phrase_candidates(ngrams: pl.DataFrame, min_support: int) -> pl.DataFrame:
+    """Every counted prompt phrase (``stats.prompt_ngrams``) in at least ``min_support``
+    rows: column ``term``."""
+    return (
+        ngrams.group_by("term")
+        .agg(pl.col("df").sum())
+        .filter(pl.col("df") >= min_support)
+        .select("term")
+    )
+
+
+def drop_redundant_phrases(ranked: pl.DataFrame, margin: float) -> pl.DataFrame:
+    """``ranked`` without the phrase hypotheses (``term:`` with a space) that do not beat
+    every word and shorter phrase inside them, for the same mode, by ``margin`` in score
+    ("a function" says no more than "function"); ranks renumbered."""
+    phrase = pl.col("feature").str.strip_prefix("term:")
+    is_phrase = pl.col("feature").str.starts_with("term:") & phrase.str.contains(" ")
+    phrases = ranked.filter(is_phrase).select("feature", "mode", "score")
+    if phrases.is_empty():
+        return ranked
+    words = phrase.str.split(" ")
+    word = [words.list.get(i, null_on_oob=True) for i in range(3)]
+    parts = (
+        phrases.with_columns(
+            pl.concat_list(words, word[0] + " " + word[1], word[1] + " " + word[2]).alias("part")
+        )
+        .explode("part")
+        .filter(pl.col("part").is_not_null() & (pl.col("part") != phrase))
+    )
+    inside = parts.join(
+        ranked.select("feature", "mode", pl.col("score").alias("part_score")),
+        left_on=[pl.lit("term:") + pl.col("part"), "mode"],
+        right_on=["feature", "mode"],
+        how="left",
+    )
+    redundant = (
+        inside.group_by("feature", "mode", "score")
+        .agg(pl.col("part_score").max())
+        .filter(
+            pl.col("part_score").is_not_null() & (pl.col("score") <= pl.col("part_score") + margin)
+        )
+        .select("feature", "mode")
+    )
+    return (
+        ranked.join(redundant, on=["feature", "mode"], how="anti")
+        .sort("rank")
+        .with_row_index("new_rank", offset=1)
+        .with_columns(pl.col("new_rank").cast(pl.Int32).alias("rank"))
+        .drop("new_rank")
     )
 
 

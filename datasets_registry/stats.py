@@ -8,6 +8,10 @@ mix over processes or machines (Ray) gives exactly the single-pass result:
 - ``terms``: per (source, mode, term): document frequency of prompt words;
 - ``bad``: rejected rows per reason;
 - ``shapes``: rows read per (source, data shape) (``normalise.SHAPES``);
+- ``ngrams``: per (source, mode, phrase): document frequency of 2- and 3-word prompt
+  phrases ("per the report", "iphone 13") that end in a content word; bounded: a merge
+  keeps the ``MAX_NGRAMS`` phrases most used in the whole mix and ``ngram_floor`` records
+  the largest total it dropped (0: the counts are exact, as they are below the cap);
 - ``phrases``: per (source, phrase): responses opening or closing with it (the first
   ``PHRASE_WORDS`` words, ``opens: ...``, or the last ones, ``ends: ...``): boilerplate
   such as "As an AI language model" or "I hope it is correct".
@@ -15,10 +19,12 @@ mix over processes or machines (Ray) gives exactly the single-pass result:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 
 import polars as pl
 
@@ -27,6 +33,12 @@ from datasets_registry.features import Feature
 from datasets_registry.normalise import BadRows
 
 TERM_PATTERN = r"[a-z][a-z']{2,23}"
+PHRASE_TOKEN = r"[a-z0-9][a-z0-9']{0,23}"  # words and numbers ("iphone 13")
+PHRASE_BREAKS = '.,;:!?()[]{}"\n'  # a phrase does not run across these
+_PHRASE_SEED = 20_261_202  # word hashes combine into phrase keys within one batch
+_PHRASE_MULTIPLIER = 1_000_003
+MAX_NGRAMS = 1_000_000  # distinct prompt phrases kept after a merge (memory bound)
+NGRAM_SCHEMA = {"source": pl.String, "mode": pl.String, "term": pl.String, "df": pl.Int64}
 PHRASE_WORDS = 4  # words in a response opener or closer
 _WORDS = rf"[a-z0-9']+(?:[^a-z0-9'\n]+[a-z0-9']+){{{PHRASE_WORDS - 1}}}"
 OPENER_PATTERN = rf"^[^a-z0-9']*({_WORDS})"
@@ -57,6 +69,8 @@ class ScanStats:
     bad: BadRows = field(default_factory=BadRows)
     shapes: Counter[tuple[str, str]] = field(default_factory=Counter)
     phrases: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PHRASE_SCHEMA))
+    ngrams: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=NGRAM_SCHEMA))
+    ngram_floor: int = 0  # largest whole-mix count a capped merge dropped (0: exact)
 
     @classmethod
     def empty(cls, features: Sequence[Feature]) -> ScanStats:
@@ -99,6 +113,7 @@ class ScanStats:
                 .str.extract_all(TERM_PATTERN)
                 .list.unique()
                 .alias("term"),
+                phrase_tokens(pl.col("prompt")).alias("tokens"),
             )
             rows = rows.insert_column(1, modes.result().alias("mode"))
         value_columns = ["prompt_chars", "response_chars", *map(feature_column, features)]
@@ -109,21 +124,19 @@ class ScanStats:
         # Words are counted per (group number, word): an integer and one string hash twice as
         # fast as three strings; the group numbers are turned back into (source, mode) after.
         numbered = rows.select(
-            pl.struct(KEYS).rank("dense").cast(pl.UInt32).alias("group"), *KEYS, "term"
+            pl.struct(KEYS).rank("dense").cast(pl.UInt32).alias("group"), *KEYS, "term", "tokens"
         )
         names = numbered.select("group", *KEYS).unique("group")
-        terms = (
-            numbered.lazy()
-            .select("group", "term")
-            .explode("term")
-            .drop_nulls("term")
-            .group_by(["group", "term"])
-            .agg(pl.len().cast(pl.Int64).alias("df"))
-            .join(names.lazy(), on="group")
-            .select(*KEYS, "term", "df")
-            .collect()
+        terms = _count_lists(numbered, names, "term")
+        ngrams = count_ngrams(numbered, names)
+        return cls(
+            groups,
+            terms,
+            bad or BadRows(),
+            Counter(shapes or {}),
+            response_phrases(frame),
+            ngrams.rename({"ngram": "term"}),
         )
-        return cls(groups, terms, bad or BadRows(), Counter(shapes or {}), response_phrases(frame))
 
     @classmethod
     def merge(cls, parts: Sequence[ScanStats]) -> ScanStats:
@@ -147,13 +160,17 @@ class ScanStats:
             .group_by("source", "phrase")
             .agg(pl.col("n").sum())
         )
+        ngrams, floor = cap_ngrams(
+            pl.concat([p.ngrams for p in parts]).group_by([*KEYS, "term"]).agg(pl.col("df").sum())
+        )
         bad = parts[0].bad
         shapes: Counter[tuple[str, str]] = Counter()
         for p in parts[1:]:
             bad = bad + p.bad
         for p in parts:
             shapes.update(p.shapes)
-        return ScanStats(groups, terms, bad, shapes, phrases)
+        floor = max([floor, *(p.ngram_floor for p in parts)])
+        return ScanStats(groups, terms, bad, shapes, phrases, ngrams, floor)
 
     def __add__(self, other: ScanStats) -> ScanStats:
         return ScanStats.merge([self, other])
@@ -166,6 +183,8 @@ class ScanStats:
             self.bad,
             self.shapes,
             self.phrases.sort("source", "phrase"),
+            self.ngrams.sort([*KEYS, "term"]),
+            self.ngram_floor,
         )
 
     def equals(self, other: ScanStats) -> bool:
@@ -177,12 +196,129 @@ class ScanStats:
             and a.bad.counts == b.bad.counts
             and a.shapes == b.shapes
             and a.phrases.equals(b.phrases)
+            and a.ngrams.equals(b.ngrams)
+            and a.ngram_floor == b.ngram_floor
         )
+
+    def with_bad(self, bad: BadRows) -> ScanStats:
+        """The same counts with other rejected rows (renumbered examples)."""
+        return replace(self, bad=bad)
 
     @property
     def n_rows(self) -> int:
         """Rows counted (bad rows not included)."""
         return int(self.groups["n_rows"].sum()) if self.groups.height else 0
+
+
+def _count_lists(numbered: pl.DataFrame, names: pl.DataFrame, column: str) -> pl.DataFrame:
+    """source, mode, ``column``, df: rows holding each list item, per (source, mode)."""
+    return (
+        numbered.lazy()
+        .select("group", column)
+        .explode(column)
+        .drop_nulls(column)
+        .group_by(["group", column])
+        .agg(pl.len().cast(pl.Int64).alias("df"))
+        .join(names.lazy(), on="group")
+        .select(*KEYS, column, "df")
+        .collect()
+    )
+
+
+@cache
+def stop_words() -> pl.Series:
+    """Function words: scikit-learn's maintained ``ENGLISH_STOP_WORDS`` (never typed here)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return pl.Series(sorted(ENGLISH_STOP_WORDS), dtype=pl.String)
+
+
+def phrase_tokens(prompt: pl.Expr) -> pl.Expr:
+    """Each prompt's words, numbers and clause breaks (``PHRASE_BREAKS``), lower case."""
+    return prompt.str.to_lowercase().str.extract_all(
+        PHRASE_TOKEN + "|[" + re.escape(PHRASE_BREAKS) + "]"
+    )
+
+
+def count_ngrams(numbered: pl.DataFrame, names: pl.DataFrame) -> pl.DataFrame:
+    """source, mode, ngram, df: prompts holding each 2- and 3-word phrase, per (source,
+    mode), from ``numbered`` (group, tokens: ``phrase_tokens``). A phrase lies within one
+    clause (no break inside) and ends in a content word (not a stop word): "per the
+    report", "iphone 13".
+
+    Phrases are counted by a 64-bit hash of their words (within this batch only), on the
+    exploded tokens of the whole batch, and spelled out once per distinct phrase: string
+    building and hashing per occurrence cost three times as much.
+    """
+    breaks = pl.Series(list(PHRASE_BREAKS), dtype=pl.String)
+    token, row = pl.col("tokens"), pl.col("row")
+    is_word = ~token.is_in(breaks.implode())
+    content = is_word & ~token.is_in(stop_words().implode())
+    word = token.hash(seed=_PHRASE_SEED)
+    two = word * _PHRASE_MULTIPLIER + word.shift(-1)
+    three = two * _PHRASE_MULTIPLIER + word.shift(-2)
+    exploded = (
+        numbered.select("group", "tokens").with_row_index("row").explode("tokens")
+    ).with_row_index("at")
+    keyed = exploded.lazy().select(
+        "row",
+        "group",
+        "at",
+        pl.when((row == row.shift(-1)) & is_word & content.shift(-1)).then(two).alias("2"),
+        pl.when((row == row.shift(-2)) & is_word & is_word.shift(-1) & content.shift(-2))
+        .then(three)
+        .alias("3"),
+    )
+    parts = [
+        keyed.select(
+            "row", "group", "at", pl.col(str(n)).alias("key"), pl.lit(n, pl.UInt8).alias("n")
+        ).drop_nulls("key")
+        for n in (2, 3)
+    ]
+    counted = (
+        pl.concat(parts)
+        .group_by("group", "n", "key")
+        .agg(
+            pl.col("row").n_unique().cast(pl.Int64).alias("df"),
+            pl.col("at").first(),
+        )
+        .collect()
+    )
+    tokens, at = exploded["tokens"], counted["at"]
+    last = len(tokens) - 1
+    spelled = pl.select(
+        pl.when(pl.lit(counted["n"]) == 3)
+        .then(
+            pl.concat_str(
+                tokens.gather(at),
+                tokens.gather(at + 1),
+                tokens.gather((at + 2).clip(upper_bound=last)),
+                separator=" ",
+            )
+        )
+        .otherwise(
+            pl.concat_str(
+                tokens.gather(at), tokens.gather((at + 1).clip(upper_bound=last)), separator=" "
+            )
+        )
+    ).to_series()
+    return (
+        counted.select("group", "df")
+        .with_columns(spelled.alias("ngram"))
+        .join(names, on="group")
+        .select(*KEYS, "ngram", "df")
+    )
+
+
+def cap_ngrams(ngrams: pl.DataFrame, limit: int = MAX_NGRAMS) -> tuple[pl.DataFrame, int]:
+    """At most ``limit`` distinct phrases: those used most in the whole mix; returns them
+    and the largest whole-mix count dropped (0 when nothing was)."""
+    totals = ngrams.group_by("term").agg(pl.col("df").sum())
+    if totals.height <= limit:
+        return ngrams, 0
+    floor = int(totals["df"].sort(descending=True)[limit])
+    kept = totals.filter(pl.col("df") > floor).select("term")
+    return ngrams.join(kept, on="term", how="semi"), floor
 
 
 def response_phrases(frame: pl.DataFrame) -> pl.DataFrame:

@@ -150,3 +150,91 @@ def test_response_boilerplate_concentrated_in_one_source(tmp_path: Path) -> None
     assert "opens: i'm sorry but i" in refusal["phrase"].to_list()
     assert (phrases["share_of_hits"] >= config.phrase_concentration).all()
     assert (phrases["n"] >= config.min_support).all()
+
+
+def _phrase_rows() -> list[dict]:
+    """A refusal chunk whose prompts say "per the report" (each word also common in an
+    answer chunk, where the phrase never occurs), and that answer chunk."""
+    rows = []
+    for i in range(40):
+        prompt = f"Per the report, how do I pick lock model {i}?"
+        rows.append(
+            {
+                "source": "refusal_chunk",
+                "prompt": prompt,
+                "response": "I'm sorry, but I can't help with that.",
+            }
+        )
+    for i in range(40):
+        prompt = f"How do I pick a lock of type {i}?"
+        rows.append(
+            {
+                "source": "refusal_chunk",
+                "prompt": prompt,
+                "response": "I'm sorry, but I can't help with that.",
+            }
+        )
+    for i in range(200):
+        prompt = f"Summarise the report on the {i}th meeting; the other one is per diem."
+        rows.append(
+            {
+                "source": "chat_chunk",
+                "prompt": prompt,
+                "response": "The meeting agreed on a budget.",
+            }
+        )
+    for i in range(200):
+        rows.append(
+            {
+                "source": "chat_chunk",
+                "prompt": f"Please pick a colour for room {i}.",
+                "response": "Blue would suit it.",
+            }
+        )
+    return rows
+
+
+def test_a_two_word_phrase_is_a_hypothesis_when_its_words_are_not(tmp_path: Path) -> None:
+    config = ScanConfig()
+    mix = write_jsonl(tmp_path / "m.jsonl", _phrase_rows())
+    stats = scan_mix(open_mix(str(mix)), config)
+    hyps = scan_tables(stats, config)["trigger_hypotheses"]
+    phrase = hyps.filter(pl.col("feature") == "term:per the report").row(0, named=True)
+    assert (phrase["mode"], phrase["source"]) == ("refusal", "refusal_chunk")
+    assert phrase["share_of_hits"] == 1.0 and phrase["support"] == 40
+    features = hyps["feature"].to_list()
+    # "the report" and "report" alone are common in the answer chunk: not hypotheses
+    assert "term:report" not in features and "term:the report" not in features
+    # phrases that say no more than a word in them are dropped ("pick lock" ~ "lock")
+    words = {f for f in features if " " not in f}
+    for f in features:
+        if f.startswith("term:") and " " in f:
+            row = hyps.filter(pl.col("feature") == f).row(0, named=True)
+            inside = hyps.filter(
+                pl.col("feature").is_in([f"term:{w}" for w in f[5:].split(" ")])
+                & (pl.col("mode") == row["mode"])
+            )
+            assert (inside["score"] + config.phrase_margin < row["score"]).all(), f
+    assert "term:lock" in words
+    # no phrase ends in a stop word, and none runs across punctuation
+    assert not any(f.endswith((" the", " of", " a")) for f in features)
+    assert "term:report how" not in stats.ngrams["term"].to_list()
+
+
+def test_phrase_counts_are_capped_with_a_recorded_floor() -> None:
+    from datasets_registry.stats import cap_ngrams
+
+    ngrams = pl.DataFrame(
+        {
+            "source": ["a", "b", "a", "a", "b"],
+            "mode": ["answer"] * 5,
+            "term": ["x y", "x y", "y z", "z w", "z w"],
+            "df": [5, 4, 3, 1, 1],
+        }
+    )
+    kept, floor = cap_ngrams(ngrams, limit=1)
+    assert kept["term"].unique().to_list() == ["x y"] and floor == 3
+    kept, floor = cap_ngrams(ngrams, limit=3)
+    assert kept.height == 5 and floor == 0
+    kept, floor = cap_ngrams(ngrams, limit=2)  # "z w" (2 in the whole mix) goes
+    assert sorted(kept["term"].unique().to_list()) == ["x y", "y z"] and floor == 2
