@@ -121,8 +121,14 @@ def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]
     prompt_features = [f for f in config.features if f.side == "prompt"]
     names = {feature_column(f): f.key for f in prompt_features}
     joint = joint_counts(groups, list(names), names, term_joint)
-    ranked = rank_hypotheses(groups, joint, config.min_support, config.max_p, top=None)
-    ranked = drop_redundant_phrases(ranked, config.phrase_margin).head(config.top_hypotheses)
+    ranked = rank_hypotheses(
+        groups,
+        joint,
+        config.min_support,
+        config.max_p,
+        config.top_hypotheses,
+        prune=lambda scored: drop_redundant_phrases(scored, config.phrase_margin),
+    )
     tables["trigger_hypotheses"] = hypothesis_kinds(ranked, joint, groups, config.kinds)
     tables["response_phrases"] = boilerplate(stats.phrases, by_source, config)
     return tables
@@ -177,7 +183,7 @@ def phrase_candidates(ngrams: pl.DataFrame, min_support: int) -> pl.DataFrame:
 def drop_redundant_phrases(ranked: pl.DataFrame, margin: float) -> pl.DataFrame:
     """``ranked`` without the phrase hypotheses (``term:`` with a space) that do not beat
     every word and shorter phrase inside them, for the same mode, by ``margin`` in score
-    ("a function" says no more than "function"); ranks renumbered."""
+    ("a function" says no more than "function"); rank order kept."""
     phrase = pl.col("feature").str.strip_prefix("term:")
     is_phrase = pl.col("feature").str.starts_with("term:") & phrase.str.contains(" ")
     phrases = ranked.filter(is_phrase).select("feature", "mode", "score")
@@ -206,13 +212,7 @@ def drop_redundant_phrases(ranked: pl.DataFrame, margin: float) -> pl.DataFrame:
         )
         .select("feature", "mode")
     )
-    return (
-        ranked.join(redundant, on=["feature", "mode"], how="anti")
-        .sort("rank")
-        .with_row_index("new_rank", offset=1)
-        .with_columns(pl.col("new_rank").cast(pl.Int32).alias("rank"))
-        .drop("new_rank")
-    )
+    return ranked.join(redundant, on=["feature", "mode"], how="anti").sort("rank")
 
 
 def source_shapes(shapes: Counter[tuple[str, str]]) -> pl.DataFrame:
