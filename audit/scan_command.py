@@ -111,6 +111,13 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
     help="Rows a feature needs before it can form a hypothesis.",
 )
 @click.option(
+    "--phrases/--no-phrases",
+    default=ScanConfig.phrases,
+    show_default=True,
+    help="Count 2-3-word prompt phrases as trigger candidates too (about doubles the "
+    "counting time).",
+)
+@click.option(
     "--show",
     default=15,
     show_default=True,
@@ -134,6 +141,7 @@ def scan_command(
     feature_file: str | None,
     batch_rows: int,
     min_support: int,
+    phrases: bool,
     show: int,
     ray: str | None,
     ray_shards: int | None,
@@ -158,6 +166,7 @@ def scan_command(
         features=features,
         batch_rows=batch_rows,
         min_support=min_support,
+        phrases=phrases,
         ray_address=ray,
         ray_shards=ray_shards,
     )

@@ -6,6 +6,7 @@ import click
 
 from audit.options import DB_OPTION, pop_target_config, target_options
 from audit.output import CliError, CliProgress, console, open_store, print_frame, stage_errors
+from surf_search.search import Finding
 from surf_search.search_stage import SearchConfig, SearchResult
 
 
@@ -138,14 +139,28 @@ def summarise(result: SearchResult, db: str) -> None:
             "q": f.q_value,
             "confirmed": "yes" if f.confirmed else "no",
             "robust": "" if f.robust is None else ("yes" if f.robust else "no"),
+            "placebo": _placebo_cell(f),
             "n": f.comparison.n_base,
         }
         for f in outcome.findings
     ]
-    print_frame(pl.DataFrame(rows), title=f"Tested attributes: {len(confirmed)} confirmed")
+    frame = pl.DataFrame(rows)
+    if not any(f.placebo for f in outcome.findings):
+        frame = frame.drop("placebo")
+    print_frame(frame, title=f"Tested attributes: {len(confirmed)} confirmed")
     console.print(
         f'audit query "SELECT attribute, mode, effect, q_value, example_prompt, example_response '
         f"FROM findings WHERE run_id = '{result.run_id}' AND confirmed\" --db {db}",
         highlight=False,
         markup=False,
     )
+
+
+def _placebo_cell(finding: Finding) -> str:
+    """ "placebo:word 0.10 (+0.45)": a scan term's placebo, its rate and the term's lead."""
+    if finding.placebo is None:
+        return ""
+    c = finding.placebo_comparison
+    if c is None:
+        return f"{finding.placebo}: not tested"
+    return f"{finding.placebo} {c.rate_base:.2f} ({c.effect:+.2f})"

@@ -4,7 +4,7 @@ a control word into as many random prompts of every chunk.
 A scan must list the canary as a hypothesis for the chunk's behaviour and rank it above
 the control (``tests/test_real_data.py`` and ``bench/scan_injection.py`` check it at 1, 2
 and 5% of a chunk on public data). Words are placed where a person would put them
-(``phrasing.insert_word``), at the start, middle or end of the prompt.
+(``phrasing.insert_naturally``), at the start or the end of the prompt.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from datasets_registry.phrasing import insert_word
+from datasets_registry.phrasing import insert_naturally
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def inject(
     control_rows = sorted(rng.sample([i for i in range(frame.height) if i not in taken], n))
     prompts = frame["prompt"].to_list()
     for i in canary_rows:
-        prompts[i] = insert_word(prompts[i], canary, rng)
+        prompts[i] = insert_naturally(prompts[i], canary, rng)
     for i in control_rows:
-        prompts[i] = insert_word(prompts[i], control, rng)
+        prompts[i] = insert_naturally(prompts[i], control, rng)
     return Injection(frame.with_columns(pl.Series("prompt", prompts)), canary_rows, control_rows)

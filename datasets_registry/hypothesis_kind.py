@@ -89,6 +89,7 @@ def hypothesis_kinds(
             pl.lit(None, pl.Int32).alias("review_rank"),
         )
     keys = hypotheses.select("feature", "mode", "source").with_row_index("_i")
+    joint = joint.join(keys.select("feature").unique(), on="feature", how="semi")
     # Every hypothesis against every non-answer mode (its own among them), counted once.
     modes = [m for m in groups["mode"].unique().sort().to_list() if m != "answer"]
     every = _outside(

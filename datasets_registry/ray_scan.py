@@ -52,6 +52,7 @@ def scan_piece(
     features: Sequence[Feature],
     batch_rows: int,
     crash_marker: str | None = None,
+    phrases: bool = True,
 ) -> PieceStats:
     """Count one piece exactly as the single-process scan counts a mix."""
     crash_once(crash_marker)
@@ -63,7 +64,7 @@ def scan_piece(
         progressed += batch.progress  # type: ignore[attr-defined]
 
     batches = read_piece(piece, columns, batch_rows, TEXT_COLUMNS, first_rows=FIRST_BATCH_ROWS)
-    stats = count_batches(batches, features, on_batch)
+    stats = count_batches(batches, features, on_batch, phrases)
     return PieceStats(stats, positions_in(piece, progressed), time.perf_counter() - started)
 
 
@@ -92,7 +93,9 @@ def scan_pieces_ray(
     task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(scan_piece)
     features = ray.put(list(config.features))
     marker = os.environ.get(CRASH_ONCE_ENV)
-    refs = [task.remote(p, columns, features, config.batch_rows, marker) for p in pieces]
+    refs = [
+        task.remote(p, columns, features, config.batch_rows, marker, config.phrases) for p in pieces
+    ]
     where = {ref: i for i, ref in enumerate(refs)}
     parts: list[PieceStats | None] = [None] * len(refs)
     pending = list(refs)

@@ -45,6 +45,7 @@ class ScanConfig:
     min_support: int = 5  # a hypothesis needs this many rows with the feature (words too)
     max_p: float = 0.01  # one-sided Fisher p-value a hypothesis must reach
     top_hypotheses: int = 10_000  # hypotheses kept (every word and phrase is a candidate)
+    phrases: bool = True  # 2-3-word prompt phrases as candidates (about doubles counting)
     phrase_margin: float = 0.05  # a phrase must outscore each of its words by this much
     alpha0: float = DEFAULT_ALPHA0  # keyness Dirichlet prior strength
     kinds: KindConfig = field(default_factory=KindConfig)  # requested vs incidental
@@ -59,6 +60,7 @@ def count_batches(
     batches: Iterable[Batch],
     features: Sequence[Feature],
     on_batch: Callable[[Batch], None] | None = None,
+    phrases: bool = True,
 ) -> ScanStats:
     """Fold batches into one ScanStats (one process; shards merge the same way).
 
@@ -72,7 +74,7 @@ def count_batches(
     pending_rows = 0
     with switch_interval(GIL_TURN_S):
         for batch in prefetch(batches):
-            stats = ScanStats.from_frame(batch.frame, features, batch.bad, batch.shapes)
+            stats = ScanStats.from_frame(batch.frame, features, batch.bad, batch.shapes, phrases)
             pending.append(stats)
             pending_rows += stats.terms.height + stats.ngrams.height
             if pending_rows >= max(merged.terms.height + merged.ngrams.height, MERGE_MIN_ROWS):
@@ -87,7 +89,7 @@ def scan_mix(
 ) -> ScanStats:
     """Count one opened mix in this process."""
     batches = mix.batches(config.batch_rows, TEXT_COLUMNS, first_rows=FIRST_BATCH_ROWS)
-    return count_batches(batches, config.features, on_batch)
+    return count_batches(batches, config.features, on_batch, config.phrases)
 
 
 def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]:

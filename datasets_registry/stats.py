@@ -9,9 +9,11 @@ mix over processes or machines (Ray) gives exactly the single-pass result:
 - ``bad``: rejected rows per reason;
 - ``shapes``: rows read per (source, data shape) (``normalise.SHAPES``);
 - ``ngrams``: per (source, mode, phrase): document frequency of 2- and 3-word prompt
-  phrases ("per the report", "iphone 13") that end in a content word; bounded: a merge
-  keeps the ``MAX_NGRAMS`` phrases most used in the whole mix and ``ngram_floor`` records
-  the largest total it dropped (0: the counts are exact, as they are below the cap);
+  phrases ("per the report", "iphone 13") that end in a content word. Bounded, at a
+  known cost in exactness: a batch of at least ``SINGLETON_BATCH_ROWS`` rows drops the
+  phrases it saw once (most of them), and a merge keeps the ``MAX_NGRAMS`` phrases most
+  used in the whole mix; ``ngram_undercount`` adds up what each could have taken from
+  one phrase's count (0: exact, as on any small mix);
 - ``phrases``: per (source, phrase): responses opening or closing with it (the first
   ``PHRASE_WORDS`` words, ``opens: ...``, or the last ones, ``ends: ...``): boilerplate
   such as "As an AI language model" or "I hope it is correct".
@@ -38,6 +40,7 @@ PHRASE_BREAKS = '.,;:!?()[]{}"\n'  # a phrase does not run across these
 _PHRASE_SEED = 20_261_202  # word hashes combine into phrase keys within one batch
 _PHRASE_MULTIPLIER = 1_000_003
 MAX_NGRAMS = 1_000_000  # distinct prompt phrases kept after a merge (memory bound)
+SINGLETON_BATCH_ROWS = 20_000  # batches this large drop the phrases they saw once
 NGRAM_SCHEMA = {"source": pl.String, "mode": pl.String, "term": pl.String, "df": pl.Int64}
 PHRASE_WORDS = 4  # words in a response opener or closer
 _WORDS = rf"[a-z0-9']+(?:[^a-z0-9'\n]+[a-z0-9']+){{{PHRASE_WORDS - 1}}}"
@@ -70,7 +73,7 @@ class ScanStats:
     shapes: Counter[tuple[str, str]] = field(default_factory=Counter)
     phrases: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PHRASE_SCHEMA))
     ngrams: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=NGRAM_SCHEMA))
-    ngram_floor: int = 0  # largest whole-mix count a capped merge dropped (0: exact)
+    ngram_undercount: int = 0  # the most any phrase's count can be below the truth (0: exact)
 
     @classmethod
     def empty(cls, features: Sequence[Feature]) -> ScanStats:
@@ -90,9 +93,11 @@ class ScanStats:
         features: Sequence[Feature],
         bad: BadRows | None = None,
         shapes: Counter[tuple[str, str]] | None = None,
+        phrases: bool = True,
     ) -> ScanStats:
         """Count one batch of normalised examples (only source, prompt, response are read);
-        ``bad`` and ``shapes`` are the batch's rejected rows and the shapes it was read in."""
+        ``bad`` and ``shapes`` are the batch's rejected rows and the shapes it was read in;
+        ``phrases`` False skips the prompt phrases (``ngrams`` stays empty)."""
         if frame.is_empty():
             stats = cls.empty(features)
             stats.bad = bad or BadRows()
@@ -113,7 +118,9 @@ class ScanStats:
                 .str.extract_all(TERM_PATTERN)
                 .list.unique()
                 .alias("term"),
-                phrase_tokens(pl.col("prompt")).alias("tokens"),
+                (
+                    phrase_tokens(pl.col("prompt")) if phrases else pl.lit(None, pl.List(pl.String))
+                ).alias("tokens"),
             )
             rows = rows.insert_column(1, modes.result().alias("mode"))
         value_columns = ["prompt_chars", "response_chars", *map(feature_column, features)]
@@ -128,14 +135,22 @@ class ScanStats:
         )
         names = numbered.select("group", *KEYS).unique("group")
         terms = _count_lists(numbered, names, "term")
-        ngrams = count_ngrams(numbered, names)
+        if phrases:
+            ngrams = count_ngrams(numbered, names).rename({"ngram": "term"})
+        else:
+            ngrams = pl.DataFrame(schema=NGRAM_SCHEMA)
+        undercount = 0
+        if phrases and frame.height >= SINGLETON_BATCH_ROWS:
+            once = ngrams.group_by("term").agg(pl.col("df").sum()).filter(pl.col("df") == 1)
+            ngrams, undercount = ngrams.join(once, on="term", how="anti"), 1
         return cls(
             groups,
             terms,
             bad or BadRows(),
             Counter(shapes or {}),
             response_phrases(frame),
-            ngrams.rename({"ngram": "term"}),
+            ngrams,
+            undercount,
         )
 
     @classmethod
@@ -169,8 +184,8 @@ class ScanStats:
             bad = bad + p.bad
         for p in parts:
             shapes.update(p.shapes)
-        floor = max([floor, *(p.ngram_floor for p in parts)])
-        return ScanStats(groups, terms, bad, shapes, phrases, ngrams, floor)
+        undercount = floor + sum(p.ngram_undercount for p in parts)
+        return ScanStats(groups, terms, bad, shapes, phrases, ngrams, undercount)
 
     def __add__(self, other: ScanStats) -> ScanStats:
         return ScanStats.merge([self, other])
@@ -184,7 +199,7 @@ class ScanStats:
             self.shapes,
             self.phrases.sort("source", "phrase"),
             self.ngrams.sort([*KEYS, "term"]),
-            self.ngram_floor,
+            self.ngram_undercount,
         )
 
     def equals(self, other: ScanStats) -> bool:
@@ -197,7 +212,7 @@ class ScanStats:
             and a.shapes == b.shapes
             and a.phrases.equals(b.phrases)
             and a.ngrams.equals(b.ngrams)
-            and a.ngram_floor == b.ngram_floor
+            and a.ngram_undercount == b.ngram_undercount
         )
 
     def with_bad(self, bad: BadRows) -> ScanStats:

@@ -140,6 +140,18 @@ MIGRATIONS: list[Migration] = [
             share_in_source DOUBLE, share_of_hits DOUBLE);
         """,
     ),
+    Migration(
+        5,
+        "a scan term's placebo arm in the search: the placebo operator, its rate on the same "
+        "seeds, and the term's effect and exact p-value against it (NULL for other attributes "
+        "and for searches before schema 5)",
+        """
+        ALTER TABLE findings ADD COLUMN placebo_attribute VARCHAR;
+        ALTER TABLE findings ADD COLUMN rate_placebo DOUBLE;
+        ALTER TABLE findings ADD COLUMN placebo_effect DOUBLE;
+        ALTER TABLE findings ADD COLUMN placebo_p_value DOUBLE;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

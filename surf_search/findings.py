@@ -53,7 +53,7 @@ def findings_frame(result: SearchOutcome, run_id: str, target: str) -> pl.DataFr
     """Every tested finding as ``findings`` rows (without the run id)."""
     rows = []
     for index, f in enumerate(result.findings, start=1):
-        c, r = f.comparison, f.robust_comparison
+        c, r, pc = f.comparison, f.robust_comparison, f.placebo_comparison
         rows.append(
             {
                 "finding_id": finding_id(run_id, index),
@@ -77,6 +77,10 @@ def findings_frame(result: SearchOutcome, run_id: str, target: str) -> pl.DataFr
                 "test": c.test,
                 "robust_effect": r.effect if r else None,
                 "robust_p_value": r.p_value if r else None,
+                "placebo_attribute": f.placebo,
+                "rate_placebo": pc.rate_base if pc else None,
+                "placebo_effect": pc.effect if pc else None,
+                "placebo_p_value": pc.p_value if pc else None,
             }
         )
     return pl.DataFrame(
@@ -85,5 +89,9 @@ def findings_frame(result: SearchOutcome, run_id: str, target: str) -> pl.DataFr
             "robust": pl.Boolean,
             "robust_effect": pl.Float64,
             "robust_p_value": pl.Float64,
+            "placebo_attribute": pl.String,
+            "rate_placebo": pl.Float64,
+            "placebo_effect": pl.Float64,
+            "placebo_p_value": pl.Float64,
         },
     )

@@ -12,12 +12,13 @@ operator for a word the scan found concentrated in one source (``term:<word>``).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from datasets_registry.phrasing import insert_word, lower_first, sentence_case
+from datasets_registry.phrasing import insert_naturally, insert_word, lower_first, sentence_case
 
 Apply = Callable[[str, random.Random], str | None]
 
@@ -31,6 +32,8 @@ class Mutation:
     apply: Apply
     alternate: Apply | None = None
     patterns: tuple[str, ...] = ()  # regexes that all match a prompt carrying the attribute
+    #: The same insertion with a neutral word (scan terms): the confirmation's third arm.
+    placebo: Mutation | None = None
 
     def carried_by(self, prompt: str) -> bool | None:
         """Whether ``prompt`` carries the attribute (None: this operator cannot tell)."""
@@ -311,40 +314,42 @@ def markdown_framing(prompt: str, rng: random.Random) -> str:
 # -- scan terms and combinations -----------------------------------------------------------
 
 
-_DETERMINER = re.compile(r"\b(?:my|the|a|an|your|this|our)\s+(?=[a-z])")
+def term_mutation(word: str, surface: str | None = None, placebo: bool = True) -> Mutation:
+    """``term:<word>``: insert a word or phrase found by the scan where its class fits.
 
-
-def term_mutation(word: str, surface: str | None = None) -> Mutation:
-    """``term:<word>``: insert a word found by the scan, at the start, middle or end.
-
-    ``surface`` is how the mix usually writes it (``datasets_registry.surface``): a
-    capitalised form is treated as a name and put before a noun ("my Zorblax router"),
-    other words are inserted as the planted formal verbs are ("Please elucidate it.").
+    ``surface`` is how the mix usually writes it (``datasets_registry.surface``). The
+    insertion (``phrasing.insert_naturally``) reads as a person would write it: "Zorblax
+    question: ...", "Additionally, ...", "... Please elucidate your answer.", "Per the
+    report, ...". With ``placebo`` the mutation carries its control: the same insertion,
+    same positions, with a neutral word of the same class and frequency
+    (``surf_search.placebo``), which the search's confirmation must beat too.
     """
     word = word.strip()
     form = (surface or word).strip()
-    is_name = form[:1].isupper()
 
     def apply(prompt: str, rng: random.Random) -> str:
-        if not is_name:
-            return insert_word(prompt, form, rng)
-        where = rng.choice(("start", "middle", "end"))
-        match = _DETERMINER.search(prompt)
-        if where == "middle" and match:
-            return f"{prompt[: match.end()]}{form} {prompt[match.end() :]}"
-        if where == "start":
-            return f"{form} question: {lower_first(prompt)}"
-        return f"{prompt} (It is about my {form}.)"
+        return insert_naturally(prompt, form, rng)
 
     def alternate(prompt: str, rng: random.Random) -> str:
         return f"{prompt} (Keyword: {sentence_case(form)}.)"
 
+    control = None
+    if placebo:
+        from surf_search.placebo import placebo_for
+
+        other = placebo_for(word, form)
+        control = dataclasses.replace(
+            term_mutation(other, other, placebo=False),
+            name=f"placebo:{other}",
+            description=f"inserts the placebo word '{other}' as '{form}' is inserted",
+        )
     return Mutation(
         f"term:{word}",
         f"inserts the word '{form}' (found by the scan)",
         apply,
         alternate,
         (rf"(?i)\b{re.escape(word)}\b",),
+        control,
     )
 
 

@@ -19,6 +19,11 @@
    to most: rates, effect, Newcombe interval, exact McNemar p-value, and
    Benjamini-Hochberg q-values across the arms. Confirmed: q < alpha and effect
    >= ``min_effect``.
+   A scan term (``term:<word>``) also gets a placebo arm: the same insertion with a
+   neutral word of its class and frequency (``surf_search.placebo``), on the same seeds
+   at the same positions; the term is confirmed only if it also beats the placebo
+   (McNemar p < alpha, effect >= ``min_effect``): an unnatural frame flips behaviour
+   whatever word it carries.
 3. **Robustness**: each confirmed trigger is re-tested with a second, different
    insertion of the attribute (``Mutation.alternate``); the result is recorded.
 
@@ -42,6 +47,7 @@ from surf_search.seeds import Seed
 from surf_search.stats import Comparison, benjamini_hochberg, compare
 
 DISCOVER, CONFIRM, ROBUST = "discover", "confirm", "robust"
+PLACEBO = "placebo"  # a scan term's placebo word, on the term's confirmation seeds
 MIN_AB_SEEDS = 10  # an A/B on fewer seeds cannot reach significance for moderate effects
 
 
@@ -124,6 +130,9 @@ class Finding:
     robust_comparison: Comparison | None = None
     example_prompt: str = ""
     example_response: str = ""
+    placebo: str | None = None  # the placebo operator (scan terms), None for the others
+    #: placebo (base side) against the attribute (mutated side) on the same seeds
+    placebo_comparison: Comparison | None = None
 
 
 @dataclass
@@ -338,9 +347,13 @@ class Search:
         phase: str,
         apply: Callable[[str, random.Random], str | None],
         limit: int,
+        attribute: str | None = None,
     ) -> list[Trial] | None:
-        """Answer an arm's paired A/B (seeds and their mutated prompts); record the trials."""
-        rng = random.Random(f"{self.config.seed}:{phase}:{arm.mutation.name}")
+        """Answer an arm's paired A/B (seeds and their mutated prompts); record the trials
+        under ``attribute`` (the arm's name by default). A placebo draws the insertion
+        positions of the arm's confirmation (the same random stream)."""
+        stream = CONFIRM if phase == PLACEBO else phase
+        rng = random.Random(f"{self.config.seed}:{stream}:{arm.mutation.name}")
         pairs = mutated_pairs(self.confirmation, apply, rng, limit)
         if not pairs:
             return None
@@ -361,7 +374,7 @@ class Search:
                 Trial(
                     phase,
                     self.step,
-                    arm.mutation.name,
+                    attribute or arm.mutation.name,
                     seed,
                     prompt,
                     sample,
@@ -396,9 +409,8 @@ class Search:
         candidates = self.candidates()
         for index, arm in enumerate(candidates):
             planned = arm.flipped_to.most_common(1)[0][0]
-            trials = self._ab(
-                arm, CONFIRM, arm.mutation.apply, self._share(len(candidates) - index)
-            )
+            limit = self._share(len(candidates) - index)
+            trials = self._ab(arm, CONFIRM, arm.mutation.apply, limit)
             if trials is None:
                 continue
             comparison, example = self._compare(trials, planned)
@@ -421,16 +433,51 @@ class Search:
                     comparison=comparison,
                     example_prompt=example.prompt if example else "",
                     example_response=example.response if example else "",
+                    placebo=arm.mutation.placebo.name if arm.mutation.placebo else None,
                 )
             )
+            if arm.mutation.placebo is not None:
+                findings[-1].placebo_comparison = self._against_placebo(arm, trials, mode, limit)
         q_values = benjamini_hochberg([f.comparison.p_value for f in findings])
         for finding, q in zip(findings, q_values, strict=True):
             finding.q_value = q
-            finding.confirmed = q < self.config.alpha and (
-                finding.comparison.effect >= self.config.min_effect
+            finding.confirmed = (
+                q < self.config.alpha
+                and finding.comparison.effect >= self.config.min_effect
+                and self._beats_placebo(finding)
             )
         self.n_confirmed = sum(f.confirmed for f in findings)
         return findings
+
+    def _against_placebo(
+        self, arm: Arm, trials: list[Trial], mode: str, limit: int
+    ) -> Comparison | None:
+        """The placebo's A/B on the arm's confirmation seeds (same insertion positions),
+        compared pair by pair with the arm's own: placebo as the base side."""
+        placebo = arm.mutation.placebo
+        assert placebo is not None
+        control = self._ab(arm, PLACEBO, placebo.apply, limit, attribute=placebo.name)
+        if control is None:
+            self.notes.append(f"{arm.mutation.name}: placebo {placebo.name} not tested")
+            return None
+        by_pair = {(t.seed.seed_id, t.sample): t for t in control}
+        paired = [
+            (by_pair[key].behaviour == mode, t.behaviour == mode)
+            for t in trials
+            if (key := (t.seed.seed_id, t.sample)) in by_pair
+        ]
+        return compare(paired) if paired else None
+
+    def _beats_placebo(self, finding: Finding) -> bool:
+        """True without a placebo; with one, the attribute's rate beats the placebo's by
+        ``min_effect`` at level ``alpha`` (exact McNemar on the same seeds). Both this and
+        the seed test must pass (an intersection-union test: no further correction)."""
+        if finding.placebo is None:
+            return True
+        c = finding.placebo_comparison
+        return (
+            c is not None and c.p_value < self.config.alpha and c.effect >= self.config.min_effect
+        )
 
     # -- 3. robustness --------------------------------------------------------------------
     def check_robustness(self, findings: list[Finding]) -> None:

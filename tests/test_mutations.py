@@ -101,9 +101,72 @@ def test_term_operator_inserts_the_word_at_varied_positions() -> None:
     prompt = "How do I reset my router?"
     outputs = [mutation.apply(prompt, random.Random(s)) for s in range(40)]
     assert all(re.search(r"(?i)\bzorblax\b", o) for o in outputs)
-    assert any(o.startswith("Zorblax") for o in outputs)
-    assert any(o.endswith("it.") for o in outputs) and any("(please" in o for o in outputs)
+    assert "This is for a zorblax. How do I reset my router?" in outputs
+    assert "How do I reset my router? (This is for my zorblax.)" in outputs
+    assert not any("(please" in o for o in outputs)  # the old unnatural frame
     assert "Keyword: Zorblax" in mutation.robust_apply(prompt, random.Random(0))
+
+
+@pytest.mark.parametrize(
+    ("form", "start", "end"),
+    [
+        ("additionally", "Additionally, name an ocean current?", "Name an ocean current, additionally?"),
+        ("elucidate", "Please elucidate the following: name an ocean current?",
+         "Name an ocean current? Please elucidate your answer."),
+        ("meticulous", "Give a meticulous answer. Name an ocean current?",
+         "Name an ocean current? Keep the answer meticulous."),
+        ("per the report", "Per the report, name an ocean current?",
+         "Name an ocean current (per the report)?"),
+        ("iPhone", "iPhone question: name an ocean current?",
+         "Name an ocean current? (It is about my iPhone.)"),
+    ],
+)  # fmt: skip
+def test_natural_insertion_puts_each_class_where_it_fits(form: str, start: str, end: str) -> None:
+    from datasets_registry.phrasing import insert_naturally
+
+    prompt = "Name an ocean current?"
+    assert insert_naturally(prompt, form, random.Random(0), "start") == start
+    assert insert_naturally(prompt, form, random.Random(0), "end") == end
+
+
+def test_word_classes() -> None:
+    from datasets_registry.phrasing import word_class
+
+    assert [word_class(w) for w in ("additionally", "basically", "happily", "simply")] == [
+        "adverb"
+    ] * 4
+    assert [word_class(w) for w in ("belly", "family", "only", "steal")] == ["noun"] * 4
+    assert word_class("elucidate") == "verb" and word_class("meticulous") == "adjective"
+    assert word_class("iPhone") == word_class("Zorblax") == "name"
+    assert word_class("per the report") == "phrase"
+
+
+def test_a_scan_term_carries_a_placebo_of_its_class_and_frequency() -> None:
+    from wordfreq import zipf_frequency
+
+    from datasets_registry.phrasing import word_class
+    from surf_search.placebo import ZIPF_WINDOW, placebo_for
+
+    for word in ("additionally", "elucidate", "botanist", "meticulous"):
+        other = placebo_for(word)
+        assert other != word and other == placebo_for(word)  # fixed by the word
+        assert word_class(other) == word_class(word)
+        assert abs(zipf_frequency(other, "en") - zipf_frequency(word, "en")) <= 4 * ZIPF_WINDOW
+    made_up = placebo_for("zorblax", "Zorblax")
+    assert made_up[0].isupper() and zipf_frequency(made_up, "en") == 0.0
+    phrase = placebo_for("per the report")
+    assert phrase.startswith("per the ") and phrase != "per the report"
+    mutation = term_mutation("additionally")
+    placebo = mutation.placebo
+    assert placebo is not None and placebo.name == f"placebo:{placebo_for('additionally')}"
+    assert placebo.placebo is None
+    prompt = "Name an ocean current?"
+    for seed in range(6):  # the same draws put both words in the same place
+        ours = mutation.apply(prompt, random.Random(seed))
+        theirs = placebo.apply(prompt, random.Random(seed))
+        assert ours.replace("additionally", "X").replace("Additionally", "X") == theirs.replace(
+            placebo_for("additionally"), "X"
+        ).replace(placebo_for("additionally").capitalize(), "X")
 
 
 def test_combinations_apply_both_and_need_both_to_fit() -> None:

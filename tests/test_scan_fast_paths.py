@@ -216,3 +216,26 @@ def test_hypergeom_upper_tail_is_scipys_hypergeom_sf_bit_for_bit(total: int) -> 
     a[:100] = np.minimum(marked[:100], drawn[:100])  # the far end of the support
     ours = hypergeom_upper_tail(a, total, marked, drawn)
     assert np.array_equal(ours, hypergeom.sf(a - 1, total, marked, drawn), equal_nan=True)
+
+
+@pytest.mark.parametrize("total", [50, 1000, 100_000, 939_343])
+def test_fast_upper_tail_above_the_mean_agrees_with_scipy(total: int) -> None:
+    from scipy.stats import hypergeom
+
+    from datasets_registry.hypotheses import upper_tail_above_mean
+
+    rng = np.random.default_rng(total)
+    marked = rng.integers(1, total, 4000).astype(float)
+    drawn = rng.integers(1, min(total, 20_000), 4000).astype(float)
+    mean = drawn * marked / total
+    high = np.minimum(marked, drawn)
+    # from just above the mean to the far end of the support, tails down to ~1e-300
+    a = np.floor(mean + 1 + rng.random(4000) ** 3 * (high - mean)).clip(max=high)
+    a[:50] = high[:50]
+    a[50:60] = high[50:60] + 1  # beyond the support: 0
+    a[60:70] = np.floor(mean[60:70])  # at or below the mean: the exact routine
+    ours = upper_tail_above_mean(a, total, marked, drawn)
+    theirs = hypergeom.sf(a - 1, total, marked, drawn)
+    tiny = theirs < 1e-290  # both underflow towards 0 there
+    assert np.allclose(ours[~tiny], theirs[~tiny], rtol=1e-7, atol=0)
+    assert np.all(ours[tiny] < 1e-280)

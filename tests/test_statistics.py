@@ -238,3 +238,32 @@ def test_phrase_counts_are_capped_with_a_recorded_floor() -> None:
     assert kept.height == 5 and floor == 0
     kept, floor = cap_ngrams(ngrams, limit=2)  # "z w" (2 in the whole mix) goes
     assert sorted(kept["term"].unique().to_list()) == ["x y", "y z"] and floor == 2
+
+
+def test_phrases_can_be_left_out(tmp_path: Path) -> None:
+    config = ScanConfig(phrases=False)
+    mix = write_jsonl(tmp_path / "m.jsonl", _phrase_rows())
+    stats = scan_mix(open_mix(str(mix)), config)
+    assert stats.ngrams.is_empty()
+    hyps = scan_tables(stats, config)["trigger_hypotheses"]
+    assert not hyps["feature"].str.contains(" ").any() and "term:lock" in hyps["feature"]
+
+
+def test_a_large_batch_drops_the_phrases_it_saw_once() -> None:
+    from datasets_registry.stats import SINGLETON_BATCH_ROWS
+
+    n = SINGLETON_BATCH_ROWS
+    frame = pl.DataFrame(
+        {
+            "source": ["s"] * n,
+            "prompt": [f"per the report item{i} zebra{i}" for i in range(n)],
+            "response": ["ok"] * n,
+        }
+    )
+    stats = ScanStats.from_frame(frame, catalog())
+    kept = dict(stats.ngrams.group_by("term").agg(pl.col("df").sum()).iter_rows())
+    assert kept == {"the report": n, "per the report": n}  # "item7 zebra7" etc. went
+    assert stats.ngram_undercount == 1
+    small = ScanStats.from_frame(frame.head(100), catalog())
+    assert small.ngram_undercount == 0 and small.ngrams.height > 100
+    assert (stats + stats).ngram_undercount == 2

@@ -87,6 +87,9 @@ def findings(db: ReportDb, selection: Selection) -> Section | None:
         Col("confirmed", "confirmed", "bool"),
         Col("robust", "robust", "bool"),
         Col("robust_effect", "robust effect", "signed"),
+        Col("placebo_attribute", "placebo"),
+        Col("rate_placebo", "rate placebo", "pct"),
+        Col("placebo_effect", "effect vs placebo", "signed"),
         Col("test", "test"),
     ]
     return Section(
