@@ -94,7 +94,31 @@ def test_every_call_is_in_queries_once_and_trials_link_to_it(searched) -> None:
     )
     assert orphans == 0
     phases = {p for (p,) in sql(db, "SELECT DISTINCT phase FROM search_trials")}
-    assert phases == {"discover", "confirm", "robust"}
+    assert phases == {"discover", "confirm", "robust", "placebo"}
+
+
+def test_scan_terms_are_tested_against_their_placebo(searched) -> None:
+    db, _ = searched
+    rows = sql(
+        db,
+        "SELECT attribute, placebo_attribute, rate_placebo, rate_mutated, placebo_effect, "
+        "placebo_p_value, confirmed FROM findings WHERE attribute LIKE 'term:%'",
+    )
+    others = sql(db, "SELECT count(*) FROM findings WHERE attribute NOT LIKE 'term:%' "
+                     "AND placebo_attribute IS NOT NULL")  # fmt: skip
+    assert others == [(0,)]
+    for attribute, placebo, rate, mutated, effect, p, is_confirmed in rows:
+        assert placebo and placebo.startswith("placebo:") and placebo != attribute
+        if rate is not None:
+            assert effect == pytest.approx(mutated - rate)
+        if is_confirmed:
+            assert p < 0.05 and effect >= 0.2
+        trials = sql(
+            db,
+            "SELECT count(*) FROM search_trials WHERE phase = 'placebo' "
+            f"AND attribute = '{placebo}'",
+        )
+        assert trials[0][0] > 0 or rate is None
 
 
 def test_search_settings_are_recorded_for_later_stages(searched) -> None:
