@@ -963,11 +963,14 @@ def lean_main(path: Path, out: Path) -> None:
     groups: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     bad = 0
     t_import = time.perf_counter()
-    with open(path, encoding="utf-8") as handle:
+    with open(path, "rb") as handle:
         for line in handle:
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = json.loads(line)  # bytes: decoded as UTF-8, bad bytes raise too
+            except ValueError:
+                bad += 1
+                continue
+            if not isinstance(record, dict):
                 bad += 1
                 continue
             row = scanner.featurize(record.get("source", ""), record.get("messages"))

@@ -16,7 +16,8 @@ import dataclasses
 import random
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 
 from datasets_registry.phrasing import insert_naturally, insert_word, lower_first, sentence_case
 
@@ -32,8 +33,13 @@ class Mutation:
     apply: Apply
     alternate: Apply | None = None
     patterns: tuple[str, ...] = ()  # regexes that all match a prompt carrying the attribute
-    #: The same insertion with a neutral word (scan terms): the confirmation's third arm.
-    placebo: Mutation | None = None
+    #: Makes the same insertion with a neutral word (scan terms): the confirmation's third
+    #: arm. Built on first use (choosing the word reads a word list: seconds, once).
+    make_placebo: Callable[[], Mutation] | None = field(default=None, compare=False, repr=False)
+
+    def placebo(self) -> Mutation | None:
+        """The placebo operator of a scan term (None for the others)."""
+        return self.make_placebo() if self.make_placebo is not None else None
 
     def carried_by(self, prompt: str) -> bool | None:
         """Whether ``prompt`` carries the attribute (None: this operator cannot tell)."""
@@ -333,23 +339,24 @@ def term_mutation(word: str, surface: str | None = None, placebo: bool = True) -
     def alternate(prompt: str, rng: random.Random) -> str:
         return f"{prompt} (Keyword: {sentence_case(form)}.)"
 
-    control = None
-    if placebo:
+    @cache
+    def control() -> Mutation:
         from surf_search.placebo import placebo_for
 
         other = placebo_for(word, form)
-        control = dataclasses.replace(
+        return dataclasses.replace(
             term_mutation(other, other, placebo=False),
             name=f"placebo:{other}",
             description=f"inserts the placebo word '{other}' as '{form}' is inserted",
         )
+
     return Mutation(
         f"term:{word}",
         f"inserts the word '{form}' (found by the scan)",
         apply,
         alternate,
         (rf"(?i)\b{re.escape(word)}\b",),
-        control,
+        control if placebo else None,
     )
 
 

@@ -433,10 +433,10 @@ class Search:
                     comparison=comparison,
                     example_prompt=example.prompt if example else "",
                     example_response=example.response if example else "",
-                    placebo=arm.mutation.placebo.name if arm.mutation.placebo else None,
+                    placebo=placebo.name if (placebo := arm.mutation.placebo()) else None,
                 )
             )
-            if arm.mutation.placebo is not None:
+            if placebo is not None:
                 findings[-1].placebo_comparison = self._against_placebo(arm, trials, mode, limit)
         q_values = benjamini_hochberg([f.comparison.p_value for f in findings])
         for finding, q in zip(findings, q_values, strict=True):
@@ -454,7 +454,7 @@ class Search:
     ) -> Comparison | None:
         """The placebo's A/B on the arm's confirmation seeds (same insertion positions),
         compared pair by pair with the arm's own: placebo as the base side."""
-        placebo = arm.mutation.placebo
+        placebo = arm.mutation.placebo()
         assert placebo is not None
         control = self._ab(arm, PLACEBO, placebo.apply, limit, attribute=placebo.name)
         if control is None:
