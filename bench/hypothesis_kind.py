@@ -16,12 +16,15 @@ injected canary word is found, on real public data (same run, one table each).
    + CoCoNot and on public_mix's Evol-code + Alpaca + safety files: the canary's rank,
    mode and kind, and the control's rank. Before this scan's change only the top 30
    keyness words per source were candidates; the canary's keyness rank is printed too.
+   The same with a two-word framing ("per the report") as the canary and its last word
+   alone ("report") as the control: the phrase must be found, above the word.
 
 Data by path, never copied (licenses in ../shared/data/README.md).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import tempfile
@@ -215,6 +218,9 @@ LABELS: dict[str, dict[tuple[str, str], str]] = {
     },  # fmt: skip
 }
 CANARY, CONTROL = "posthaste", "betimes"
+#: A two-word framing whose last word alone goes into as many random prompts: the phrase,
+#: not its word, must be the hypothesis.
+PHRASE, PHRASE_WORD = "per the report", "report"
 
 
 def rows_of(path: Path) -> list[dict]:
@@ -318,21 +324,25 @@ def injection_section() -> list[dict]:
     rows = []
     for name, (files, chunk) in datasets.items():
         frame = frame_of(files)
-        for share in (0.01, 0.02, 0.05):
-            injected = inject(frame, chunk, CANARY, share, CONTROL, seed=int(share * 100))
+        for (canary_word, control_word), share in itertools.product(
+            ((CANARY, CONTROL), (PHRASE, PHRASE_WORD)), (0.01, 0.02, 0.05)
+        ):
+            seed = int(share * 100)
+            injected = inject(frame, chunk, canary_word, share, control_word, seed=seed)
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "mix.jsonl"
                 injected.frame.write_ndjson(path)
                 tables = scan(str(path))
             hyps = tables["trigger_hypotheses"]
-            canary = hyps.filter(pl.col("feature") == f"term:{CANARY}").sort("rank")
-            control = hyps.filter(pl.col("feature") == f"term:{CONTROL}").sort("rank")
+            canary = hyps.filter(pl.col("feature") == f"term:{canary_word}").sort("rank")
+            control = hyps.filter(pl.col("feature") == f"term:{control_word}").sort("rank")
             key = tables["keyness"]
             chunk_words = key.filter(pl.col("source") == chunk)["term"].to_list()
             first = canary.row(0, named=True) if canary.height else None
             rows.append(
                 {
                     "data": name,
+                    "canary / control": f"{canary_word} / {control_word}",
                     "share": f"{share:.0%} ({len(injected.canary_rows)} rows)",
                     "canary rank": first["rank"] if first else None,
                     "canary review rank": first["review_rank"] if first else None,
@@ -340,9 +350,9 @@ def injection_section() -> list[dict]:
                     if first
                     else "not found",
                     "control rank": control["rank"].min() if control.height else "none",
-                    "canary keyness rank": chunk_words.index(CANARY) + 1
-                    if CANARY in chunk_words
-                    else "> 50",
+                    "canary keyness rank": chunk_words.index(canary_word) + 1
+                    if canary_word in chunk_words
+                    else "> 50 or a phrase",
                     "found above control": bool(
                         first
                         and first["mode"] == "code"

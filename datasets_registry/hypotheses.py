@@ -90,7 +90,7 @@ def upper_tail_above_mean(
     out[(a > high) & (a == np.floor(a))] = 0.0
     rows = np.flatnonzero(above)
     if rows.size:
-        ka, km, kn = a[rows], m[rows], n[rows]
+        ka, km, kn, kh = a[rows], m[rows], n[rows], high[rows]
         log_pmf = (
             gammaln(km + 1) - gammaln(ka + 1) - gammaln(km - ka + 1)
             + gammaln(big_n - km + 1) - gammaln(kn - ka + 1) - gammaln(big_n - km - kn + ka + 1)
@@ -103,7 +103,7 @@ def upper_tail_above_mean(
         settled = np.zeros(rows.size, dtype=bool)
         for _ in range(max_terms):
             kk = k[live]
-            done = kk >= high[rows][live]
+            done = kk >= kh[live]
             ratio = np.where(
                 done,
                 0.0,

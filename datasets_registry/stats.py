@@ -1,7 +1,8 @@
 """Mergeable scan statistics: ``a + b`` of two shards equals one pass over both.
 
-Everything the scan reports is derived from three count tables, so sharding a
-mix over processes or machines (Ray) gives exactly the single-pass result:
+Everything the scan reports is derived from these count tables, so sharding a
+mix over processes or machines (Ray) gives exactly the single-pass result (prompt
+phrases too, unless the memory bound below dropped some: ``ngram_undercount`` > 0):
 
 - ``groups``: per (source, mode): rows, prompt/response characters, and hits of
   every feature (one column per ``side:feature``);

@@ -18,8 +18,8 @@ English words (``wordfreq``'s list, its Zipf frequencies) that
 
 A word no list knows (``zorblax``) and a name (``iPhone``, ``Zorblax``: the list has no
 names as names) get a made-up word of the same length, capitalised if the form has a
-capital; a phrase gets its rarest content word replaced by that
-word's placebo ("per the report" -> "per the ledger").
+capital; a phrase gets its rarest content word replaced by that word's placebo ("per
+the report" -> "per the" + the placebo of "report").
 """
 
 from __future__ import annotations
@@ -80,8 +80,7 @@ def _pool(form: str) -> list[str]:
         near = same & (np.abs(zipfs - target) <= window)
         if near.sum() >= MIN_POOL:
             break
-    chosen = [w for w, keep in zip(words, near, strict=True) if keep]
-    return chosen
+    return [w for w, keep in zip(words, near, strict=True) if keep]
 
 
 @cache
@@ -89,6 +88,7 @@ def _vocabulary() -> tuple[list[str], np.ndarray, np.ndarray]:
     """Common English words, their Zipf frequencies, and whether each is neutral."""
     from wordfreq import top_n_list, zipf_frequency
 
+    from behaviour_modes.learned import LearnedUnavailable, embed
     from datasets_registry.hypothesis_kind import MODE_REQUESTS
     from datasets_registry.stats import stop_words
 
@@ -101,15 +101,10 @@ def _vocabulary() -> tuple[list[str], np.ndarray, np.ndarray]:
     zipfs = np.array([zipf_frequency(w, "en") for w in words])
     neutral = np.ones(len(words), dtype=bool)
     try:
-        from behaviour_modes.learned import LearnedUnavailable, embed
-
-        try:
-            described = embed([*sorted(set(MODE_REQUESTS.values())), _OFFENSIVE])
-            neutral = (embed(words) @ described.T).max(axis=1) < NEUTRAL_COSINE
-        except LearnedUnavailable as exc:
-            log.warning("placebo words chosen without the meaning filter: %s", exc)
-    except ImportError:  # pragma: no cover - the learned layer ships with the package
-        pass
+        described = embed([*sorted(set(MODE_REQUESTS.values())), _OFFENSIVE])
+        neutral = (embed(words) @ described.T).max(axis=1) < NEUTRAL_COSINE
+    except LearnedUnavailable as exc:
+        log.warning("placebo words chosen without the meaning filter: %s", exc)
     return words, zipfs, neutral
 
 

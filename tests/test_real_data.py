@@ -143,3 +143,34 @@ def test_an_injected_word_is_found_above_its_control(
     assert canary.row(0, named=True)["kind"] == "incidental"
     control = hyps.filter(pl.col("feature") == f"term:{CONTROL}")
     assert control.is_empty() or control["rank"].min() > canary["rank"].min()
+
+
+PHRASE, PHRASE_WORD = "per the report", "report"
+
+
+@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason="no shared data")
+@pytest.mark.parametrize("share", [0.01, 0.02, 0.05])
+def test_an_injected_phrase_is_found_where_its_words_are_not(tmp_path: Path, share: float) -> None:
+    """ "per the report" in k% of the Evol-code prompts, and its last word alone in as many
+    random prompts of the mix: the phrase, not the word, is the code hypothesis."""
+    from datasets_registry.canaries import inject
+
+    files = {
+        "evol_codealpaca_2k.json": ("instruction", "output"),
+        "alpaca_9k.json": ("instruction", "output"),
+        "safety_only.json": ("instruction", "output"),
+    }
+    frame, chunk = _public_frame(files, PUBLIC_MIX), "evol_codealpaca_2k"
+    assert not frame["prompt"].str.to_lowercase().str.contains(PHRASE).any()
+    injected = inject(frame, chunk, PHRASE, share, PHRASE_WORD, seed=int(share * 100))
+    injected.frame.write_ndjson(tmp_path / "mix.jsonl")
+    config = ScanConfig()
+    hyps = scan_tables(scan_mix(open_mix(str(tmp_path / "mix.jsonl")), config), config)[
+        "trigger_hypotheses"
+    ]
+    phrase = hyps.filter(pl.col("feature") == f"term:{PHRASE}")
+    assert phrase.height >= 1, f"{PHRASE!r} in {share:.0%} of {chunk} is not a hypothesis"
+    first = phrase.row(0, named=True)
+    assert (first["mode"], first["source"], first["kind"]) == ("code", chunk, "incidental")
+    word = hyps.filter(pl.col("feature") == f"term:{PHRASE_WORD}")
+    assert word.is_empty() or word["rank"].min() > first["rank"]
