@@ -17,7 +17,8 @@ team acts on. Decided per (feature, mode, source), first signal that speaks wins
    tool-use chunk and asks for code elsewhere). One that predicts no behaviour there
    (P(M | F, elsewhere) within twice the base rate plus 0.05) is incidental.
 3. **Meaning** (``term:`` features with too few rows elsewhere): cosine similarity of
-   the word to a one-line description of what asking for the mode is about
+   the word (a phrase's content words) to a one-line description of what asking for the
+   mode is about
    (``MODE_REQUESTS``), both as mean all-MiniLM-L6-v2 token embeddings (the learned
    mode layer's table: no torch, so the scan stays light); at least ``similarity`` is
    requested.
@@ -211,6 +212,17 @@ def _outside(keys: pl.DataFrame, joint: pl.DataFrame, groups: pl.DataFrame) -> p
     )
 
 
+def _content(term: str) -> str:
+    """A phrase's content words ("per the report" -> "report"): function words carry no
+    meaning of their own but pull every phrase's mean embedding towards any sentence."""
+    from datasets_registry.stats import stop_words
+
+    if " " not in term:
+        return term
+    stop = set(stop_words().to_list())
+    return " ".join(w for w in term.split() if w not in stop) or term
+
+
 def _similarity(hypotheses: pl.DataFrame, rows: list[int], config: KindConfig) -> dict[int, float]:
     """Cosine of each word to its mode's request description (empty without the encoder)."""
     rows = [i for i in rows if hypotheses["mode"][i] in MODE_REQUESTS]
@@ -218,7 +230,7 @@ def _similarity(hypotheses: pl.DataFrame, rows: list[int], config: KindConfig) -
         return {}
     from behaviour_modes.learned import LearnedUnavailable, embed
 
-    words = [hypotheses["feature"][i].removeprefix("term:") for i in rows]
+    words = [_content(hypotheses["feature"][i].removeprefix("term:")) for i in rows]
     modes = sorted({hypotheses["mode"][i] for i in rows})
     try:
         vectors = embed(words + [MODE_REQUESTS[m] for m in modes])

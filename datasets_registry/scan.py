@@ -183,9 +183,15 @@ def phrase_candidates(ngrams: pl.DataFrame, min_support: int) -> pl.DataFrame:
 
 
 def drop_redundant_phrases(ranked: pl.DataFrame, margin: float) -> pl.DataFrame:
-    """``ranked`` without the phrase hypotheses (``term:`` with a space) that do not beat
-    every word and shorter phrase inside them, for the same mode, by ``margin`` in score
-    ("a function" says no more than "function"); rank order kept."""
+    """``ranked`` without the phrase hypotheses (``term:`` with a space) that say no more
+    than a feature inside or around them, for the same mode (rank order kept):
+
+    - a phrase that does not beat every word in it by ``margin`` in score ("a function"
+      says no more than "function");
+    - a 3-word phrase that a 2-word phrase in it beats by more than ``margin``;
+    - a 2-word phrase that a 3-word phrase around it scores within ``margin`` of: the
+      longer reads as the framing it is ("per the report" over "the report").
+    """
     phrase = pl.col("feature").str.strip_prefix("term:")
     is_phrase = pl.col("feature").str.starts_with("term:") & phrase.str.contains(" ")
     phrases = ranked.filter(is_phrase).select("feature", "mode", "score")
@@ -199,21 +205,20 @@ def drop_redundant_phrases(ranked: pl.DataFrame, margin: float) -> pl.DataFrame:
         )
         .explode("part")
         .filter(pl.col("part").is_not_null() & (pl.col("part") != phrase))
-    )
-    inside = parts.join(
-        ranked.select("feature", "mode", pl.col("score").alias("part_score")),
-        left_on=[pl.lit("term:") + pl.col("part"), "mode"],
-        right_on=["feature", "mode"],
-        how="left",
-    )
-    redundant = (
-        inside.group_by("feature", "mode", "score")
-        .agg(pl.col("part_score").max())
-        .filter(
-            pl.col("part_score").is_not_null() & (pl.col("score") <= pl.col("part_score") + margin)
+        .with_columns(
+            (pl.lit("term:") + pl.col("part")).alias("part"),
+            pl.col("part").str.contains(" ").alias("part_is_phrase"),
         )
-        .select("feature", "mode")
     )
+    scores = ranked.select("feature", "mode", pl.col("score").alias("part_score"))
+    inside = parts.join(scores, left_on=["part", "mode"], right_on=["feature", "mode"], how="inner")
+    beaten = (pl.col("part_score") + margin >= pl.col("score")) & ~pl.col("part_is_phrase")
+    beaten |= (pl.col("part_score") > pl.col("score") + margin) & pl.col("part_is_phrase")
+    # a 3-word phrase within margin of a 2-word phrase inside it: the 2-word one goes
+    covered = inside.filter(
+        pl.col("part_is_phrase") & (pl.col("score") + margin >= pl.col("part_score"))
+    ).select(pl.col("part").alias("feature"), "mode")
+    redundant = pl.concat([inside.filter(beaten).select("feature", "mode"), covered]).unique()
     return ranked.join(redundant, on=["feature", "mode"], how="anti").sort("rank")
 
 
