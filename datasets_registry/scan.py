@@ -182,19 +182,25 @@ def phrase_candidates(ngrams: pl.DataFrame, min_support: int) -> pl.DataFrame:
     )
 
 
+COVER = 0.8  # a 3-word phrase in this share of a 2-word phrase's rows stands for it
+
+
 def drop_redundant_phrases(ranked: pl.DataFrame, margin: float) -> pl.DataFrame:
     """``ranked`` without the phrase hypotheses (``term:`` with a space) that say no more
     than a feature inside or around them, for the same mode (rank order kept):
 
     - a phrase that does not beat every word in it by ``margin`` in score ("a function"
       says no more than "function");
-    - a 3-word phrase that a 2-word phrase in it beats by more than ``margin``;
-    - a 2-word phrase that a 3-word phrase around it scores within ``margin`` of: the
-      longer reads as the framing it is ("per the report" over "the report").
+    - a 2-word phrase that a 3-word phrase around it covers (in ``COVER`` of its rows,
+      scoring within ``margin``): the longer reads as the framing it is ("per the report"
+      over "the report");
+    - otherwise a 3-word phrase that a 2-word phrase in it scores within ``margin`` of:
+      the shorter says as much, on more rows ("space complexity" over "a space
+      complexity").
     """
     phrase = pl.col("feature").str.strip_prefix("term:")
     is_phrase = pl.col("feature").str.starts_with("term:") & phrase.str.contains(" ")
-    phrases = ranked.filter(is_phrase).select("feature", "mode", "score")
+    phrases = ranked.filter(is_phrase).select("feature", "mode", "score", "support")
     if phrases.is_empty():
         return ranked
     words = phrase.str.split(" ")
@@ -210,15 +216,27 @@ def drop_redundant_phrases(ranked: pl.DataFrame, margin: float) -> pl.DataFrame:
             pl.col("part").str.contains(" ").alias("part_is_phrase"),
         )
     )
-    scores = ranked.select("feature", "mode", pl.col("score").alias("part_score"))
-    inside = parts.join(scores, left_on=["part", "mode"], right_on=["feature", "mode"], how="inner")
-    beaten = (pl.col("part_score") + margin >= pl.col("score")) & ~pl.col("part_is_phrase")
-    beaten |= (pl.col("part_score") > pl.col("score") + margin) & pl.col("part_is_phrase")
-    # a 3-word phrase within margin of a 2-word phrase inside it: the 2-word one goes
-    covered = inside.filter(
-        pl.col("part_is_phrase") & (pl.col("score") + margin >= pl.col("part_score"))
-    ).select(pl.col("part").alias("feature"), "mode")
-    redundant = pl.concat([inside.filter(beaten).select("feature", "mode"), covered]).unique()
+    inside = parts.join(
+        ranked.select(
+            "feature", "mode", pl.col("score").alias("part_score"), pl.col("support").alias("n")
+        ),
+        left_on=["part", "mode"],
+        right_on=["feature", "mode"],
+        how="inner",
+    )
+    close = pl.col("part_score") + margin >= pl.col("score")
+    covers = (
+        pl.col("part_is_phrase")
+        & (pl.col("support") >= COVER * pl.col("n"))
+        & (pl.col("score") + margin >= pl.col("part_score"))
+    )
+    redundant = pl.concat(
+        [
+            inside.filter(~pl.col("part_is_phrase") & close).select("feature", "mode"),
+            inside.filter(covers).select(pl.col("part").alias("feature"), "mode"),
+            inside.filter(pl.col("part_is_phrase") & ~covers & close).select("feature", "mode"),
+        ]
+    ).unique()
     return ranked.join(redundant, on=["feature", "mode"], how="anti").sort("rank")
 
 
