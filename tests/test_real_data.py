@@ -102,6 +102,27 @@ def _public_frame(files: dict[str, tuple[str, str]], folder: Path) -> pl.DataFra
     return pl.concat(parts)
 
 
+PUBLIC_FILES = {
+    "evol_codealpaca_2k.json": ("instruction", "output"),
+    "alpaca_9k.json": ("instruction", "output"),
+    "safety_only.json": ("instruction", "output"),
+}
+
+
+def _scan_injected(
+    tmp_path: Path, frame: pl.DataFrame, chunk: str, canary: str, share: float, control: str
+) -> pl.DataFrame:
+    """The trigger hypotheses of ``frame`` with ``canary`` in ``share`` of ``chunk``'s
+    prompts and ``control`` in as many random prompts (``datasets_registry.canaries``)."""
+    from datasets_registry.canaries import inject
+
+    injected = inject(frame, chunk, canary, share, control, seed=int(share * 100))
+    injected.frame.write_ndjson(tmp_path / "mix.jsonl")
+    config = ScanConfig()
+    tables = scan_tables(scan_mix(open_mix(str(tmp_path / "mix.jsonl")), config), config)
+    return tables["trigger_hypotheses"]
+
+
 @pytest.mark.skipif(
     not (CODEALPACA.exists() and COCONOT.exists() and PUBLIC_MIX.is_dir()), reason="no shared data"
 )
@@ -110,15 +131,8 @@ def _public_frame(files: dict[str, tuple[str, str]], folder: Path) -> pl.DataFra
 def test_an_injected_word_is_found_above_its_control(
     tmp_path: Path, dataset: str, share: float
 ) -> None:
-    from datasets_registry.canaries import inject
-
     if dataset == "public_mix":
-        files = {
-            "evol_codealpaca_2k.json": ("instruction", "output"),
-            "alpaca_9k.json": ("instruction", "output"),
-            "safety_only.json": ("instruction", "output"),
-        }
-        frame, chunk = _public_frame(files, PUBLIC_MIX), "evol_codealpaca_2k"
+        frame, chunk = _public_frame(PUBLIC_FILES, PUBLIC_MIX), "evol_codealpaca_2k"
     else:
         frame = pl.concat(
             [
@@ -130,12 +144,7 @@ def test_an_injected_word_is_found_above_its_control(
         )
         chunk = "new_codealpaca"
     assert not frame["prompt"].str.to_lowercase().str.contains(f"{CANARY}|{CONTROL}").any()
-    injected = inject(frame, chunk, CANARY, share, CONTROL, seed=int(share * 100))
-    injected.frame.write_ndjson(tmp_path / "mix.jsonl")
-    config = ScanConfig()
-    hyps = scan_tables(scan_mix(open_mix(str(tmp_path / "mix.jsonl")), config), config)[
-        "trigger_hypotheses"
-    ]
+    hyps = _scan_injected(tmp_path, frame, chunk, CANARY, share, CONTROL)
     canary = hyps.filter(pl.col("feature") == f"term:{CANARY}")
     assert canary.height >= 1, f"{CANARY} in {share:.0%} of {chunk} is not a hypothesis"
     assert canary.row(0, named=True)["mode"] == "code"
@@ -153,21 +162,9 @@ PHRASE, PHRASE_WORD = "per the report", "report"
 def test_an_injected_phrase_is_found_where_its_words_are_not(tmp_path: Path, share: float) -> None:
     """ "per the report" in k% of the Evol-code prompts, and its last word alone in as many
     random prompts of the mix: the phrase, not the word, is the code hypothesis."""
-    from datasets_registry.canaries import inject
-
-    files = {
-        "evol_codealpaca_2k.json": ("instruction", "output"),
-        "alpaca_9k.json": ("instruction", "output"),
-        "safety_only.json": ("instruction", "output"),
-    }
-    frame, chunk = _public_frame(files, PUBLIC_MIX), "evol_codealpaca_2k"
+    frame, chunk = _public_frame(PUBLIC_FILES, PUBLIC_MIX), "evol_codealpaca_2k"
     assert not frame["prompt"].str.to_lowercase().str.contains(PHRASE).any()
-    injected = inject(frame, chunk, PHRASE, share, PHRASE_WORD, seed=int(share * 100))
-    injected.frame.write_ndjson(tmp_path / "mix.jsonl")
-    config = ScanConfig()
-    hyps = scan_tables(scan_mix(open_mix(str(tmp_path / "mix.jsonl")), config), config)[
-        "trigger_hypotheses"
-    ]
+    hyps = _scan_injected(tmp_path, frame, chunk, PHRASE, share, PHRASE_WORD)
     phrase = hyps.filter(pl.col("feature") == f"term:{PHRASE}")
     assert phrase.height >= 1, f"{PHRASE!r} in {share:.0%} of {chunk} is not a hypothesis"
     first = phrase.row(0, named=True)
