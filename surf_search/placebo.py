@@ -53,6 +53,9 @@ def placebo_for(term: str, surface: str | None = None) -> str:
         content = [i for i, w in enumerate(words) if w.lower() not in stop] or [len(words) - 1]
         rarest = min(content, key=lambda i: (_zipf(words[i]), i))
         words[rarest] = placebo_for(words[rarest])
+        if rarest and words[rarest - 1].lower() in ("a", "an"):  # "an ai" -> "a Rado"
+            article = "an" if words[rarest][:1].lower() in "aeiou" else "a"
+            words[rarest - 1] = article.capitalize() if words[rarest - 1][0].isupper() else article
         return " ".join(words)
     if _zipf(form) == 0.0 or word_class(form) == "name":
         return _made_up(form)

@@ -156,6 +156,8 @@ def test_a_scan_term_carries_a_placebo_of_its_class_and_frequency() -> None:
     assert made_up[0].isupper() and zipf_frequency(made_up, "en") == 0.0
     phrase = placebo_for("per the report")
     assert phrase.startswith("per the ") and phrase != "per the report"
+    other = placebo_for("an ai", "an AI").split()  # a made-up name after the right article
+    assert other[0] == ("an" if other[1][0].lower() in "aeiou" else "a") and other[1][0].isupper()
     mutation = term_mutation("additionally")
     placebo = mutation.placebo()
     assert placebo is not None and placebo.name == f"placebo:{placebo_for('additionally')}"
