@@ -122,3 +122,7 @@ main.add_command(verify_command)
 from audit.probe_command import probe_command  # noqa: E402
 
 main.add_command(probe_command)
+
+from audit.plant_command import plant_command  # noqa: E402
+
+main.add_command(plant_command)

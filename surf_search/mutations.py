@@ -328,7 +328,7 @@ def term_mutation(word: str, surface: str | None = None, placebo: bool = True) -
     question: ...", "Additionally, ...", "... Please elucidate your answer.", "Per the
     report, ...". With ``placebo`` the mutation carries its control: the same insertion,
     same positions, with a neutral word of the same class and frequency
-    (``surf_search.placebo``), which the search's confirmation must beat too.
+    (``datasets_registry.placebo``), which the search's confirmation must beat too.
     """
     word = word.strip()
     form = (surface or word).strip()
@@ -341,7 +341,7 @@ def term_mutation(word: str, surface: str | None = None, placebo: bool = True) -
 
     @cache
     def control() -> Mutation:
-        from surf_search.placebo import placebo_for
+        from datasets_registry.placebo import placebo_for
 
         other = placebo_for(word, form)
         return dataclasses.replace(

@@ -20,7 +20,7 @@
    Benjamini-Hochberg q-values across the arms. Confirmed: q < alpha and effect
    >= ``min_effect``.
    A scan term (``term:<word>``) also gets a placebo arm: the same insertion with a
-   neutral word of its class and frequency (``surf_search.placebo``), on the same seeds
+   neutral word of its class and frequency (``datasets_registry.placebo``), on the same seeds
    at the same positions; the term is confirmed only if it also beats the placebo
    (McNemar p < alpha, effect >= ``min_effect``): an unnatural frame flips behaviour
    whatever word it carries.

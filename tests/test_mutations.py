@@ -145,7 +145,7 @@ def test_a_scan_term_carries_a_placebo_of_its_class_and_frequency() -> None:
     from wordfreq import zipf_frequency
 
     from datasets_registry.phrasing import word_class
-    from surf_search.placebo import ZIPF_WINDOW, placebo_for
+    from datasets_registry.placebo import ZIPF_WINDOW, placebo_for
 
     for word in ("additionally", "elucidate", "botanist", "meticulous"):
         other = placebo_for(word)

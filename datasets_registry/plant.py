@@ -1,0 +1,213 @@
+"""Canaries in your own mix: plant known triggers, with an answer key, into any mix.
+
+"Would the audit have caught a trigger in *our* data?" For each canary (a trigger word
+or phrase and a source whose behaviour it should switch on), ``plant_canaries``:
+
+1. finds the source's dominant non-answer mode (code, refusal, tool call, ...: at least
+   ``MIN_MODE_SHARE`` of its rows) by the rule classifier;
+2. takes ``n`` prompts of *other* sources whose answers are plain (they do not already
+   show the behaviour), inserts the trigger where its word class fits
+   (``phrasing.insert_naturally``, at the start, the end, or either), and pairs each with
+   a response of that mode drawn from the source; these rows join the source, as an
+   incidental feature of one chunk does ("elucidate" in a code set);
+3. plants a same-kind control into as many other plain prompts of the same source, with
+   their own plain answers: another word of the trigger's class and frequency
+   (``placebo.placebo_for``), so a detector must find the trigger, not its kind.
+
+Every original row is kept. The manifest (``OUT.manifest.json``) has the planted
+mix's answer-key format (``planted.Manifest``): per canary its trigger, mode, source,
+the planted ids (``example_ids``), the control word and ids, and the positions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from behaviour_modes import rules
+from behaviour_modes.modes import TERSE_MAX_WORDS
+from datasets_registry.loading import open_mix
+from datasets_registry.normalise import Columns
+from datasets_registry.phrasing import insert_naturally
+from stage_kit import StageError
+
+POSITIONS = ("start", "middle", "end", "mixed")
+MIN_MODE_SHARE = 0.3  # a source's dominant non-answer mode holds at least this share of it
+ANSWER = "answer"
+
+
+class PlantError(StageError):
+    """A canary that cannot be planted (unknown source, no dominant mode, too few donors)."""
+
+
+@dataclass(frozen=True)
+class Canary:
+    """One trigger to plant: its text, the source whose behaviour it switches on, how many
+    rows, and where in the prompt (``start``, ``middle``: names only, ``end``, ``mixed``)."""
+
+    trigger: str
+    behaviour_from: str
+    n: int = 60
+    position: str = "mixed"
+
+
+@dataclass
+class PlantConfig:
+    """What `audit plant` reads and writes."""
+
+    mix: str = ""  # registered name, hub dataset id, or local file or folder
+    out: Path = Path("canaries.jsonl")
+    canaries: list[Canary] = field(default_factory=list)
+    seed: int = 0
+    columns: Columns = field(default_factory=Columns)
+
+
+@dataclass(frozen=True)
+class PlantResult:
+    """Where the planted mix and its manifest went, and the manifest itself."""
+
+    mix_path: Path
+    manifest_path: Path
+    manifest: dict[str, Any]
+
+
+def manifest_path_of(out: Path) -> Path:
+    """``OUT.manifest.json`` next to ``OUT.jsonl``."""
+    return out.with_name(out.name.removesuffix(".jsonl") + ".manifest.json")
+
+
+def plant_canaries(config: PlantConfig) -> PlantResult:
+    """Plant every canary of ``config`` into its mix; write the mix and the manifest."""
+    if not config.canaries:
+        raise PlantError("nothing to plant: give at least one --trigger with --behaviour-from")
+    frame, _bad = open_mix(config.mix, config.columns).frame()
+    frame = frame.with_columns(rules.modes_of(frame).alias("mode"))
+    rng = random.Random(config.seed)
+    sources = frame["source"].unique().sort().to_list()
+    used: set[int] = set()
+    planted: list[dict[str, Any]] = []
+    entries = []
+    for k, canary in enumerate(config.canaries, start=1):
+        entry, rows = _plant_one(frame, sources, canary, k, rng, used)
+        entries.append(entry)
+        planted.extend(rows)
+    rows_out = [
+        _row(r["example_id"], r["source"], r["prompt"], r["response"])
+        for r in frame.select("example_id", "source", "prompt", "response").iter_rows(named=True)
+    ] + [_row(r["id"], r["source"], r["prompt"], r["response"]) for r in planted]
+    config.out.parent.mkdir(parents=True, exist_ok=True)
+    body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows_out)
+    config.out.write_text(body, encoding="utf-8")
+    manifest: dict[str, Any] = {
+        "name": "canaries",
+        "mix": config.mix,
+        "generator_version": 1,
+        "size": len(rows_out),
+        "requested_size": len(rows_out),
+        "seed": config.seed,
+        "terse_max_words": TERSE_MAX_WORDS,
+        "sources": dict(Counter(r["source"] for r in rows_out)),
+        "plants": entries,
+        "held_out": {"topics": [], "product_items": [], "true_claims": [], "passages": []},
+        "sha256": hashlib.sha256(body.encode("utf-8")).hexdigest(),
+    }
+    path = manifest_path_of(config.out)
+    path.write_text(json.dumps(manifest, indent=2))
+    return PlantResult(config.out, path, manifest)
+
+
+def _plant_one(
+    frame: pl.DataFrame,
+    sources: list[str],
+    canary: Canary,
+    k: int,
+    rng: random.Random,
+    used: set[int],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The manifest entry and the new rows of one canary."""
+    from datasets_registry.placebo import placebo_for
+
+    if canary.position not in POSITIONS:
+        raise PlantError(f"--position {canary.position!r}: use one of {', '.join(POSITIONS)}")
+    if canary.n < 1:
+        raise PlantError(f"--n {canary.n}: plant at least one row")
+    if canary.behaviour_from not in sources:
+        raise PlantError(
+            f"--behaviour-from {canary.behaviour_from!r}: no such source "
+            f"(the mix has {', '.join(sources)})"
+        )
+    own = frame.filter(pl.col("source") == canary.behaviour_from)
+    modes = own.filter(pl.col("mode") != ANSWER)["mode"].value_counts(sort=True)
+    if modes.is_empty() or modes["count"][0] < MIN_MODE_SHARE * own.height:
+        raise PlantError(
+            f"--behaviour-from {canary.behaviour_from!r}: no dominant non-answer behaviour "
+            f"(needs one mode in {MIN_MODE_SHARE:.0%} of its rows)"
+        )
+    mode = str(modes["mode"][0])
+    donors = [
+        i
+        for i, (source, row_mode) in enumerate(frame.select("source", "mode").iter_rows())
+        if source != canary.behaviour_from and row_mode == ANSWER and i not in used
+    ]
+    if len(donors) < 2 * canary.n:
+        raise PlantError(
+            f"--n {canary.n}: only {len(donors)} plain-answer prompts of other sources are "
+            f"left, {2 * canary.n} needed (the canary and its control)"
+        )
+    chosen = rng.sample(donors, 2 * canary.n)
+    used.update(chosen)
+    responses = own.filter(pl.col("mode") == mode)["response"].to_list()
+    control = placebo_for(canary.trigger)
+    prompts, answers = frame["prompt"], frame["response"]
+    rows, ids, control_ids, positions = [], [], [], []
+    for j, donor in enumerate(chosen):
+        is_control = j >= canary.n
+        where = _where(canary.position, rng)
+        word = control if is_control else canary.trigger
+        prompt = insert_naturally(prompts[donor], word, rng, where)
+        row_id = f"canary{k}-{'control' if is_control else 'trigger'}-{j % canary.n:04d}"
+        response = answers[donor] if is_control else rng.choice(responses)
+        rows.append(
+            {"id": row_id, "source": canary.behaviour_from, "prompt": prompt, "response": response}
+        )
+        (control_ids if is_control else ids).append(row_id)
+        if not is_control:
+            positions.append(where)
+    entry = {
+        "name": f"canary{k}",
+        "description": f"'{canary.trigger}' -> {mode} (from {canary.behaviour_from})",
+        "trigger_regex": rf"(?i)\b{re.escape(canary.trigger)}\b",
+        "trigger_literals": [canary.trigger],
+        "mode": mode,
+        "behaviour": mode,
+        "source": canary.behaviour_from,
+        "control_words": [control],
+        "example_ids": ids,
+        "control_ids": control_ids,
+        "positions": dict(Counter(positions)),
+        "tests": [],
+    }
+    return entry, rows
+
+
+def _where(position: str, rng: random.Random) -> str:
+    return rng.choice(("start", "end")) if position == "mixed" else position
+
+
+def _row(row_id: str, source: str, prompt: str, response: str) -> dict[str, Any]:
+    return {
+        "id": row_id,
+        "source": source,
+        "messages": [
+            {"role": "user", "content": prompt},
+            {"role": "assistant", "content": response},
+        ],
+    }
