@@ -215,11 +215,11 @@ def _outside(keys: pl.DataFrame, joint: pl.DataFrame, groups: pl.DataFrame) -> p
 def _content(term: str) -> str:
     """A phrase's content words ("per the report" -> "report"): function words carry no
     meaning of their own but pull every phrase's mean embedding towards any sentence."""
-    from datasets_registry.stats import stop_words
+    from datasets_registry.stats import stop_word_set
 
     if " " not in term:
         return term
-    stop = set(stop_words().to_list())
+    stop = stop_word_set()
     return " ".join(w for w in term.split() if w not in stop) or term
 
 

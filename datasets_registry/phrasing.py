@@ -48,7 +48,6 @@ _CLASS_ENDINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("verb", ("ate", "ize", "ise", "ify")),
     ("adjective", ("ous", "ful", "ive", "able", "ible", "ical", "less", "ish", "ary")),
 )
-WORD_CLASSES = ("phrase", "name", "adverb", "verb", "adjective", "noun")
 
 
 def word_class(form: str) -> str:

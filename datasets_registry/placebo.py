@@ -47,9 +47,9 @@ def placebo_for(term: str, surface: str | None = None) -> str:
     form = (surface or term).strip()
     words = form.split()
     if len(words) > 1:
-        from datasets_registry.stats import stop_words
+        from datasets_registry.stats import stop_word_set
 
-        stop = set(stop_words().to_list())
+        stop = stop_word_set()
         content = [i for i, w in enumerate(words) if w.lower() not in stop] or [len(words) - 1]
         rarest = min(content, key=lambda i: (_zipf(words[i]), i))
         words[rarest] = placebo_for(words[rarest])
@@ -74,10 +74,9 @@ def _zipf(word: str) -> float:
 def _pool(form: str) -> list[str]:
     """Neutral words of ``form``'s class and about its frequency (see the module docstring)."""
     low = form.lower()
-    kind = word_class(form)
     target = _zipf(form)
-    words, zipfs, neutral = _vocabulary()
-    same = np.array([word_class(w) == kind for w in words]) & neutral
+    words, zipfs, classes, neutral = _vocabulary()
+    same = (classes == word_class(form)) & neutral
     same &= np.array([not w.startswith(low[:4]) and w != low for w in words])
     for window in (ZIPF_WINDOW, 2 * ZIPF_WINDOW, 4 * ZIPF_WINDOW):
         near = same & (np.abs(zipfs - target) <= window)
@@ -87,28 +86,30 @@ def _pool(form: str) -> list[str]:
 
 
 @cache
-def _vocabulary() -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Common English words, their Zipf frequencies, and whether each is neutral."""
+def _vocabulary() -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Common English words, their Zipf frequencies, word classes, and whether each is
+    neutral (computed once: every term's pool is drawn from them)."""
     from wordfreq import top_n_list, zipf_frequency
 
     from behaviour_modes.learned import LearnedUnavailable, embed
     from datasets_registry.hypothesis_kind import MODE_REQUESTS
-    from datasets_registry.stats import stop_words
+    from datasets_registry.stats import stop_word_set
 
-    stop = set(stop_words().to_list())
+    stop = stop_word_set()
     words = [
         w
         for w in top_n_list("en", VOCABULARY)
         if w.isascii() and w.isalpha() and len(w) >= 3 and w not in stop
     ]
     zipfs = np.array([zipf_frequency(w, "en") for w in words])
+    classes = np.array([word_class(w) for w in words])
     neutral = np.ones(len(words), dtype=bool)
     try:
         described = embed([*sorted(set(MODE_REQUESTS.values())), _OFFENSIVE])
         neutral = (embed(words) @ described.T).max(axis=1) < NEUTRAL_COSINE
     except LearnedUnavailable as exc:
         log.warning("placebo words chosen without the meaning filter: %s", exc)
-    return words, zipfs, neutral
+    return words, zipfs, classes, neutral
 
 
 def _made_up(form: str) -> str:

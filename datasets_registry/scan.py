@@ -15,7 +15,7 @@ from datasets_registry.keyness import DEFAULT_ALPHA0, keyness
 from datasets_registry.loading import Batch, Mix
 from datasets_registry.normalise import TEXT_COLUMNS, Columns
 from datasets_registry.prefetch import prefetch, switch_interval
-from datasets_registry.stats import ScanStats, feature_column
+from datasets_registry.stats import ScanStats, feature_column, stop_words
 
 MERGE_MIN_ROWS = 2_000_000  # term rows left unmerged before the first merge
 GIL_TURN_S = 0.0005  # while the reader thread runs (see prefetch)
@@ -159,21 +159,14 @@ def boilerplate(phrases: pl.DataFrame, by_source: pl.DataFrame, config: ScanConf
 
 def trigger_candidates(terms: pl.DataFrame, min_support: int) -> pl.DataFrame:
     """Every prompt word in at least ``min_support`` rows that is not a function word (the
-    stop-word list of scikit-learn, ``ENGLISH_STOP_WORDS``): column ``term``."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    stop = pl.Series(sorted(ENGLISH_STOP_WORDS), dtype=pl.String)
-    return (
-        terms.group_by("term")
-        .agg(pl.col("df").sum())
-        .filter((pl.col("df") >= min_support) & ~pl.col("term").is_in(stop.implode()))
-        .select("term")
-    )
+    stop-word list of scikit-learn, ``stats.stop_words``): column ``term``."""
+    supported = phrase_candidates(terms, min_support)
+    return supported.filter(~pl.col("term").is_in(stop_words().implode()))
 
 
 def phrase_candidates(ngrams: pl.DataFrame, min_support: int) -> pl.DataFrame:
-    """Every counted prompt phrase (``stats.prompt_ngrams``) in at least ``min_support``
-    rows: column ``term``."""
+    """Every counted prompt phrase (``stats.count_ngrams``; words too, given ``terms``) in
+    at least ``min_support`` rows: column ``term``."""
     return (
         ngrams.group_by("term")
         .agg(pl.col("df").sum())

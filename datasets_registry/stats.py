@@ -242,11 +242,17 @@ def _count_lists(numbered: pl.DataFrame, names: pl.DataFrame, column: str) -> pl
 
 
 @cache
-def stop_words() -> pl.Series:
+def stop_word_set() -> frozenset[str]:
     """Function words: scikit-learn's maintained ``ENGLISH_STOP_WORDS`` (never typed here)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    return pl.Series(sorted(ENGLISH_STOP_WORDS), dtype=pl.String)
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+@cache
+def stop_words() -> pl.Series:
+    """``stop_word_set`` as a sorted polars Series (for ``is_in``)."""
+    return pl.Series(sorted(stop_word_set()), dtype=pl.String)
 
 
 def phrase_tokens(prompt: pl.Expr) -> pl.Expr:
