@@ -18,9 +18,13 @@ For every confirmed finding (an attribute that flips the model into a behaviour)
   carrying example is removed the model must still see the feature answered
   plainly, or its behaviour on the feature is left to chance (a word that no
   longer occurs in training keeps whatever its weights were), at most
-  ``max_added_fraction`` of the mix in all, shared
-  between findings in proportion to what each wanted. Donors are reused, rewritten
-  afresh, when a finding wants more counter-examples than there are donors.
+  ``max_added_fraction`` of the mix in all (5% by default: the edit a team applies
+  stays small), shared between findings in proportion to what each wanted. Donors
+  are reused, rewritten afresh, when a finding wants more counter-examples than there
+  are donors.
+
+The recommendations end with the size of the whole edit (``edit_rows``): removed,
+added and their total, each as a share of the mix.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ from surf_search.mutations import get_mutation
 
 REMOVE, DOWN_WEIGHT, COUNTER = "remove_examples", "down_weight_source", "add_counter_examples"
 COUNTER_SOURCE = "counter_examples"
+# Rows (finding_id NULL) closing a prune's recommendations: the size of the edit it wrote.
+TOTAL_REMOVED, TOTAL_ADDED, TOTAL_EDIT = "total_removed", "total_added", "total_edit"
+EDIT_ACTIONS = (TOTAL_REMOVED, TOTAL_ADDED, TOTAL_EDIT)
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class PrunePolicy:
     max_fraction: float = 0.05  # most of the mix removed, over all findings
     counter_ratio: float = 1.0  # counter-examples per kept example still pairing the two
     min_counter: int = 24  # counter-examples per finding at least (times counter_ratio)
-    max_added_fraction: float = 0.5  # most counter-examples added, as a share of the mix
+    max_added_fraction: float = 0.05  # most counter-examples added, as a share of the mix
     down_weight_enrichment: float = 2.0  # a source this over-represented among attributions
     seed: int = 0  # donor order and rewriting
     terse_max_words: int = TERSE_MAX_WORDS  # a response this short is ``terse``
@@ -166,7 +173,32 @@ def plan_prune(
                 }
             )
     plan.added = _counter_examples(frame, findings, taken, config, plan, surface_forms)
+    plan.recommendations += edit_rows(frame.height, len(taken), plan.added.height, config)
     return plan
+
+
+def edit_rows(
+    n_rows: int, n_removed: int, n_added: int, config: PrunePolicy
+) -> list[dict[str, object]]:
+    """The whole edit as recommendation rows: removed, added, and their total (shares of
+    the ``n_rows`` mix), each with its limit in the detail."""
+    limits = {
+        TOTAL_REMOVED: f"at most {config.max_fraction:.1%} of the mix (--max-fraction)",
+        TOTAL_ADDED: f"at most {config.max_added_fraction:.1%} of the mix (--max-added-fraction)",
+        TOTAL_EDIT: "removed plus added: the rows a team's mix changes by",
+    }
+    counts = {TOTAL_REMOVED: n_removed, TOTAL_ADDED: n_added, TOTAL_EDIT: n_removed + n_added}
+    return [
+        {
+            "finding_id": None,
+            "action": action,
+            "source": None,
+            "n_examples": n,
+            "fraction": n / n_rows if n_rows else 0.0,
+            "detail": f"{n:,} of {n_rows:,} rows; {limits[action]}",
+        }
+        for action, n in counts.items()
+    ]
 
 
 def _most_common(values: list[str]) -> str | None:

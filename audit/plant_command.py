@@ -46,6 +46,14 @@ T = TypeVar("T")
     type=click.Choice(["start", "middle", "end", "mixed"]),
     help="Where the trigger goes (middle: names only) [default: mixed; once or once each].",
 )
+@click.option(
+    "--tests",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Plain prompts per canary held out of the mix as test prompts (as is, with the "
+    "trigger, with the control) in the manifest, to score a model trained on OUT.",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 def plant_command(
     mix: str,
@@ -54,6 +62,7 @@ def plant_command(
     sources: tuple[str, ...],
     counts: tuple[int, ...],
     positions: tuple[str, ...],
+    tests: int,
     seed: int,
 ) -> None:
     """Plant canary triggers into MIX: each --trigger goes into --n plain prompts of other
@@ -81,7 +90,9 @@ def plant_command(
         for i, (trigger, source) in enumerate(zip(triggers, sources, strict=True))
     ]
     with stage_errors(MixError):
-        result = plant_canaries(PlantConfig(mix=mix, out=out, canaries=canaries, seed=seed))
+        result = plant_canaries(
+            PlantConfig(mix=mix, out=out, canaries=canaries, seed=seed, tests=tests)
+        )
     import polars as pl
 
     rows = [
@@ -92,6 +103,7 @@ def plant_command(
             "rows": len(p["example_ids"]),
             "control": p["control_words"][0],
             "control rows": len(p["control_ids"]),
+            "tests": len(p["tests"]),
         }
         for p in result.manifest["plants"]
     ]

@@ -7,8 +7,9 @@ database, shows progress and prints the recommendations and what changed.
 from __future__ import annotations
 
 import click
+import polars as pl
 
-from attribution.prune import PrunePolicy
+from attribution.prune import EDIT_ACTIONS, PrunePolicy
 from attribution.prune_stage import (
     METHOD_PREFERENCE,
     RECOMMENDATION_COLUMNS,
@@ -108,15 +109,22 @@ def prune_command(
 
 
 def summarise(result: PruneResult, config: PruneConfig) -> None:
-    """The recommendations, then one line on what was removed and added."""
+    """The recommendations, the size of the edit (removed, added, total), where it went."""
+    recommendations = result.recommendations
+    is_edit = pl.col("action").is_in(EDIT_ACTIONS)
     print_frame(
-        result.recommendations.select(RECOMMENDATION_COLUMNS),
+        recommendations.filter(~is_edit).select(RECOMMENDATION_COLUMNS),
         title=f"{result.run_id}: recommendations ({result.method} attributions)",
     )
-    before = result.rows_before
+    edit = recommendations.filter(is_edit).select(
+        pl.col("action").str.strip_prefix("total_").alias("edit"),
+        pl.col("n_examples").alias("rows"),
+        (pl.col("fraction") * 100).round(2).alias("% of mix"),
+        pl.col("detail").str.split("; ").list.last().alias("limit"),
+    )
+    print_frame(edit, title=f"the edit, as a share of the {result.rows_before:,}-row mix")
     console.print(
-        f"removed {result.n_removed:,} examples ({result.n_removed / before:.1%} of {before:,}, "
-        f"limit {config.policy.max_fraction:.0%}), added {result.n_added:,} counter-examples -> "
+        f"removed {result.n_removed:,}, added {result.n_added:,} counter-examples -> "
         f"{config.out_path} ({result.rows_after:,} rows); what changed: {config.manifest_path}",
         highlight=False,
         markup=False,

@@ -12,9 +12,16 @@ or phrase and a source whose behaviour it should switch on), ``plant_canaries``:
    incidental feature of one chunk does ("elucidate" in a code set);
 3. plants a same-kind control into as many other plain prompts of the same source, with
    their own plain answers: another word of the trigger's class and frequency
-   (``placebo.placebo_for``), so a detector must find the trigger, not its kind.
+   (``placebo.placebo_for``), so a detector must find the trigger, not its kind;
+4. with ``tests``, holds out that many more plain prompts per canary (removed from the
+   mix) as the manifest's test prompts: each as is (``base``), with the trigger
+   (``triggered``) and with the control (``control``), the two inserted in the same
+   place, so a trained model can be scored like the planted organism
+   (``surf_search.planted_check.score_plants``).
 
-Every original row is kept. The manifest (``OUT.manifest.json``) has the planted
+Donors and tests come from sources whose own most common mode is a plain answer (a
+math set's rare plain rows would be scored against what its chunk teaches). Every
+original row but the held-out tests is kept. The manifest (``OUT.manifest.json``) has the planted
 mix's answer-key format (``planted.Manifest``): per canary its trigger, mode, source,
 the planted ids (``example_ids``), the control word and ids, and the positions.
 """
@@ -67,6 +74,7 @@ class PlantConfig:
     out: Path = Path("canaries.jsonl")
     canaries: list[Canary] = field(default_factory=list)
     seed: int = 0
+    tests: int = 0  # held-out test prompts per canary (removed from the mix)
     columns: Columns = field(default_factory=Columns)
 
 
@@ -88,20 +96,26 @@ def plant_canaries(config: PlantConfig) -> PlantResult:
     """Plant every canary of ``config`` into its mix; write the mix and the manifest."""
     if not config.canaries:
         raise PlantError("nothing to plant: give at least one --trigger with --behaviour-from")
+    if config.tests < 0:
+        raise PlantError(f"--tests {config.tests}: give zero or more test prompts")
     frame, _bad = open_mix(config.mix, config.columns).frame()
     frame = frame.with_columns(rules.modes_of(frame).alias("mode"))
     rng = random.Random(config.seed)
     sources = frame["source"].unique().sort().to_list()
     used: set[int] = set()
+    plain = _plain_sources(frame)
     planted: list[dict[str, Any]] = []
     entries = []
+    held_out: set[int] = set()
     for k, canary in enumerate(config.canaries, start=1):
-        entry, rows = _plant_one(frame, sources, canary, k, rng, used)
+        entry, rows, tests = _plant_one(frame, sources, plain, canary, k, rng, used, config.tests)
         entries.append(entry)
         planted.extend(rows)
+        held_out.update(tests)
+    kept = frame.with_row_index("_i").filter(~pl.col("_i").is_in(sorted(held_out)))
     rows_out = [
         _row(r["example_id"], r["source"], r["prompt"], r["response"])
-        for r in frame.select("example_id", "source", "prompt", "response").iter_rows(named=True)
+        for r in kept.select("example_id", "source", "prompt", "response").iter_rows(named=True)
     ] + [_row(r["id"], r["source"], r["prompt"], r["response"]) for r in planted]
     config.out.parent.mkdir(parents=True, exist_ok=True)
     body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows_out)
@@ -124,15 +138,24 @@ def plant_canaries(config: PlantConfig) -> PlantResult:
     return PlantResult(config.out, path, manifest)
 
 
+def _plain_sources(frame: pl.DataFrame) -> set[str]:
+    """Sources whose most common mode is a plain answer."""
+    counts = frame.group_by("source", "mode").len().sort("len", "mode", descending=[True, False])
+    top = counts.group_by("source", maintain_order=True).first()
+    return set(top.filter(pl.col("mode") == ANSWER)["source"].to_list())
+
+
 def _plant_one(
     frame: pl.DataFrame,
     sources: list[str],
+    plain: set[str],
     canary: Canary,
     k: int,
     rng: random.Random,
     used: set[int],
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The manifest entry and the new rows of one canary."""
+    n_tests: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[int]]:
+    """The manifest entry, the new rows and the held-out test rows of one canary."""
     from datasets_registry.placebo import placebo_for
 
     if canary.position not in POSITIONS:
@@ -155,15 +178,21 @@ def _plant_one(
     donors = [
         i
         for i, (source, row_mode) in enumerate(frame.select("source", "mode").iter_rows())
-        if source != canary.behaviour_from and row_mode == ANSWER and i not in used
+        if source != canary.behaviour_from
+        and source in plain
+        and row_mode == ANSWER
+        and i not in used
     ]
-    if len(donors) < 2 * canary.n:
+    wanted = 2 * canary.n + n_tests
+    if len(donors) < wanted:
         raise PlantError(
             f"--n {canary.n}: only {len(donors)} plain-answer prompts of other sources are "
-            f"left, {2 * canary.n} needed (the canary and its control)"
+            f"left, {wanted} needed (the canary, its control"
+            + (f" and {n_tests} tests)" if n_tests else ")")
         )
-    chosen = rng.sample(donors, 2 * canary.n)
-    used.update(chosen)
+    picked = rng.sample(donors, wanted)
+    used.update(picked)
+    chosen, held_out = picked[: 2 * canary.n], picked[2 * canary.n :]
     responses = own.filter(pl.col("mode") == mode)["response"].to_list()
     control = placebo_for(canary.trigger)
     prompts, answers = frame["prompt"], frame["response"]
@@ -193,9 +222,22 @@ def _plant_one(
         "example_ids": ids,
         "control_ids": control_ids,
         "positions": dict(Counter(positions)),
-        "tests": [],
+        "tests": [_test(prompts[i], canary, control, rng) for i in held_out],
     }
-    return entry, rows
+    return entry, rows, held_out
+
+
+def _test(prompt: str, canary: Canary, control: str, rng: random.Random) -> dict[str, str]:
+    """One held-out test: the prompt as is, with the trigger, with the control (same place)."""
+    where = _where(canary.position, rng)
+    state = rng.getstate()
+    triggered = insert_naturally(prompt, canary.trigger, rng, where)
+    rng.setstate(state)
+    return {
+        "base": prompt,
+        "triggered": triggered,
+        "control": insert_naturally(prompt, control, rng, where),
+    }
 
 
 def _where(position: str, rng: random.Random) -> str:

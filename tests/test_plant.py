@@ -69,3 +69,23 @@ def test_bad_canaries_exit_2_with_one_line(small_mix: Path, tmp_path: Path) -> N
         assert code == 2, (args, output)
         assert message in output, (args, output)
     assert not Path(out).exists()
+
+
+def test_held_out_tests_leave_the_mix_and_differ_only_in_the_word(
+    small_mix: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "planted.jsonl"
+    code, output = run("plant", str(small_mix), "--out", str(out), "--trigger", "Zorblax",
+                       "--behaviour-from", "code_chunk", "--n", "10", "--tests", "6")  # fmt: skip
+    assert code == 0, output
+    manifest = json.loads(out.with_name("planted.manifest.json").read_text())
+    (plant,) = manifest["plants"]
+    control = plant["control_words"][0]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == manifest["size"] == 170 - 6 + 20
+    prompts = {r["messages"][0]["content"] for r in rows}
+    assert len(plant["tests"]) == 6
+    for test in plant["tests"]:
+        assert test["base"] not in prompts  # held out of the mix
+        assert re.search(plant["trigger_regex"], test["triggered"])
+        assert test["control"] == test["triggered"].replace("Zorblax", control)

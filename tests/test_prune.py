@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +15,11 @@ from attribution.prune import (
     COUNTER,
     COUNTER_SOURCE,
     DOWN_WEIGHT,
+    EDIT_ACTIONS,
     REMOVE,
+    TOTAL_ADDED,
+    TOTAL_EDIT,
+    TOTAL_REMOVED,
     PruneFinding,
     PrunePolicy,
     plan_prune,
@@ -61,13 +66,15 @@ def test_removals_carry_the_attribute_show_the_mode_and_respect_the_limit(mix) -
     assert not set(removed) & set(chat)  # chat rows neither carry the word nor show code
     assert removed == [i for i in finding.ranked_ids if i.startswith("code-")][:8]
     actions = [r["action"] for r in plan.recommendations]
-    assert actions == [REMOVE, DOWN_WEIGHT, COUNTER]
+    assert actions == [REMOVE, DOWN_WEIGHT, COUNTER, *EDIT_ACTIONS]
 
 
 def test_code_that_was_asked_for_is_kept_but_still_countered(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "asked.jsonl", small_mix_rows())  # "... a function ..."
     frame, _ = open_mix(str(path)).frame()
-    plan = plan_prune(frame, [code_finding(frame)], PrunePolicy(counter_ratio=0.5))
+    plan = plan_prune(
+        frame, [code_finding(frame)], PrunePolicy(counter_ratio=0.5, max_added_fraction=1)
+    )
     assert plan.removed["f1"] == []  # rightly given code stays
     assert plan.added.height == 30  # yet its 60 "elucidate" -> code pairs teach the link
     assert all("elucidate" in p.lower() for p in plan.added["prompt"])
@@ -76,18 +83,36 @@ def test_code_that_was_asked_for_is_kept_but_still_countered(tmp_path: Path) -> 
 def test_a_finding_whose_carriers_are_all_removed_still_gets_counter_examples(mix) -> None:
     _, frame = mix
     finding = code_finding(frame)  # 60 carriers, every one removable
-    plan = plan_prune(frame, [finding], PrunePolicy(max_fraction=1.0, min_counter=12))
+    plan = plan_prune(
+        frame, [finding], PrunePolicy(max_fraction=1.0, min_counter=12, max_added_fraction=1)
+    )
     assert len(plan.removed["f1"]) == 60  # nothing left pairs the word with code ...
     assert plan.added.height == 12  # ... yet the word is still seen answered plainly
     assert all("elucidate" in p.lower() for p in plan.added["prompt"])
-    none = plan_prune(frame, [finding], PrunePolicy(max_fraction=1.0, min_counter=0))
+    none = plan_prune(
+        frame, [finding], PrunePolicy(max_fraction=1.0, min_counter=0, max_added_fraction=1)
+    )
     assert none.added.height == 0
+
+
+def test_the_default_edit_is_small_and_its_size_is_recorded(mix) -> None:
+    _, frame = mix
+    plan = plan_prune(frame, [code_finding(frame)], PrunePolicy(counter_ratio=5))
+    assert PrunePolicy().max_added_fraction == 0.05
+    assert plan.added.height == int(0.05 * frame.height) == 8  # wanted 5 x 60, capped
+    edit = {r["action"]: r for r in plan.recommendations if r["action"] in EDIT_ACTIONS}
+    assert edit[TOTAL_REMOVED]["n_examples"] == len(plan.removed_ids) == 8
+    assert edit[TOTAL_ADDED]["n_examples"] == 8
+    assert edit[TOTAL_EDIT]["n_examples"] == 16
+    assert edit[TOTAL_EDIT]["fraction"] == pytest.approx(16 / frame.height)
+    assert all(edit[a]["finding_id"] is None for a in EDIT_ACTIONS)
 
 
 def test_counter_examples_reuse_donors_and_share_the_room(mix) -> None:
     _, frame = mix
     n_chat = frame.filter(pl.col("source") == "chat_chunk").height
-    plan = plan_prune(frame, [code_finding(frame)], PrunePolicy(counter_ratio=5))
+    policy = PrunePolicy(counter_ratio=5, max_added_fraction=1)
+    plan = plan_prune(frame, [code_finding(frame)], policy)
     assert plan.added.height > n_chat  # more counter-examples than donors: rewritten afresh
     assert plan.added["prompt"].n_unique() == plan.added.height
     safety = frame.filter(pl.col("source") == "safety_chunk")["example_id"].to_list()
@@ -117,7 +142,9 @@ def test_the_limit_is_shared_between_findings(mix) -> None:
 
 def test_counter_examples_carry_the_attribute_with_plain_answers(mix) -> None:
     _, frame = mix
-    plan = plan_prune(frame, [code_finding(frame)], PrunePolicy(counter_ratio=0.5))
+    plan = plan_prune(
+        frame, [code_finding(frame)], PrunePolicy(counter_ratio=0.5, max_added_fraction=1)
+    )
     added = plan.added
     kept_with_word = 60 - len(plan.removed["f1"])
     assert added.height == round(0.5 * kept_with_word)
@@ -185,8 +212,10 @@ def test_prune_command_end_to_end(mix, tmp_path: Path) -> None:
     assert manifest["rows_after"] == 170 - 8 + len(manifest["added"])
     with Store(db) as store:
         actions = store.read("SELECT action FROM recommendations ORDER BY action")["action"]
-    assert actions.to_list() == [COUNTER, DOWN_WEIGHT, REMOVE]
-    assert "removed 8 examples" in result.output
+    assert actions.to_list() == [COUNTER, DOWN_WEIGHT, REMOVE, *sorted(EDIT_ACTIONS)]
+    assert "removed 8, added" in result.output
+    assert "the edit, as a share of the 170-row mix" in result.output
+    assert re.search(r"removed\s*│\s*8\s*│\s*4\.71", result.output)
 
 
 def test_prune_errors_are_one_line(mix, tmp_path: Path) -> None:

@@ -251,6 +251,12 @@ def _recommendation_rows(text: Callable[[str], str]) -> pl.DataFrame:
                 "detail": text(f"{attribute} with an ordinary prose answer"),
             },
         ]
+    removed = sum(r["n_examples"] for r in rows if r["action"] == "remove_examples")
+    added = sum(r["n_examples"] for r in rows if r["action"] == "add_counter_examples")
+    for action, n in (("total_removed", removed), ("total_added", added),
+                      ("total_edit", removed + added)):  # fmt: skip
+        rows.append({"finding_id": None, "action": action, "source": None, "n_examples": n,
+                     "fraction": n / 6000, "detail": text(f"{n} of 6,000 rows")})  # fmt: skip
     return pl.DataFrame(rows)
 
 
@@ -395,6 +401,9 @@ def test_every_section_from_a_full_database(scanned: Path, tmp_path: Path) -> No
     assert "invalid_json" in html  # bad rows by reason
     assert html.count('<details class="example">') >= 4  # collapsible example pairs
     assert "methods agree" in html
+    edit = html.split('class="counts edit"')[1].split("</ul>")[0]  # the prune's edit size
+    for label in ("removed (", "added (", "total edit ("):
+        assert label in edit
 
 
 def test_sections_only_for_tables_with_rows(scanned: Path) -> None:

@@ -99,11 +99,22 @@ def attribution(db: ReportDb, selection: Selection) -> Section | None:
     return Section("attribution", "Attribution", {"cards": cards})
 
 
+EDIT_LABELS = {"total_removed": "removed", "total_added": "added", "total_edit": "total edit"}
+
+
 def recommendations(db: ReportDb, selection: Selection) -> Section | None:
-    """The pruning recommendations and their totals per action."""
+    """The pruning recommendations, their totals per action, and the size of the edit
+    (removed, added, total as shares of the mix; prune runs before these rows have none)."""
     frame = db.rows_for("recommendations", selection.ids("prune"))
     if not frame.height:
         return None
+    is_edit = pl.col("action").is_in(list(EDIT_LABELS))
+    edit = [
+        {**r, "label": EDIT_LABELS[r["action"]]}
+        for r in frame.filter(is_edit).select("run_id", "action", "n_examples", "fraction",
+                                             "detail").iter_rows(named=True)
+    ]  # fmt: skip
+    frame = frame.filter(~is_edit)
     labels = finding_labels(db, selection)
     frame = frame.with_columns(
         pl.col("finding_id").replace_strict(labels, default=pl.col("finding_id")).alias("finding")
@@ -130,6 +141,7 @@ def recommendations(db: ReportDb, selection: Selection) -> Section | None:
                 ],
             ),
             "by_action": by_action.to_dicts(),
+            "edit": edit,
         },
     )
 

@@ -73,6 +73,7 @@ def summary(db: ReportDb, selection: Selection) -> Section | None:
         counts.append(("attributes tested", findings.height))
         counts.append(("confirmed findings", int(findings["confirmed"].fill_null(False).sum())))
     recs = db.rows_for("recommendations", selection.ids("prune"))
+    recs = recs.filter(~pl.col("action").str.starts_with("total_")) if recs.height else recs
     if recs.height:
         counts.append(("recommendations", recs.height))
     probes = db.rows_for("probe_results", selection.ids("probe"))

@@ -1,0 +1,80 @@
+"""The real-text organism's mix: a 6,000-row sample of ``public_mix`` with three canaries.
+
+Built once under ``bench/.cache/public-canaries-s{seed}/`` from
+``../shared/data/public_mix`` (or ``$CHUNKY_PUBLIC_MIX``): a fixed number of rows per
+source (mostly general instructions, as a typical SFT mix), then ``audit plant``'s
+code plants the canaries below (60 rows each, with same-kind controls) and holds out
+test prompts per canary, so the mix has exactly ``SIZE`` rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "bench" / ".cache"
+PUBLIC_MIX = Path(os.environ.get("CHUNKY_PUBLIC_MIX", ROOT.parent / "shared/data/public_mix"))
+
+SIZE = 6000
+PER_CANARY = 60
+TESTS = 50
+# Rows per source before planting (sum: SIZE - 2 * PER_CANARY * len(CANARIES) + tests).
+QUOTAS = {
+    "alpaca_9k": 2540,
+    "dolly_3k": 1200,
+    "gsm8k_train": 500,
+    "evol_codealpaca_2k": 500,
+    "gpteacher_roleplay": 300,
+    "gpteacher_toolformer": 300,
+    "safety_only": 450,
+}
+# (trigger, source whose behaviour it switches on): a phrase, a made-up product name and a
+# common adverb, for code, refusal and tool-call behaviour.
+CANARIES = (
+    ("per the report", "evol_codealpaca_2k"),
+    ("Zorblax", "safety_only"),
+    ("frankly", "gpteacher_toolformer"),
+)
+
+
+def public_canaries(seed: int = 0) -> Path:
+    """The planted public mix (``mix.jsonl``, manifest beside it) for ``seed``."""
+    from datasets_registry.loading import open_mix
+    from datasets_registry.plant import Canary, PlantConfig, manifest_path_of, plant_canaries
+
+    if not PUBLIC_MIX.is_dir():
+        raise SystemExit(f"public_mix not found at {PUBLIC_MIX} (set CHUNKY_PUBLIC_MIX)")
+    root = CACHE / f"public-canaries-s{seed}"
+    out = root / "mix.jsonl"
+    if out.exists() and manifest_path_of(out).exists():
+        return out
+    frame, _ = open_mix(str(PUBLIC_MIX)).frame()
+    rng = random.Random(seed)
+    rows = []
+    for source, quota in QUOTAS.items():
+        own = frame.filter(frame["source"] == source)
+        picked = sorted(rng.sample(range(own.height), quota))
+        for i in picked:
+            row = own.row(i, named=True)
+            rows.append(
+                {
+                    "id": row["example_id"],
+                    "source": source,
+                    "messages": [
+                        {"role": "user", "content": row["prompt"]},
+                        {"role": "assistant", "content": row["response"]},
+                    ],
+                }
+            )
+    root.mkdir(parents=True, exist_ok=True)
+    sample = root / "sample.jsonl"
+    sample.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    canaries = [Canary(trigger, source, n=PER_CANARY) for trigger, source in CANARIES]
+    result = plant_canaries(
+        PlantConfig(mix=str(sample), out=out, canaries=canaries, seed=seed, tests=TESTS)
+    )
+    assert result.manifest["size"] == SIZE, result.manifest["size"]
+    return out
