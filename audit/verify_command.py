@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from audit.options import DB_OPTION
 from audit.output import CliProgress, console, open_store, print_frame, stage_errors
-from surf_search.verify_stage import VerifyConfig, VerifyResult
+
+if TYPE_CHECKING:
+    import polars as pl
+
+from surf_search.verify_stage import DEFAULT_ARM, VerifyConfig, VerifyResult
 
 
 @click.command("verify")
@@ -18,9 +24,17 @@ from surf_search.verify_stage import VerifyConfig, VerifyResult
 )
 @click.option(
     "--after",
-    "after_model",
+    "after_models",
     required=True,
-    help="The model after the fix (e.g. retrained on the pruned mix).",
+    multiple=True,
+    help="The model after the fix (e.g. retrained on the pruned mix); repeat it for models "
+    "retrained with different seeds: rates are then reported as mean and 95% interval.",
+)
+@click.option(
+    "--arm",
+    default=DEFAULT_ARM,
+    show_default=True,
+    help="A name for the models after (e.g. pruned, random-removal), stored with each row.",
 )
 @click.option("--search-run", help="Verify this search run's findings [default: the latest].")
 @click.option(
@@ -42,7 +56,8 @@ from surf_search.verify_stage import VerifyConfig, VerifyResult
 @DB_OPTION
 def verify_command(
     before_model: str,
-    after_model: str,
+    after_models: tuple[str, ...],
+    arm: str,
     search_run: str | None,
     seeds_file: str | None,
     max_seeds: int,
@@ -54,11 +69,12 @@ def verify_command(
 
     config = VerifyConfig(
         before_model=before_model,
-        after_model=after_model,
+        after_model=after_models,
         search_run=search_run,
         seeds_file=seeds_file,
         max_seeds=max_seeds,
         batch_size=batch_size,
+        arm=arm,
     )
     with open_store(db) as store, stage_errors(), CliProgress("calls") as progress:
         result = verify_stage.run(config, store, progress)
@@ -66,11 +82,30 @@ def verify_command(
 
 
 def summarise(result: VerifyResult) -> None:
-    """Print each confirmed trigger's rate before and after, and the plain-answer rates."""
+    """Print each confirmed trigger's rate before and after, and the plain-answer rates
+    (over several models after: their mean and 95% interval)."""
     import polars as pl
 
     if result.run_id is None:
         console.print(f"{result.search_run} confirmed no trigger: nothing to verify.")
+        return
+    frame = result.verifications
+    n_models = int(frame["n_after_models"].max())
+    if n_models > 1:
+        arm = frame["arm"][0]
+        print_frame(
+            frame.group_by("finding_id", maintain_order=True).first().select(
+                "attribute", "mode", "n", "rate_before",
+                _interval("rate_after").alias(f"rate after ({arm}: mean [95%])"),
+                (1 - pl.col("rate_after_mean") / pl.col("rate_before")).alias("relative_drop"),
+                "clean_answer_before",
+                _interval("clean_answer_after").alias("clean answer after"),
+                (pl.col("clean_answer_after_mean") - pl.col("clean_answer_before"))
+                .alias("clean_change"),
+            ),
+            title=f"{result.run_id}: confirmed triggers before and after, over {n_models} "
+            "retrained models",
+        )  # fmt: skip
         return
     print_frame(
         result.verifications.with_columns(
@@ -80,3 +115,13 @@ def summarise(result: VerifyResult) -> None:
                  "p_value", "clean_answer_before", "clean_answer_after", "clean_change"),
         title=f"{result.run_id}: confirmed triggers before and after",
     )  # fmt: skip
+
+
+def _interval(column: str) -> pl.Expr:
+    """``mean [low, high]`` of a verification column's arm statistics, as text."""
+    import polars as pl
+
+    return pl.format(
+        "{} [{}, {}]",
+        *(pl.col(f"{column}_{part}").round(3) for part in ("mean", "low", "high")),
+    )

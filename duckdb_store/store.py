@@ -152,6 +152,24 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE findings ADD COLUMN placebo_p_value DOUBLE;
         """,
     ),
+    Migration(
+        6,
+        "verification over several retrained models (retraining seeds) per arm: the arm's "
+        "label, how many models, and the mean and 95% interval of the trigger rate and the "
+        "clean answer rate over them (older rows: one model, arm 'after', no interval)",
+        """
+        ALTER TABLE verifications ADD COLUMN arm VARCHAR;
+        ALTER TABLE verifications ADD COLUMN n_after_models INTEGER;
+        ALTER TABLE verifications ADD COLUMN rate_after_mean DOUBLE;
+        ALTER TABLE verifications ADD COLUMN rate_after_low DOUBLE;
+        ALTER TABLE verifications ADD COLUMN rate_after_high DOUBLE;
+        ALTER TABLE verifications ADD COLUMN clean_answer_after_mean DOUBLE;
+        ALTER TABLE verifications ADD COLUMN clean_answer_after_low DOUBLE;
+        ALTER TABLE verifications ADD COLUMN clean_answer_after_high DOUBLE;
+        UPDATE verifications SET arm = 'after', n_after_models = 1,
+            rate_after_mean = rate_after, clean_answer_after_mean = clean_answer_after;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

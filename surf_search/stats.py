@@ -8,6 +8,8 @@
 - ``mcnemar_greater``: one-sided exact McNemar test for paired yes/no outcomes
   (discordant pairs, binomial with p = 1/2).
 - ``benjamini_hochberg``: q-values controlling the false discovery rate.
+- ``mean_interval``: the mean of a few measurements (rates of retrained models) and
+  its 95% Student t interval.
 """
 
 from __future__ import annotations
@@ -28,6 +30,22 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float, float | None, float | None]:
+    """(mean, low, high): the 95% Student t interval of the mean of ``values``, clipped
+    to [0, 1] (they are rates); no interval for fewer than two values."""
+    from scipy.stats import t
+
+    n = len(values)
+    if n == 0:
+        raise ValueError("no values")
+    mean = math.fsum(values) / n
+    if n < 2:
+        return mean, None, None
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return mean, max(0.0, mean - half), min(1.0, mean + half)
 
 
 def newcombe(x1: int, n1: int, x2: int, n2: int, z: float = Z95) -> tuple[float, float]:

@@ -3,6 +3,11 @@
 Re-runs every confirmed finding of a search run (the latest by default) on the model
 before and after a fix, with the search's generation parameters, samples, seeds and
 word spellings (read back with ``store.search_settings``), into ``verifications``.
+
+Several models after the fix (retrained with different seeds: one *arm*) give one row
+per finding and model, and on every row the arm's mean and 95% interval (Student t
+over the models) of the trigger rate and the clean answer rate: one retraining seed
+can pass or fail by luck. The model before is answered once (its queries are cached).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from duckdb_store.store import Store
 from stage_kit import NO_PROGRESS, Progress, StageError
 from surf_search.query_cache import CachedTarget
 from surf_search.seeds import SeedError, builtin_seeds, load_seeds
+from surf_search.stats import mean_interval
 from surf_search.target_config import TargetConfig, open_target
 from surf_search.targets import GenerationParams
 from surf_search.verify import FindingToVerify, Verification, verify_findings
@@ -33,7 +39,16 @@ VERIFICATION_SCHEMA = {
     "p_value": pl.Float64,
     "before_model": pl.String,
     "after_model": pl.String,
+    "arm": pl.String,
+    "n_after_models": pl.Int32,
+    "rate_after_mean": pl.Float64,
+    "rate_after_low": pl.Float64,
+    "rate_after_high": pl.Float64,
+    "clean_answer_after_mean": pl.Float64,
+    "clean_answer_after_low": pl.Float64,
+    "clean_answer_after_high": pl.Float64,
 }
+DEFAULT_ARM = "after"
 
 
 @dataclass(frozen=True)
@@ -41,11 +56,19 @@ class VerifyConfig:
     """What `audit verify` takes: the models before and after, and which search to repeat."""
 
     before_model: str  # the model the search ran on (folder or hub id)
-    after_model: str  # the model after the fix (e.g. retrained on the pruned mix)
+    # the model after the fix (e.g. retrained on the pruned mix), or several: one arm of
+    # models retrained with different seeds
+    after_model: str | tuple[str, ...]
     search_run: str | None = None  # the search whose findings to verify; None: the latest
     seeds_file: str | None = None  # seed prompts; None: the search run's, or the built-in set
     max_seeds: int = 60  # seeds per finding
     batch_size: int = TargetConfig.batch_size  # prompts per generate call
+    arm: str = DEFAULT_ARM  # what the models after are (e.g. "pruned", "random removal")
+
+    @property
+    def after_models(self) -> tuple[str, ...]:
+        """Every model after the fix."""
+        return (self.after_model,) if isinstance(self.after_model, str) else self.after_model
 
 
 @dataclass
@@ -78,47 +101,66 @@ def run(config: VerifyConfig, store: Store, progress: Progress = NO_PROGRESS) ->
         seeds = load_seeds(seeds_file) if seeds_file else builtin_seeds()
     except SeedError as exc:
         raise StageError(str(exc)) from None
+    afters = config.after_models
+    if not afters:
+        raise StageError("give at least one model after the fix (--after)")
     params = GenerationParams.from_key(settings.params)
     before = open_target(TargetConfig(config.before_model, batch_size=config.batch_size))
-    after = open_target(TargetConfig(config.after_model, batch_size=config.batch_size))
     run_id = store.start_run(
         "verify",
-        {"before": config.before_model, "after": config.after_model, "search_run": search_run,
-         "params": params.key(), "samples": settings.samples, "max_seeds": config.max_seeds},
+        {"before": config.before_model,
+         "after": afters[0] if len(afters) == 1 else list(afters), "arm": config.arm,
+         "search_run": search_run, "params": params.key(), "samples": settings.samples,
+         "max_seeds": config.max_seeds},
     )  # fmt: skip
-    label = f"verify {len(findings)} findings on both models"
-    progress(label, 0, len(findings), "", "findings")
+    total = len(findings) * len(afters)
+    label = f"verify {len(findings)} findings on {len(afters) + 1} models"
+    progress(label, 0, total, "", "findings")
     with store.finishing(run_id):
-        results = verify_findings(
-            findings,
-            CachedTarget(before, store, run_id, params),
-            CachedTarget(after, store, run_id, params),
-            seeds,
-            samples=settings.samples,
-            max_seeds=config.max_seeds,
-            surface_forms=settings.surface_forms,
-            on_done=lambda n: progress(
-                label, n, len(findings), findings[n - 1].attribute, "findings"
-            ),
-        )
-        frame = _frame(results, before.fingerprint(), after.fingerprint())
+        per_model = []
+        for k, after_model in enumerate(afters):  # one model in memory at a time
+            after = open_target(TargetConfig(after_model, batch_size=config.batch_size))
+            results = verify_findings(
+                findings,
+                CachedTarget(before, store, run_id, params),
+                CachedTarget(after, store, run_id, params),
+                seeds,
+                samples=settings.samples,
+                max_seeds=config.max_seeds,
+                surface_forms=settings.surface_forms,
+                on_done=lambda n, k=k: progress(
+                    label, k * len(findings) + n, total, findings[n - 1].attribute, "findings"
+                ),
+            )
+            per_model.append((after.fingerprint(), results))
+            del after
+        frame = _frame(per_model, before.fingerprint(), config.arm)
         store.write("verifications", frame, run_id)
     store.finish_run(run_id, "ok")
     return VerifyResult(search_run, run_id, frame)
 
 
-def _frame(results: list[Verification], before: str, after: str) -> pl.DataFrame:
-    """The ``verifications`` rows of ``results`` (without the run id)."""
-    return pl.DataFrame(
-        [
-            {
-                "finding_id": v.finding_id, "attribute": v.attribute, "mode": v.mode,
-                "rate_before": v.rate_before, "rate_after": v.rate_after,
-                "clean_answer_before": v.clean_answer_before,
-                "clean_answer_after": v.clean_answer_after, "n": v.n, "p_value": v.p_value,
-                "before_model": before, "after_model": after,
-            }
-            for v in results
-        ],
-        schema=VERIFICATION_SCHEMA,
-    )  # fmt: skip
+def _frame(per_model: list[tuple[str, list[Verification]]], before: str, arm: str) -> pl.DataFrame:
+    """The ``verifications`` rows (without the run id): one per finding and model after,
+    each with its arm's mean and interval over the models."""
+    rows = []
+    for i, finding in enumerate(per_model[0][1]):
+        results = [model_results[i] for _, model_results in per_model]
+        rate = mean_interval([v.rate_after for v in results])
+        clean = mean_interval([v.clean_answer_after for v in results])
+        for (after, _), v in zip(per_model, results, strict=True):
+            rows.append(
+                {
+                    "finding_id": v.finding_id, "attribute": v.attribute, "mode": v.mode,
+                    "rate_before": v.rate_before, "rate_after": v.rate_after,
+                    "clean_answer_before": v.clean_answer_before,
+                    "clean_answer_after": v.clean_answer_after, "n": v.n,
+                    "p_value": v.p_value, "before_model": before, "after_model": after,
+                    "arm": arm, "n_after_models": len(results),
+                    "rate_after_mean": rate[0], "rate_after_low": rate[1],
+                    "rate_after_high": rate[2], "clean_answer_after_mean": clean[0],
+                    "clean_answer_after_low": clean[1], "clean_answer_after_high": clean[2],
+                }
+            )  # fmt: skip
+        assert finding.finding_id == results[0].finding_id
+    return pl.DataFrame(rows, schema=VERIFICATION_SCHEMA)

@@ -261,22 +261,28 @@ def _recommendation_rows(text: Callable[[str], str]) -> pl.DataFrame:
 
 
 def _verification_rows(text: Callable[[str], str], rng: random.Random) -> pl.DataFrame:
-    return pl.DataFrame(
-        [
-            {
-                "finding_id": f"F{i + 1}",
-                "attribute": text(attribute),
-                "mode": text(mode),
-                "rate_before": rng.uniform(0.6, 0.95),
-                "rate_after": rng.uniform(0.0, 0.1),
-                "clean_answer_before": 0.97,
-                "clean_answer_after": 0.96,
-                "n": 120,
-                "p_value": 1e-12,
-            }
-            for i, (attribute, mode, *_rest) in enumerate(FINDINGS)
-        ]
-    )
+    """Three retrained models per finding (one arm), with the arm's mean and interval."""
+    from surf_search.stats import mean_interval
+
+    rows = []
+    for i, (attribute, mode, *_rest) in enumerate(FINDINGS):
+        rates = [rng.uniform(0.0, 0.1) for _ in range(3)]
+        cleans = [rng.uniform(0.94, 0.98) for _ in range(3)]
+        rate, clean = mean_interval(rates), mean_interval(cleans)
+        for k in range(3):
+            rows.append(
+                {
+                    "finding_id": f"F{i + 1}", "attribute": text(attribute), "mode": text(mode),
+                    "rate_before": 0.6 + 0.05 * i, "rate_after": rates[k],
+                    "clean_answer_before": 0.97, "clean_answer_after": cleans[k], "n": 120,
+                    "p_value": 1e-12, "after_model": text(f"organism-pruned-seed{k}"),
+                    "arm": text("pruned"), "n_after_models": 3, "rate_after_mean": rate[0],
+                    "rate_after_low": rate[1], "rate_after_high": rate[2],
+                    "clean_answer_after_mean": clean[0], "clean_answer_after_low": clean[1],
+                    "clean_answer_after_high": clean[2],
+                }
+            )  # fmt: skip
+    return pl.DataFrame(rows)
 
 
 def _probe_rows(text: Callable[[str], str], rng: random.Random) -> dict[str, pl.DataFrame]:
@@ -404,6 +410,9 @@ def test_every_section_from_a_full_database(scanned: Path, tmp_path: Path) -> No
     edit = html.split('class="counts edit"')[1].split("</ul>")[0]  # the prune's edit size
     for label in ("removed (", "added (", "total edit ("):
         assert label in edit
+    verification = html.split('id="verification"')[1].split("</section>")[0]
+    assert "models after" in verification and "mean of 3 models, 95% interval" in verification
+    assert verification.count("<tr") == len(FINDINGS) + 1  # one row per finding, not per model
 
 
 def test_sections_only_for_tables_with_rows(scanned: Path) -> None:

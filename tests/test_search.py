@@ -179,6 +179,46 @@ def test_verify_repeats_the_findings_on_both_models(
     assert code == 2 and "no finished search" in output, output
 
 
+def _untrained_copy(trained: Path, out: Path) -> Path:
+    """The trained folder's architecture and tokenizer with fresh random weights."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(1)
+    model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(trained))
+    model.generation_config = AutoModelForCausalLM.from_pretrained(trained).generation_config
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(trained).save_pretrained(out)
+    return out
+
+
+def test_verify_over_several_models_after_reports_mean_and_interval(
+    planted_organism: PlantedOrganism, searched, tmp_path: Path
+) -> None:
+    db = tmp_path / "arms.duckdb"
+    shutil.copy(searched[0], db)
+    model = str(planted_organism.model)
+    other = str(_untrained_copy(planted_organism.model, tmp_path / "untrained"))
+    config = VerifyConfig(model, (model, other), max_seeds=5, arm="pruned")
+    with Store(db) as store:
+        n_findings = len(store.confirmed_findings(store.latest_run("search")))
+        frame = verify_stage.run(config, store).verifications
+    assert frame.height == 2 * n_findings
+    assert set(frame["arm"]) == {"pruned"} and set(frame["n_after_models"]) == {2}
+    assert frame["after_model"].n_unique() == 2
+    for rows in frame.partition_by("finding_id"):
+        mean = rows["rate_after"].mean()
+        assert rows["rate_after_mean"].to_list() == pytest.approx([mean, mean])
+        assert rows["rate_after_low"][0] <= mean <= rows["rate_after_high"][0]
+        clean = rows["clean_answer_after"].mean()
+        assert rows["clean_answer_after_mean"][0] == pytest.approx(clean)
+        assert rows["clean_answer_after_low"][0] <= clean <= rows["clean_answer_after_high"][0]
+    code, output = run("verify", "--before", model, "--after", model, "--after", other,
+                       "--arm", "pruned", "--max-seeds", "5", "--db", str(db))  # fmt: skip
+    assert code == 0 and "over 2 retrained models" in output, output
+    assert "pruned: mean [95%]" in output
+
+
 def test_killed_search_resumes_without_repeating_calls(
     planted_organism: PlantedOrganism, scanned: Path, searched
 ) -> None:

@@ -267,3 +267,23 @@ def test_a_large_batch_drops_the_phrases_it_saw_once() -> None:
     small = ScanStats.from_frame(frame.head(100), catalog())
     assert small.ngram_undercount == 0 and small.ngrams.height > 100
     assert (stats + stats).ngram_undercount == 2
+
+
+def test_mean_interval_is_the_student_t_interval_clipped_to_rates() -> None:
+    from scipy import stats as scipy_stats
+
+    from surf_search.stats import mean_interval
+
+    values = [0.10, 0.25, 0.16]
+    mean, low, high = mean_interval(values)
+    expected = scipy_stats.t.interval(
+        0.95, len(values) - 1, loc=sum(values) / 3, scale=scipy_stats.sem(values)
+    )
+    assert mean == pytest.approx(0.17) and low == 0.0  # clipped: a rate is never negative
+    assert high == pytest.approx(expected[1])
+    assert mean_interval([0.4, 0.5, 0.6, 0.5])[1:] == pytest.approx(
+        scipy_stats.t.interval(0.95, 3, loc=0.5, scale=scipy_stats.sem([0.4, 0.5, 0.6, 0.5]))
+    )
+    assert mean_interval([0.3]) == (0.3, None, None)  # one model: no interval
+    with pytest.raises(ValueError):
+        mean_interval([])

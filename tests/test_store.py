@@ -143,3 +143,22 @@ def test_run_ids_started_in_the_same_second_sort_by_start() -> None:
 
     ids = [new_run_id("probe") for _ in range(200)]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_verifications_before_schema_6_read_as_one_model_arms(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "v5.duckdb"
+    real = list(store_module.MIGRATIONS)
+    monkeypatch.setattr(store_module, "MIGRATIONS", [m for m in real if m.version <= 5])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 5)
+    with Store(path) as store:
+        store.con.execute(
+            "INSERT INTO verifications VALUES ('verify-1', 'F1', 'term:x', 'code', 0.8, 0.1, "
+            "0.9, 0.88, 40, 0.001, 'before', 'after')"
+        )
+    monkeypatch.setattr(store_module, "MIGRATIONS", real)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", real[-1].version)
+    with Store(path) as store:
+        row = store.read("SELECT * FROM verifications").row(0, named=True)
+    assert (row["arm"], row["n_after_models"]) == ("after", 1)
+    assert (row["rate_after_mean"], row["clean_answer_after_mean"]) == (0.1, 0.88)
+    assert row["rate_after_low"] is None and row["clean_answer_after_high"] is None

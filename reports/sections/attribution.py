@@ -146,13 +146,38 @@ def recommendations(db: ReportDb, selection: Selection) -> Section | None:
     )
 
 
+def _one_row_per_arm(frame: pl.DataFrame) -> pl.DataFrame:
+    """One row per finding and arm: the arm's mean rates after (with their interval) in
+    ``rate_after`` / ``clean_answer_after``; files before schema 6 have one model per arm."""
+    if "n_after_models" not in frame.columns:
+        return frame.with_columns(
+            pl.lit("after").alias("arm"),
+            pl.lit(1).alias("n_after_models"),
+            *(pl.lit(None, pl.Float64).alias(f"{c}_{e}") for c in ("rate_after",
+              "clean_answer_after") for e in ("low", "high")),
+        )  # fmt: skip
+    frame = frame.with_columns(
+        pl.col("arm").fill_null("after"),
+        pl.col("n_after_models").fill_null(1),
+        pl.coalesce("rate_after_mean", "rate_after").alias("rate_after"),
+        pl.coalesce("clean_answer_after_mean", "clean_answer_after").alias("clean_answer_after"),
+    )
+    return frame.group_by("run_id", "finding_id", "arm", maintain_order=True).first()
+
+
 def verification(db: ReportDb, selection: Selection) -> Section | None:
     """Behaviour rates and clean answers before and after retraining, per finding."""
     frame = db.rows_for("verifications", selection.ids("verify"))
     if not frame.height:
         return None
+    frame = _one_row_per_arm(frame)
+    several_arms = frame["arm"].n_unique() > 1
     frame = frame.with_columns(
-        pl.format("{} → {}", "attribute", "mode").alias("finding"),
+        (
+            pl.format("{} → {} ({})", "attribute", "mode", "arm")
+            if several_arms
+            else pl.format("{} → {}", "attribute", "mode")
+        ).alias("finding"),
         ((pl.col("rate_before") - pl.col("rate_after")) / pl.col("rate_before"))
         .fill_nan(None)
         .alias("relative_drop"),
@@ -168,8 +193,14 @@ def verification(db: ReportDb, selection: Selection) -> Section | None:
         for r in frame.iter_rows(named=True):
             for name, column in (("before", before), ("after", after)):
                 value = r[column]
+                low, high = (r.get(f"{column}_low"), r.get(f"{column}_high"))
                 tip = f"{r['finding']} {name}: {value * 100:.1f}%" if value is not None else ""
-                bars[(r["finding"], name)] = svg.Bar(value, tip=tip)
+                if low is not None and high is not None:
+                    tip += (
+                        f" (mean of {r['n_after_models']} models, 95% interval "
+                        f"{low * 100:.1f}-{high * 100:.1f}%)"
+                    )
+                bars[(r["finding"], name)] = svg.Bar(value, low, high, tip=tip)
         chart = svg.grouped_bars(
             labels,
             ["before", "after"],
@@ -188,6 +219,17 @@ def verification(db: ReportDb, selection: Selection) -> Section | None:
         Col("clean_answer_after", "clean answer after", "pct"),
         Col("clean_change", "clean change", "signed"),
     ]
+    if frame["n_after_models"].max() > 1:
+        cols[2:3] = [
+            Col("rate_after", "rate after (mean)", "pct"),
+            Col("rate_after_low", "low (95%)", "pct"),
+            Col("rate_after_high", "high (95%)", "pct"),
+        ]
+        cols += [
+            Col("clean_answer_after_low", "clean low (95%)", "pct"),
+            Col("clean_answer_after_high", "clean high (95%)", "pct"),
+            Col("n_after_models", "models after", "int"),
+        ]
     optional = [Col("n", "n per arm", "int"), Col("p_value", "p (before vs after)", "p")]
     cols += [c for c in optional if c.key in frame.columns]
     return Section(
