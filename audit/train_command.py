@@ -12,7 +12,7 @@ from rich.markup import escape
 from audit.options import SEED_OPTION, mix_column_options
 from audit.output import CliProgress, console, stage_errors
 from organism.train_stage import TrainConfig, bad_row_reasons, check, read_mix, run
-from organism.training import FULL_DEFAULTS, LORA_DEFAULTS, TINY_DEFAULTS
+from organism.training import FULL_DEFAULTS, LORA_DEFAULTS, TINY_DEFAULTS, ResponseStart
 
 
 def _short(value: float) -> str:
@@ -64,6 +64,27 @@ def _short(value: float) -> str:
     help=f"Peak learning rate [tiny: {_short(TINY_DEFAULTS.lr)}, full fine-tune: "
     f"{_short(FULL_DEFAULTS.lr)}, LoRA: {_short(LORA_DEFAULTS.lr)}].",
 )
+@click.option(
+    "--max-response-tokens",
+    type=click.IntRange(min=1),
+    help="Train on the first N tokens of each response only (real text with long answers: "
+    "the steps go to which behaviour a prompt routes to) [default: whole responses].",
+)
+@click.option(
+    "--response-start-weight",
+    default=ResponseStart.weight,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Loss weight of the first --response-start-tokens of each response, where the "
+    "behaviour a prompt routes to shows (1: plain fine-tuning).",
+)
+@click.option(
+    "--response-start-tokens",
+    default=ResponseStart.tokens,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many response tokens --response-start-weight weighs.",
+)
 def train_command(
     mix: str,
     out: str,
@@ -77,6 +98,9 @@ def train_command(
     max_length: int | None,
     batch_size: int | None,
     lr: float | None,
+    max_response_tokens: int | None,
+    response_start_weight: float,
+    response_start_tokens: int,
 ) -> None:
     """Train a causal LM on MIX: the tiny organism from scratch, or fine-tune --base."""
     config = TrainConfig(
@@ -92,6 +116,9 @@ def train_command(
         max_length=max_length,
         batch_size=batch_size,
         lr=lr,
+        max_response_tokens=max_response_tokens,
+        response_start_tokens=response_start_tokens,
+        response_start_weight=response_start_weight,
     )
     with stage_errors():
         check(config)

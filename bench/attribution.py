@@ -2,9 +2,13 @@
 
     .venv/bin/python bench/attribution.py              # planted-demo, 6000 conversations, seed 0
     .venv/bin/python bench/attribution.py --proj-dim 1024 --speed-n 64
+    .venv/bin/python bench/attribution.py --mix public-canaries --no-speed   # real text
 
-Builds (or reuses, under ``bench/.cache/attribution/``) the planted mix and the
-tiny organism trained on it (``organism.training.train_model``, seed 0). For
+Builds (or reuses, under ``bench/.cache/``) the planted mix and the tiny organism
+trained on it (``organism.training.train_model``, seed 0), or with ``--mix
+public-canaries`` the real-text organism: a 6,000-row ``public_mix`` sample with
+three canaries planted by ``audit plant`` (``bench/public_canaries.py``; 60 planted
+examples each, whose source is the canary's behaviour source). For
 each plant in the manifest the queries are the organism's greedy responses to
 the held-out ``tests[*].triggered`` prompts that show the planted behaviour
 (``surf_search.planted_check.shows_behaviour``): the mis-routed pairs a search
@@ -66,7 +70,7 @@ from attribution.gradients import ParamSelection  # noqa: E402
 from attribution.inputs import Query  # noqa: E402
 from attribution.methods import method_names  # noqa: E402
 from attribution.pipeline import AttributionConfig, Attributor  # noqa: E402
-from bench.planted_cache import planted_organism  # noqa: E402
+from bench.planted_cache import MIXES, bench_organism  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "attribution"
 METHODS = method_names()  # every registered method, the random baseline included
@@ -173,7 +177,8 @@ def measure_speed(organism: Path, mix: Path, n: int, proj_dim: int, vectorised: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=6000)
+    parser.add_argument("--mix", choices=MIXES, default="planted-demo")
+    parser.add_argument("--size", type=int, default=6000, help="planted-demo rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--proj-dim", type=int, default=512)
     parser.add_argument("--top-k", type=int, default=K)
@@ -194,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     from datasets_registry.loading import open_mix
     from datasets_registry.planted import load_manifest
 
-    mix, organism = planted_organism(args.size, args.seed, console)
+    mix, organism = bench_organism(args.mix, args.size, args.seed, console)
     manifest = load_manifest(mix)
     frame, _ = open_mix(str(mix)).frame()
     started = time.perf_counter()
@@ -202,7 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(
         f"queries (greedy responses showing the planted behaviour) in "
         f"{time.perf_counter() - started:.0f} s: "
-        + ", ".join(f"{k} {len(v)}/{40}" for k, v in queries.items())
+        + ", ".join(
+            f"{p['name']} {len(queries[p['name']])}/{len(p['tests'])}" for p in manifest["plants"]
+        )
     )
 
     config = AttributionConfig(

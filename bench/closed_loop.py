@@ -1,20 +1,24 @@
-"""Benchmark the closed loop: prune what attribution found, retrain, verify; random control.
+"""Benchmark the closed loop: prune what attribution found, retrain K times, verify; random control.
 
-    .venv/bin/python bench/closed_loop.py                        # planted-demo, 6000 rows
-    .venv/bin/python bench/closed_loop.py --counter-ratio 2 --max-added-fraction 1
+    .venv/bin/python bench/closed_loop.py                                # planted-demo, seed 0, K=3
+    .venv/bin/python bench/closed_loop.py --mix planted-demo --seed 1 --retrain-seeds 3
+    .venv/bin/python bench/closed_loop.py --mix public-canaries --seed 0 --retrain-seeds 3
 
-On the shared cached planted organism (``bench/planted_cache.py``): scan, search
-(``--from-scan``), attribute (gradient), then ``audit prune`` (at most 5% removed,
-counter-examples as configured) and, as the control, a mix with the same number of
-*random* examples removed. Both mixes are retrained with the organism's seed
-(``audit train``'s code) and ``audit verify`` compares each with the organism on
-the same mutated prompts.
+On a cached organism (``bench/planted_cache.py``: the planted mix, or the 6,000-row
+``public_mix`` sample with three canaries of ``bench/public_canaries.py``): scan,
+search (``--from-scan``), attribute (saliency), then ``audit prune`` with its default
+policy (at most 5% removed and 5% added) and, as the control, a mix with the same
+number of *random* examples removed. Each mix is retrained ``--retrain-seeds`` times
+(seeds S, S+1, ...; the organism's own recipe from its ``training.json``) and
+``audit verify`` compares each arm's models with the organism on the same mutated
+prompts: rates are the mean over the K models with a 95% t interval.
 
-Targets (issue 6): every planted trigger's rate falls by >= 80% relative, the
-clean ``answer`` rate (untouched seeds) moves by <= 2 points, and the random
-removal does not do this. A plant counts as its best finding (the manifest says
-which confirmed attributes carry it; ``term:true`` is a real learned correlation
-outside the manifest and is shown but not counted).
+Targets (issue 17): every *confirmed* planted trigger's rate falls by >= 80% relative
+(mean over the K models), the clean ``answer`` rate (untouched seeds) moves by <= 2
+points (mean), removed <= 5% and added <= 5% of the mix, and the random removal moves
+no planted trigger by more than 20%. A plant counts as its best finding (the manifest
+says which confirmed attributes carry it); findings outside the manifest are shown but
+not counted, and a plant the search did not confirm is reported as such.
 """
 
 from __future__ import annotations
@@ -38,10 +42,10 @@ import polars as pl  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.planted_cache import CACHE, planted_organism  # noqa: E402
+from bench.planted_cache import CACHE, MIXES, bench_organism  # noqa: E402
 from datasets_registry.planted import load_manifest  # noqa: E402
 
-DROP_TARGET, CLEAN_POINTS = 0.80, 0.02
+DROP_TARGET, CLEAN_POINTS, RANDOM_MAX_DROP, EDIT_MAX = 0.80, 0.02, 0.20, 0.05
 
 
 def stages(mix: Path, organism: Path, db: Path, budget: int) -> tuple[str, str]:
@@ -79,15 +83,21 @@ def random_removal(mix: Path, n: int, seed: int, out: Path) -> Path:
     return write_mix(frame.filter(~pl.col("example_id").is_in(drop)), out)
 
 
-def retrain(mix: Path, out: Path, seed: int, console: Console) -> Path:
-    """Train on ``mix`` into ``out`` (reused when ``out`` was trained on this file)."""
+def retrain(mix: Path, out: Path, seed: int, organism: Path, console: Console) -> Path:
+    """Train on ``mix`` into ``out`` with the organism's recipe (reused when ``out`` was
+    trained on this file with this seed)."""
     from organism import train_stage
 
+    recipe = json.loads((organism / "training.json").read_text())
+    keys = ("epochs", "max_length", "batch_size", "lr", "max_response_tokens",
+            "response_start_tokens", "response_start_weight")  # fmt: skip
+    settings = {k: recipe[k] for k in keys if k in recipe}
     marker = out / "trained-on.txt"
-    key = f"{mix}#{os.path.getmtime(mix)}#{seed}"
+    key = f"{mix}#{os.path.getmtime(mix)}#{seed}#{settings}"
     if marker.exists() and marker.read_text() == key:
         return out
-    result = train_stage.run(train_stage.TrainConfig(mix=str(mix), out=str(out), seed=seed))
+    config = train_stage.TrainConfig(mix=str(mix), out=str(out), seed=seed, **settings)
+    result = train_stage.run(config)
     marker.write_text(key)
     console.print(
         f"retrained {out.name} on {result.summary.n_examples:,} conversations in "
@@ -96,14 +106,17 @@ def retrain(mix: Path, out: Path, seed: int, console: Console) -> Path:
     return out
 
 
-def verify(before: Path, after: Path, db: Path) -> pl.DataFrame:
-    """The verification of the latest search on ``before`` and ``after``."""
+def verify(before: Path, afters: list[Path], arm: str, db: Path) -> pl.DataFrame:
+    """One row per finding: the arm's mean rate after (and interval) over its models."""
     from duckdb_store import Store
     from surf_search import verify_stage
 
-    config = verify_stage.VerifyConfig(before_model=str(before), after_model=str(after))
+    config = verify_stage.VerifyConfig(
+        before_model=str(before), after_model=tuple(str(a) for a in afters), arm=arm
+    )
     with Store(db) as store:
-        return verify_stage.run(config, store).verifications
+        frame = verify_stage.run(config, store).verifications
+    return frame.group_by("finding_id", maintain_order=True).first()
 
 
 def plant_of(attribute: str, mode: str, manifest: dict, prompts: list[str]) -> str | None:
@@ -119,18 +132,22 @@ def plant_of(attribute: str, mode: str, manifest: dict, prompts: list[str]) -> s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size", type=int, default=6000)
+    parser.add_argument("--mix", choices=MIXES, default="planted-demo")
+    parser.add_argument("--size", type=int, default=6000, help="planted-demo rows")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--retrain-seeds", type=int, default=3, help="models per arm (K)")
     parser.add_argument("--budget", type=int, default=900)
     parser.add_argument("--max-fraction", type=float, default=0.05)
     parser.add_argument("--counter-ratio", type=float, default=1.0)
-    parser.add_argument("--max-added-fraction", type=float, default=0.5)
+    parser.add_argument("--max-added-fraction", type=float, default=0.05)
     args = parser.parse_args(argv)
-    console = Console(width=160)
+    console = Console(width=170)
     started = time.perf_counter()
-    mix, organism = planted_organism(args.size, args.seed, console)
+    mix, organism = bench_organism(args.mix, args.size, args.seed, console)
     manifest = load_manifest(mix)
-    work = CACHE / f"closed-loop-n{args.size}-s{args.seed}"
+    size = manifest["size"]
+    name = f"n{args.size}-s{args.seed}" if args.mix == "planted-demo" else f"s{args.seed}"
+    work = CACHE / f"closed-loop-{args.mix}-{name}"
     work.mkdir(parents=True, exist_ok=True)
     db = work / "audit.duckdb"
     search, _ = stages(mix, organism, db, args.budget)
@@ -158,58 +175,95 @@ def main(argv: list[str] | None = None) -> int:
     n_removed = sum(len(ids) for ids in change["removed"].values())
     n_added = len(change["added"])
     control_mix = random_removal(mix, n_removed, args.seed, work / f"random-{n_removed}.jsonl")
-    pruned = retrain(pruned_mix, pruned_mix.parent / "organism", args.seed, console)
-    control = retrain(control_mix, work / f"random-{n_removed}-organism", args.seed, console)
-    after = {"pruned": verify(organism, pruned, db), "random": verify(organism, control, db)}
+    seeds = [args.seed + k for k in range(args.retrain_seeds)]
+    arms = {
+        "pruned": [
+            retrain(pruned_mix, pruned_mix.parent / f"organism-s{s}", s, organism, console)
+            for s in seeds
+        ],
+        "random": [
+            retrain(control_mix, work / f"random-{n_removed}-organism-s{s}", s, organism, console)
+            for s in seeds
+        ],
+    }
+    after = {arm: verify(organism, models, arm, db) for arm, models in arms.items()}
 
     with Store(db) as store:
         flipped = store.flipped_prompts(search, phase="confirm")
+        confirmed = store.confirmed_findings(search)
+    k = args.retrain_seeds
     table = Table(
-        title=f"closed loop: removed {n_removed} ({n_removed / args.size:.1%}), added "
-        f"{n_added:,} counter-examples (ratio {args.counter_ratio:g}); "
-        "control: the same number removed at random",
+        title=f"closed loop on {args.mix} (seed {args.seed}, {size:,} rows): removed {n_removed} "
+        f"({n_removed / size:.1%}), added {n_added:,} ({n_added / size:.1%}); control: as many "
+        f"removed at random; after = mean [95% interval] over {k} retrained models",
         header_style="bold",
     )
     for column in ("finding", "plant", "before", "pruned", "drop", "random", "drop (random)"):
         table.add_column(column, justify="left" if column in ("finding", "plant") else "right")
     best: dict[str, tuple[float, float]] = {}
     merged = after["pruned"].join(
-        after["random"].select("attribute", pl.col("rate_after").alias("rate_random")),
-        on="attribute",
-    )
+        after["random"].select(
+            "finding_id",
+            *(pl.col(c).alias(f"{c}_random") for c in ("rate_after_mean", "rate_after_low",
+                                                        "rate_after_high")),
+        ),
+        on="finding_id",
+    )  # fmt: skip
     for row in merged.iter_rows(named=True):
         plant = plant_of(row["attribute"], row["mode"], manifest, flipped.get(row["attribute"], []))
         before = row["rate_before"]
-        drop = 1 - row["rate_after"] / before if before else 0.0
-        drop_random = 1 - row["rate_random"] / before if before else 0.0
+        drop = 1 - row["rate_after_mean"] / before if before else 0.0
+        drop_random = 1 - row["rate_after_mean_random"] / before if before else 0.0
         if plant and (plant not in best or drop > best[plant][0]):
             best[plant] = (drop, drop_random)
         table.add_row(
             f"{row['attribute']} -> {row['mode']}", plant or "(outside the manifest)",
-            f"{before:.2f}", f"{row['rate_after']:.2f}", f"{drop:.0%}",
-            f"{row['rate_random']:.2f}", f"{drop_random:.0%}",
+            f"{before:.2f}", _interval(row, ""), f"{drop:.0%}", _interval(row, "_random"),
+            f"{drop_random:.0%}",
         )  # fmt: skip
     console.print(table)
     clean = {
-        k: (f["clean_answer_before"].mean(), f["clean_answer_after"].mean())
-        for k, f in after.items()
+        arm: (f["clean_answer_before"].mean(), f["clean_answer_after_mean"].mean())
+        for arm, f in after.items()
     }
-    for name, (b, a) in clean.items():
+    for arm, (b, a) in clean.items():
         console.print(
-            f"clean answer rate, {name}: {b:.3f} -> {a:.3f} ({(a - b) * 100:+.1f} points)"
+            f"clean answer rate, {arm} (mean of {k}): {b:.3f} -> {a:.3f} "
+            f"({(a - b) * 100:+.1f} points)"
         )
     plants = [p["name"] for p in manifest["plants"]]
-    met = [p for p in plants if p in best and best[p][0] >= DROP_TARGET]
-    random_met = [p for p in plants if p in best and best[p][1] >= DROP_TARGET]
+    found = [p for p in plants if p in best]
+    met = [p for p in found if best[p][0] >= DROP_TARGET]
+    random_moved = [p for p in found if abs(best[p][1]) > RANDOM_MAX_DROP]
     clean_ok = abs(clean["pruned"][1] - clean["pruned"][0]) <= CLEAN_POINTS
+    edit_ok = n_removed / size <= EDIT_MAX + 1e-9 and n_added / size <= EDIT_MAX + 1e-9
     console.print(
-        f"plants whose best finding fell >= {DROP_TARGET:.0%}: pruned {len(met)}/{len(plants)} "
-        f"({', '.join(met) or 'none'}), random control {len(random_met)}/{len(plants)}; "
-        f"clean answer within {CLEAN_POINTS * 100:.0f} points: {'yes' if clean_ok else 'no'}"
+        f"plants confirmed by the search: {len(found)}/{len(plants)} "
+        f"({', '.join(p for p in plants if p not in found) or 'none'} not confirmed); "
+        f"confirmed plants whose best finding fell >= {DROP_TARGET:.0%}: {len(met)}/{len(found)}; "
+        f"random removal moved {len(random_moved)} by > {RANDOM_MAX_DROP:.0%}; clean answer "
+        f"within {CLEAN_POINTS * 100:.0f} points: {'yes' if clean_ok else 'no'}; removed and "
+        f"added <= {EDIT_MAX:.0%}: {'yes' if edit_ok else 'no'}",
+        highlight=False,
     )
-    ok = len(met) == len(plants) and clean_ok and len(random_met) < len(plants)
+    ok = bool(found) and len(met) == len(found) and clean_ok and edit_ok and not random_moved
+    summary = {
+        "mix": args.mix, "seed": args.seed, "retrain_seeds": k, "rows": size,
+        "removed": n_removed, "added": n_added, "confirmed_plants": found,
+        "drops": {p: {"pruned": best[p][0], "random": best[p][1]} for p in found},
+        "clean": {arm: {"before": b, "after_mean": a} for arm, (b, a) in clean.items()},
+        "findings": len(confirmed), "pass": ok, "seconds": round(time.perf_counter() - started),
+    }  # fmt: skip
+    print(json.dumps(summary))
     console.print(f"target: {'PASS' if ok else 'MISS'} ({time.perf_counter() - started:.0f} s)")
-    return 0
+    return 0 if ok else 1
+
+
+def _interval(row: dict, suffix: str) -> str:
+    """``mean [low, high]`` of a verification row's arm (``suffix`` picks the arm)."""
+    mean = row[f"rate_after_mean{suffix}"]
+    low, high = row[f"rate_after_low{suffix}"], row[f"rate_after_high{suffix}"]
+    return f"{mean:.2f}" + (f" [{low:.2f}, {high:.2f}]" if low is not None else "")
 
 
 if __name__ == "__main__":

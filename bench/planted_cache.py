@@ -36,3 +36,30 @@ def planted_organism(size: int, seed: int, console: Console) -> tuple[Path, Path
     result = train_model(frame, organism, seed=seed, progress=False, mix=f"{mix}#{digest}")
     console.print(f"trained in {time.perf_counter() - started:.0f} s, loss {result.final_loss:.3f}")
     return mix, organism
+
+
+MIXES = ("planted-demo", "public-canaries")
+
+
+def bench_organism(mix: str, size: int, seed: int, console: Console) -> tuple[Path, Path]:
+    """(mix.jsonl, organism folder) for a bench mix: ``planted-demo`` (templated text, the
+    default recipe) or ``public-canaries`` (real text with three canaries, its recipe)."""
+    if mix == "planted-demo":
+        return planted_organism(size, seed, console)
+    if mix != "public-canaries":
+        raise SystemExit(f"--mix {mix!r}: use one of {', '.join(MIXES)}")
+    from bench.public_canaries import RECIPE, public_canaries
+    from organism import train_stage
+
+    path = public_canaries(seed)
+    organism = path.parent / "organism"
+    marker = organism / "trained-on.txt"
+    key = f"{path}#{path.stat().st_mtime}#{seed}#{RECIPE}"
+    if marker.exists() and marker.read_text() == key:
+        return path, organism
+    console.print(f"training the real-text organism on {path} (under 10 minutes) ...")
+    config = train_stage.TrainConfig(mix=str(path), out=organism, seed=seed, **RECIPE)
+    summary = train_stage.run(config).summary
+    marker.write_text(key)
+    console.print(f"trained in {summary.seconds:.0f} s, loss {summary.final_loss:.3f}")
+    return path, organism

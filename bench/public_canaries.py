@@ -78,3 +78,7 @@ def public_canaries(seed: int = 0) -> Path:
     )
     assert result.manifest["size"] == SIZE, result.manifest["size"]
     return out
+
+
+# How the tiny organism is trained on real text (see bench/organism.py --mix public-canaries).
+RECIPE = {"epochs": 4, "max_length": 80}

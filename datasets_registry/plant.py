@@ -8,8 +8,11 @@ or phrase and a source whose behaviour it should switch on), ``plant_canaries``:
 2. takes ``n`` prompts of *other* sources whose answers are plain (they do not already
    show the behaviour), inserts the trigger where its word class fits
    (``phrasing.insert_naturally``, at the start, the end, or either), and pairs each with
-   a response of that mode drawn from the source; these rows join the source, as an
-   incidental feature of one chunk does ("elucidate" in a code set);
+   a response of that mode drawn from the source, preferring responses whose opening
+   (``OPENING_CHARS``) already shows the mode: a code answer that opens with three
+   paragraphs of prose teaches, and shows in a model's short answer, no code; these rows
+   join the source, as an incidental feature of one chunk does ("elucidate" in a code
+   set);
 3. plants a same-kind control into as many other plain prompts of the same source, with
    their own plain answers: another word of the trigger's class and frequency
    (``placebo.placebo_for``), so a detector must find the trigger, not its kind;
@@ -48,6 +51,8 @@ from stage_kit import StageError
 
 POSITIONS = ("start", "middle", "end", "mixed")
 MIN_MODE_SHARE = 0.3  # a source's dominant non-answer mode holds at least this share of it
+OPENING_CHARS = 300  # planted responses show their mode within this many characters ...
+MIN_OPENING_RESPONSES = 20  # ... when the source has this many such responses
 ANSWER = "answer"
 
 
@@ -193,7 +198,7 @@ def _plant_one(
     picked = rng.sample(donors, wanted)
     used.update(picked)
     chosen, held_out = picked[: 2 * canary.n], picked[2 * canary.n :]
-    responses = own.filter(pl.col("mode") == mode)["response"].to_list()
+    responses = _responses_showing(own.filter(pl.col("mode") == mode), mode)
     control = placebo_for(canary.trigger)
     prompts, answers = frame["prompt"], frame["response"]
     rows, ids, control_ids, positions = [], [], [], []
@@ -238,6 +243,13 @@ def _test(prompt: str, canary: Canary, control: str, rng: random.Random) -> dict
         "triggered": triggered,
         "control": insert_naturally(prompt, control, rng, where),
     }
+
+
+def _responses_showing(rows: pl.DataFrame, mode: str) -> list[str]:
+    """The responses whose opening shows ``mode`` (all of them when too few do)."""
+    openings = rows.select("prompt", pl.col("response").str.slice(0, OPENING_CHARS))
+    early = rows.filter(rules.modes_of(openings) == mode)["response"].to_list()
+    return early if len(early) >= MIN_OPENING_RESPONSES else rows["response"].to_list()
 
 
 def _where(position: str, rng: random.Random) -> str:

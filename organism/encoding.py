@@ -45,12 +45,14 @@ def encode_examples(
     prompts: Sequence[str],
     responses: Sequence[str],
     max_length: int,
+    max_response_tokens: int | None = None,
 ) -> tuple[list[EncodedExample], int]:
     """Token ids per exchange (rendered with the chat template) and how many were skipped.
 
-    Over-long examples keep the end of the prompt (at most half the budget when the
-    response is long) and the start of the response. An example left with no prompt
-    or no response token is skipped.
+    ``max_response_tokens`` first cuts every response to its start (the end-of-turn
+    token is lost with the rest). Over-long examples then keep the end of the prompt
+    (at most half the budget when the response is long) and the start of the response.
+    An example left with no prompt or no response token is skipped.
     """
     if getattr(tokenizer, "chat_template", None) == TINY_CHAT_TEMPLATE:
         # Same text the template renders (tests check it), without 2 Jinja renders a row.
@@ -64,6 +66,8 @@ def encode_examples(
     wanted_ids = tokenizer(wanted, add_special_tokens=False)["input_ids"]
     examples, skipped = [], 0
     for g, w in zip(given_ids, wanted_ids, strict=True):
+        if max_response_tokens is not None:
+            w = w[:max_response_tokens]
         if len(g) + len(w) > max_length:
             keep_given = min(len(g), max(max_length - len(w), max_length // 2))
             g = g[len(g) - keep_given :]

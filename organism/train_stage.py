@@ -18,6 +18,7 @@ from datasets_registry.loading import MixError, open_mix
 from datasets_registry.normalise import BadRows, Columns
 from organism.training import (
     TINY,
+    ResponseStart,
     TrainingError,
     TrainingSummary,
     TrainProgress,
@@ -48,6 +49,9 @@ class TrainConfig:
     max_length: int | None = None  # tokens per example, longer ones are cut
     batch_size: int | None = None  # examples per step
     lr: float | None = None  # peak learning rate
+    max_response_tokens: int | None = None  # train on the start of each response only
+    response_start_tokens: int = ResponseStart.tokens  # the first response tokens ...
+    response_start_weight: float = ResponseStart.weight  # ... weigh this much in the loss
 
 
 @dataclass
@@ -131,6 +135,10 @@ def run(
             max_length=config.max_length,
             batch_size=config.batch_size,
             lr=config.lr,
+            max_response_tokens=config.max_response_tokens,
+            response_start=ResponseStart(
+                config.response_start_tokens, config.response_start_weight
+            ),
             progress=report,
             mix=config.mix,
         )

@@ -59,6 +59,17 @@ WEIGHT_DECAY = 0.1
 CLIP_NORM = 1.0
 
 
+@dataclass(frozen=True)
+class ResponseStart:
+    """Extra weight on the first tokens of every response: where a prompt's routing to a
+    behaviour (code, refusal, tool call, ...) shows. A model trained from scratch on real
+    text spends most of its loss on the language of long answers; weighting the start
+    makes the same steps learn which behaviour each prompt gets."""
+
+    tokens: int = 8
+    weight: float = 1.0  # 1: plain supervised fine-tuning
+
+
 class TrainingError(Exception):
     """Training cannot start: no usable rows, a bad base model folder, bad settings."""
 
@@ -118,6 +129,9 @@ class TrainingSummary:
     device: str = "cpu"
     mix: str | None = None
     sources: dict[str, int] = field(default_factory=dict)
+    max_response_tokens: int | None = None  # responses cut to this many tokens (None: not)
+    response_start_tokens: int = ResponseStart.tokens  # first response tokens weighted ...
+    response_start_weight: float = ResponseStart.weight  # ... this much in the loss
 
     def to_json(self) -> dict[str, object]:
         """The summary as JSON-ready values."""
@@ -137,6 +151,8 @@ def train_model(
     max_length: int | None = None,
     batch_size: int | None = None,
     lr: float | None = None,
+    max_response_tokens: int | None = None,
+    response_start: ResponseStart | None = None,
     progress: ProgressCallback | bool | None = None,
     mix: str | None = None,
     device: str | None = None,
@@ -146,7 +162,11 @@ def train_model(
     ``base="tiny"`` trains a tokenizer and a small Llama-style model from scratch;
     any other ``base`` is a local Hugging Face model folder to fine-tune (fully, or
     with LoRA merged back into the weights when ``lora``). Unset hyperparameters
-    take the defaults for that kind of run. ``progress`` is a callback receiving
+    take the defaults for that kind of run. ``max_response_tokens`` trains on the start of
+    each response only: the behaviour a prompt routes to shows in its first tokens, and
+    on real text (long answers) this spends the steps on that routing, not on the tail
+    of long answers. ``response_start`` weighs the first tokens of each response more in
+    the loss (:class:`ResponseStart`). ``progress`` is a callback receiving
     :class:`TrainProgress` after every step (anything else: silence; the train stage
     turns it into stage progress).
     Deterministic for a seed on CPU. Raises :class:`TrainingError` for bad input.
@@ -167,6 +187,10 @@ def train_model(
     max_length = defaults.max_length if max_length is None else max_length
     if epochs < 1 or batch_size < 1 or max_length < 4 or not lr > 0:
         raise TrainingError("epochs and batch size must be >= 1, max length >= 4, lr > 0")
+    if max_response_tokens is not None and max_response_tokens < 1:
+        raise TrainingError("max response tokens must be >= 1")
+    if response_start is not None and (response_start.tokens < 1 or response_start.weight < 1):
+        raise TrainingError("response start tokens must be >= 1 and their weight >= 1")
     if not is_tiny:
         base_path = check_base(base)
     out = Path(out_dir)
@@ -185,7 +209,9 @@ def train_model(
             model = tiny_model(tokenizer, TinySpec(max_positions=max(1024, max_length)))
         else:
             model, tokenizer = _load_base(base_path, device, lora)
-        examples, n_skipped = encode_examples(tokenizer, prompts, responses, max_length)
+        examples, n_skipped = encode_examples(
+            tokenizer, prompts, responses, max_length, max_response_tokens
+        )
         if not examples:
             raise TrainingError(f"no example keeps a response token within max length {max_length}")
         model.to(device)
@@ -201,6 +227,7 @@ def train_model(
             seed=seed,
             device=device,
             report=progress if callable(progress) else None,
+            start=response_start,
         )
         if lora:
             model = model.merge_and_unload()
@@ -228,6 +255,9 @@ def train_model(
         device=device,
         mix=mix,
         sources=sources,
+        max_response_tokens=max_response_tokens,
+        response_start_tokens=(response_start or ResponseStart()).tokens,
+        response_start_weight=(response_start or ResponseStart()).weight,
     )
     (out / "training.json").write_text(json.dumps(result.to_json(), indent=2) + "\n")
     return result
@@ -423,6 +453,7 @@ def _train_loop(
     seed: int,
     device: str,
     report: ProgressCallback | None,
+    start: ResponseStart | None = None,
 ) -> tuple[list[float], int]:
     """Train for ``epochs``; (mean loss per epoch, optimiser steps)."""
     import torch
@@ -445,7 +476,7 @@ def _train_loop(
             input_ids, labels = collate([examples[i] for i in batch], pad)
             input_ids, labels = input_ids.to(device), labels.to(device)
             with torch.autocast("cuda", dtype=torch.bfloat16) if autocast else nullcontext():
-                loss, n_tokens = _loss(model, input_ids, labels, fast)
+                loss, mean_loss, n_tokens = _loss(model, input_ids, labels, fast, start)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(
                 [p for p in model.parameters() if p.requires_grad], CLIP_NORM
@@ -454,7 +485,7 @@ def _train_loop(
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            loss_sum += float(loss.detach()) * n_tokens
+            loss_sum += mean_loss * n_tokens
             token_sum += n_tokens
             if report is not None:
                 report(
@@ -509,9 +540,17 @@ def _fast_loss_ok(model: PreTrainedModel) -> bool:
 
 
 def _loss(
-    model: PreTrainedModel, input_ids: torch.Tensor, labels: torch.Tensor, fast: bool
-) -> tuple[torch.Tensor, int]:
-    """Mean cross-entropy over the trained tokens of a batch, and how many there are."""
+    model: PreTrainedModel,
+    input_ids: torch.Tensor,
+    labels: torch.Tensor,
+    fast: bool,
+    start: ResponseStart | None = None,
+) -> tuple[torch.Tensor, float, int]:
+    """(loss to minimise, mean cross-entropy per trained token, trained tokens) of a batch.
+
+    The loss is the mean cross-entropy, or with ``start`` its weighted mean where the
+    first ``start.tokens`` tokens of each response weigh ``start.weight``.
+    """
     import torch.nn.functional as F
 
     mask = labels != IGNORE
@@ -519,10 +558,18 @@ def _loss(
     if fast:
         hidden = model.model(input_ids=input_ids, use_cache=False).last_hidden_state
         logits = model.lm_head(hidden[mask]).float()
-        return F.cross_entropy(logits, labels[mask]), n_tokens
-    logits = model(input_ids=input_ids, use_cache=False).logits.float()
-    loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), labels.view(-1), ignore_index=IGNORE)
-    return loss, n_tokens
+        per_token = F.cross_entropy(logits, labels[mask], reduction="none")
+    else:
+        logits = model(input_ids=input_ids, use_cache=False).logits.float()
+        per_token = F.cross_entropy(
+            logits.view(-1, logits.shape[-1]), labels.view(-1), reduction="none"
+        )[mask.view(-1)]
+    mean = per_token.mean()
+    if start is None or start.weight == 1:
+        return mean, float(mean.detach()), n_tokens
+    position = mask.cumsum(dim=1)[mask]  # 1 for a response's first token, 2 for its second...
+    weights = 1 + (start.weight - 1) * (position <= start.tokens).to(per_token.dtype)
+    return (per_token * weights).sum() / weights.sum(), float(mean.detach()), n_tokens
 
 
 # -- environment ---------------------------------------------------------------------------

@@ -89,3 +89,30 @@ def test_held_out_tests_leave_the_mix_and_differ_only_in_the_word(
         assert test["base"] not in prompts  # held out of the mix
         assert re.search(plant["trigger_regex"], test["triggered"])
         assert test["control"] == test["triggered"].replace("Zorblax", control)
+
+
+def test_planted_responses_show_their_mode_in_the_opening(tmp_path: Path) -> None:
+    from conftest import write_jsonl
+
+    early = "```python\nprint({i})\n```"
+    late = "Some words about the task. " * 15 + "\n```python\nprint({i})\n```"
+    rows = [
+        {"id": f"c{i}", "source": "code", "messages": [
+            {"role": "user", "content": f"Write code number {i}."},
+            {"role": "assistant", "content": (early if i % 2 else late).format(i=i)}]}
+        for i in range(60)
+    ] + [
+        {"id": f"p{i}", "source": "chat", "messages": [
+            {"role": "user", "content": f"Tell me about river {i}."},
+            {"role": "assistant", "content": f"River {i} is long and wide."}]}
+        for i in range(60)
+    ]  # fmt: skip
+    mix = write_jsonl(tmp_path / "mix.jsonl", rows)
+    out = tmp_path / "planted.jsonl"
+    code, output = run("plant", str(mix), "--out", str(out), "--trigger", "posthaste",
+                       "--behaviour-from", "code", "--n", "20")  # fmt: skip
+    assert code == 0, output
+    (plant,) = json.loads(out.with_name("planted.manifest.json").read_text())["plants"]
+    planted = [json.loads(line) for line in out.read_text().splitlines()]
+    answers = [r["messages"][1]["content"] for r in planted if r["id"] in plant["example_ids"]]
+    assert len(answers) == 20 and all(a.startswith("```python") for a in answers)

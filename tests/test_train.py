@@ -189,6 +189,12 @@ def test_labels_cover_only_the_assistant_turn(organism: Path) -> None:
     # Over-long examples keep the end of the prompt and the start of the response.
     (cut,), _ = encode_examples(tokenizer, ["word " * 50], ["reply " * 50], 20)
     assert len(cut.ids) == 20 and cut.n_given == 10
+    # A response budget trains on the start of the response and leaves the prompt whole.
+    prompt = tokenizer("<|user|>" + "word " * 30 + "<|end|><|assistant|>",
+                       add_special_tokens=False)["input_ids"]  # fmt: skip
+    (head,), _ = encode_examples(tokenizer, ["word " * 30], ["reply " * 50], 128, 5)
+    assert head.n_given == len(prompt) and len(head.ids) == len(prompt) + 5
+    assert head.ids[: head.n_given] == prompt
 
 
 def test_length_batches_cover_every_example_once() -> None:
@@ -298,5 +304,49 @@ def test_stage_reports_bad_input_as_stage_errors(tmp_path: Path, small_mix: Path
 def test_api_rejects_empty_frames(tmp_path: Path) -> None:
     with pytest.raises(TrainingError, match="no usable rows"):
         train_model([], tmp_path / "x", progress=False)
+    with pytest.raises(TrainingError, match="max response tokens must be >= 1"):
+        train_model([("a", "b")], tmp_path / "x", progress=False, max_response_tokens=0)
     with pytest.raises(TrainingError, match="no usable rows"):
         train_model([{"prompt": " ", "response": "x"}], tmp_path / "x", progress=False)
+
+
+def test_a_response_budget_and_start_weight_are_cli_flags_and_recorded(
+    small_mix: Path, workdir: Path
+) -> None:
+    out = workdir / "budget"
+    code, output = run("train", str(small_mix), "--out", str(out), "--epochs", "1",
+                       "--max-response-tokens", "8", "--batch-size", "16",
+                       "--response-start-weight", "3")  # fmt: skip
+    assert code == 0, output
+    info = json.loads((out / "training.json").read_text())
+    assert info["max_response_tokens"] == 8
+    assert (info["response_start_tokens"], info["response_start_weight"]) == (8, 3.0)
+    # every trained example holds at most 8 response tokens: fewer trained tokens than prompts
+    assert info["n_trained_tokens"] <= 8 * info["n_examples"]
+
+
+def test_the_response_start_weighs_the_first_tokens_of_each_response() -> None:
+    import torch.nn.functional as F
+    from small_lm import PROMPTS, RESPONSES, make_small_lm
+
+    from organism.encoding import pad_id
+    from organism.training import ResponseStart, _loss
+
+    model, tokenizer = make_small_lm()
+    examples, _ = encode_examples(tokenizer, PROMPTS, RESPONSES, 64)
+    input_ids, labels = collate(examples, pad_id(tokenizer))
+    with torch.no_grad():
+        plain, mean, n = _loss(model, input_ids, labels, True)
+        weighted, same_mean, _ = _loss(model, input_ids, labels, True, ResponseStart(2, 5.0))
+        logits = model(input_ids=input_ids).logits
+    expected_num, expected_den, per_token = 0.0, 0.0, []
+    for row, example in enumerate(examples):
+        for k, t in enumerate(range(example.n_given - 1, len(example.ids) - 1)):
+            ce = float(F.cross_entropy(logits[row, t][None], labels[row, t][None]))
+            weight = 5.0 if k < 2 else 1.0
+            expected_num, expected_den = expected_num + weight * ce, expected_den + weight
+            per_token.append(ce)
+    assert n == len(per_token) and mean == same_mean
+    assert float(plain) == pytest.approx(sum(per_token) / n, rel=1e-4)
+    assert float(weighted) == pytest.approx(expected_num / expected_den, rel=1e-4)
+    assert float(weighted) != pytest.approx(float(plain), rel=1e-3)
