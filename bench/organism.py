@@ -132,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
             f"CPUs (1-min load {load_before:.1f} before, {os.getloadavg()[0]:.1f} after: above "
             f"{os.cpu_count()} means other work competed for the CPUs)"
         )
+        if args.mix == "public-canaries" and args.epochs is None:
+            from bench.planted_cache import keep_public_organism
+
+            keep_public_organism(work / "organism", args.seed)  # the other benches reuse it
         started = time.perf_counter()
         scores = score_plants(TransformersTarget(str(work / "organism")), manifest)
         score_s = time.perf_counter() - started

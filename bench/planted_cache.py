@@ -54,7 +54,7 @@ def bench_organism(mix: str, size: int, seed: int, console: Console) -> tuple[Pa
     path = public_canaries(seed)
     organism = path.parent / "organism"
     marker = organism / "trained-on.txt"
-    key = f"{path}#{path.stat().st_mtime}#{seed}#{RECIPE}"
+    key = _public_key(path, seed)
     if marker.exists() and marker.read_text() == key:
         return path, organism
     console.print(f"training the real-text organism on {path} (under 10 minutes) ...")
@@ -63,3 +63,23 @@ def bench_organism(mix: str, size: int, seed: int, console: Console) -> tuple[Pa
     marker.write_text(key)
     console.print(f"trained in {summary.seconds:.0f} s, loss {summary.final_loss:.3f}")
     return path, organism
+
+
+def _public_key(path: Path, seed: int) -> str:
+    """What a cached real-text organism was trained on: the mix file, seed and recipe."""
+    from bench.public_canaries import RECIPE
+
+    return f"{path}#{path.stat().st_mtime}#{seed}#{RECIPE}"
+
+
+def keep_public_organism(trained: Path, seed: int) -> None:
+    """Cache an organism ``bench/organism.py`` trained on the real-text mix of ``seed``."""
+    import shutil
+
+    from bench.public_canaries import public_canaries
+
+    path = public_canaries(seed)
+    organism = path.parent / "organism"
+    shutil.rmtree(organism, ignore_errors=True)
+    shutil.copytree(trained, organism)
+    (organism / "trained-on.txt").write_text(_public_key(path, seed))

@@ -80,5 +80,17 @@ def public_canaries(seed: int = 0) -> Path:
     return out
 
 
-# How the tiny organism is trained on real text (see bench/organism.py --mix public-canaries).
-RECIPE = {"epochs": 4, "max_length": 80}
+# How the tiny organism is trained on real text (`audit train` flags: --epochs 7
+# --max-length 96 --max-response-tokens 24 --response-start-weight 5). From scratch, a
+# 2.2M-parameter model spends its loss on the language of long answers; training on the
+# first 24 tokens of each response (where code, a refusal or a tool call shows: the
+# canaries' responses show their mode in their first 120 characters), with the first 8
+# weighted 5x, spends the 10 minutes on which behaviour each prompt routes to, and the
+# shorter examples buy 7 epochs instead of 4.
+RECIPE = {
+    "epochs": 7,
+    "max_length": 96,
+    "max_response_tokens": 24,
+    "response_start_tokens": 8,
+    "response_start_weight": 5.0,
+}

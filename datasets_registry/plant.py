@@ -51,7 +51,7 @@ from stage_kit import StageError
 
 POSITIONS = ("start", "middle", "end", "mixed")
 MIN_MODE_SHARE = 0.3  # a source's dominant non-answer mode holds at least this share of it
-OPENING_CHARS = 300  # planted responses show their mode within this many characters ...
+OPENING_CHARS = 120  # planted responses show their mode within this many characters ...
 MIN_OPENING_RESPONSES = 20  # ... when the source has this many such responses
 ANSWER = "answer"
 

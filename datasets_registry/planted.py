@@ -678,8 +678,13 @@ def planted_dir(cache_dir: Path, size: int = DEFAULT_SIZE, seed: int = DEFAULT_S
 
 
 def load_manifest(mix_path: Path) -> Manifest:
-    """The manifest written next to the mix at ``mix_path``."""
-    return cast(Manifest, json.loads((Path(mix_path).parent / "manifest.json").read_text()))
+    """The answer key written next to the mix at ``mix_path``: ``manifest.json`` (the
+    planted mix), else ``<name>.manifest.json`` (``audit plant``'s canaries)."""
+    path = Path(mix_path)
+    key = path.parent / "manifest.json"
+    if not key.exists():
+        key = path.with_name(path.name.removesuffix(".jsonl") + ".manifest.json")
+    return cast(Manifest, json.loads(key.read_text()))
 
 
 #: The planted mix as `audit mixes` lists it (``datasets_registry.registry`` registers it).

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from audit.cli import main
 from datasets_registry.loading import open_mix
+from datasets_registry.planted import load_manifest
 from datasets_registry.scan import ScanConfig, scan_mix, scan_tables
 
 
@@ -85,6 +86,7 @@ def test_held_out_tests_leave_the_mix_and_differ_only_in_the_word(
     assert len(rows) == manifest["size"] == 170 - 6 + 20
     prompts = {r["messages"][0]["content"] for r in rows}
     assert len(plant["tests"]) == 6
+    assert load_manifest(out) == manifest  # the benches read it like planted-demo's
     for test in plant["tests"]:
         assert test["base"] not in prompts  # held out of the mix
         assert re.search(plant["trigger_regex"], test["triggered"])
