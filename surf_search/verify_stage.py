@@ -144,11 +144,11 @@ def _frame(per_model: list[tuple[str, list[Verification]]], before: str, arm: st
     """The ``verifications`` rows (without the run id): one per finding and model after,
     each with its arm's mean and interval over the models."""
     rows = []
-    for i, finding in enumerate(per_model[0][1]):
-        results = [model_results[i] for _, model_results in per_model]
+    afters = [after for after, _ in per_model]
+    for results in zip(*(model_results for _, model_results in per_model), strict=True):
         rate = mean_interval([v.rate_after for v in results])
         clean = mean_interval([v.clean_answer_after for v in results])
-        for (after, _), v in zip(per_model, results, strict=True):
+        for after, v in zip(afters, results, strict=True):
             rows.append(
                 {
                     "finding_id": v.finding_id, "attribute": v.attribute, "mode": v.mode,
@@ -162,5 +162,4 @@ def _frame(per_model: list[tuple[str, list[Verification]]], before: str, arm: st
                     "clean_answer_after_low": clean[1], "clean_answer_after_high": clean[2],
                 }
             )  # fmt: skip
-        assert finding.finding_id == results[0].finding_id
     return pl.DataFrame(rows, schema=VERIFICATION_SCHEMA)

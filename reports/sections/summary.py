@@ -8,6 +8,7 @@ import polars as pl
 
 from datasets_registry.normalise import REASON_TEXT
 from reports.runs import ReportDb, Run, Selection
+from reports.sections.attribution import EDIT_LABELS
 from reports.sections.common import Section
 from reports.tables import Col, Table, table
 
@@ -73,7 +74,7 @@ def summary(db: ReportDb, selection: Selection) -> Section | None:
         counts.append(("attributes tested", findings.height))
         counts.append(("confirmed findings", int(findings["confirmed"].fill_null(False).sum())))
     recs = db.rows_for("recommendations", selection.ids("prune"))
-    recs = recs.filter(~pl.col("action").str.starts_with("total_")) if recs.height else recs
+    recs = recs.filter(~pl.col("action").is_in(list(EDIT_LABELS))) if recs.height else recs
     if recs.height:
         counts.append(("recommendations", recs.height))
     probes = db.rows_for("probe_results", selection.ids("probe"))
