@@ -28,7 +28,8 @@ from surf_search.search_stage import SearchConfig, SearchResult
     default=SearchConfig.scan_terms,
     show_default=True,
     type=click.IntRange(min=1),
-    help="How many scan words --from-scan adds.",
+    help="How many scan words --from-scan adds, in review order; a word carried by nearly the "
+    "same rows as a word above it (one template) is passed over.",
 )
 @click.option(
     "--attribute",
@@ -91,7 +92,7 @@ def summarise(result: SearchResult, db: str) -> None:
     if result.scan is not None:
         if result.scan.spelling_problem is not None:
             console.print(
-                "[dim]cannot reread the scanned mix for word spellings "
+                "[dim]cannot reread the scanned mix for word spellings and templates "
                 f"({result.scan.spelling_problem})[/]"
             )
         terms = [f"term:{w}" for w in result.scan.words]
@@ -101,6 +102,14 @@ def summarise(result: SearchResult, db: str) -> None:
             highlight=False,
             markup=False,
         )
+        if result.scan.duplicates:
+            twins = ", ".join(f"{w} (~{k})" for w, k in result.scan.duplicates.items())
+            console.print(
+                f"passed over as the same rows as a word above (one template): {twins}",
+                style="dim",
+                highlight=False,
+                markup=False,
+            )
     if result.samples_ignored:
         console.print("[dim]greedy decoding: one sample per prompt (--samples ignored)[/]")
     console.print(

@@ -15,10 +15,18 @@ from datasets_registry.loading import open_mix
 from datasets_registry.normalise import Columns
 
 
-def surface_forms(
-    mix: str, words: Sequence[str], columns: Columns | None = None, max_rows: int = 20_000
-) -> dict[str, str]:
-    """The usual spelling of each word in the mix's prompts (the word itself if unseen)."""
+def sample_prompts(mix: str, columns: Columns | None = None, max_rows: int = 20_000) -> list[str]:
+    """The prompts of the mix's first ``max_rows`` rows (missing prompts as empty text)."""
+    prompts: list[str] = []
+    for batch in open_mix(mix, columns).batches(min(max_rows, 10_000)):
+        prompts += [p or "" for p in batch.frame["prompt"]]
+        if len(prompts) >= max_rows:
+            break
+    return prompts[:max_rows]
+
+
+def spellings(prompts: Sequence[str], words: Sequence[str]) -> dict[str, str]:
+    """The usual spelling of each word in ``prompts`` (the word itself if unseen)."""
     if not words:
         return {}
     pattern = re.compile(
@@ -26,13 +34,17 @@ def surface_forms(
         re.IGNORECASE,
     )
     counts: dict[str, Counter[str]] = {w.lower(): Counter() for w in words}
-    seen = 0
-    for batch in open_mix(mix, columns).batches(min(max_rows, 10_000)):
-        for prompt in batch.frame["prompt"]:
-            for match in pattern.finditer(prompt or ""):
-                if match.group(1) is None:  # not at the start of a sentence
-                    counts[match.group(2).lower()][match.group(2)] += 1
-        seen += batch.frame.height
-        if seen >= max_rows:
-            break
+    for prompt in prompts:
+        for match in pattern.finditer(prompt):
+            if match.group(1) is None:  # not at the start of a sentence
+                counts[match.group(2).lower()][match.group(2)] += 1
     return {w: (counts[w.lower()].most_common(1)[0][0] if counts[w.lower()] else w) for w in words}
+
+
+def surface_forms(
+    mix: str, words: Sequence[str], columns: Columns | None = None, max_rows: int = 20_000
+) -> dict[str, str]:
+    """The usual spelling of each word in the prompts of the mix's first ``max_rows`` rows."""
+    if not words:
+        return {}
+    return spellings(sample_prompts(mix, columns, max_rows), words)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from datasets_registry.loading import MixError
 from datasets_registry.normalise import Columns
-from datasets_registry.surface import surface_forms
+from datasets_registry.surface import sample_prompts, spellings
+from datasets_registry.term_overlap import distinct_terms, term_rows
 from duckdb_store.records import SearchSettings
 from duckdb_store.store import Store
 from stage_kit import NO_PROGRESS, Progress, StageError
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 LABEL = "search"  # the progress task
+CANDIDATES_PER_TERM = 5  # review-order words read per scan word, so templates can be passed over
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class SearchConfig:
     target: TargetConfig  # the model under audit and its generation parameters
     seeds_file: str | None = None  # seed prompts (lines or JSON lines); None: the built-in set
     from_scan: bool = False  # add the words of the latest scan's hypotheses (term:<word>)
-    scan_terms: int = 12  # how many scan words from_scan adds
+    scan_terms: int = 12  # how many scan words from_scan adds (one per template)
     attributes: tuple[str, ...] = ()  # only these operators (e.g. formal_vocab, term:zorblax)
     budget: int = SearchPlan.budget  # answers the search may use (cached ones count)
     samples: int = SearchPlan.samples  # responses per prompt in confirmation (sampling only)
@@ -60,6 +62,9 @@ class ScanWords:
     scan_run: str
     words: list[str]  # without the ``term:`` prefix, best hypothesis first
     spelling_problem: str | None = None  # set when the scanned mix could not be reread
+    # (then neither spellings nor templates are known: the first words are taken as they come)
+    # words passed over as the same template as a kept word (word -> kept word)
+    duplicates: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -103,10 +108,16 @@ def choose_mutations(
         scan_run = store.latest_run("scan")
         if scan_run is None:
             raise StageError("--from-scan: no finished scan in this database (run `audit scan`)")
-        words = store.scan_terms(scan_run, scan_terms)
-        forms, problem = _surface_forms(store, scan_run, words)
+        candidates = store.scan_terms(scan_run, CANDIDATES_PER_TERM * scan_terms)
+        prompts, problem = _reread_prompts(store, scan_run)
+        if prompts is None:
+            words, duplicates = candidates[:scan_terms], {}
+        else:
+            chosen_terms = distinct_terms(candidates, term_rows(prompts, candidates), scan_terms)
+            words, duplicates = chosen_terms.kept, chosen_terms.skipped
+            forms = spellings(prompts, words)
         mutations += [term_mutation(w, forms.get(w)) for w in words]
-        scan = ScanWords(scan_run, words, problem)
+        scan = ScanWords(scan_run, words, problem, duplicates)
     if attributes:
         try:
             mutations = [get_mutation(name, forms) for name in attributes]
@@ -115,13 +126,11 @@ def choose_mutations(
     return ChosenMutations(mutations, forms, scan)
 
 
-def _surface_forms(
-    store: Store, scan_run: str, words: list[str]
-) -> tuple[dict[str, str], str | None]:
-    """How the scanned mix writes each word; none, and why, when the mix cannot be reread."""
+def _reread_prompts(store: Store, scan_run: str) -> tuple[list[str] | None, str | None]:
+    """A sample of the scanned mix's prompts; none, and why, when the mix cannot be reread."""
     settings = store.scan_settings(scan_run)
     if settings is None:
-        return {}, f"no scan settings recorded for {scan_run}"
+        return None, f"no scan settings recorded for {scan_run}"
     columns = Columns(
         source=settings.source_column,
         prompt=settings.prompt_column,
@@ -129,9 +138,9 @@ def _surface_forms(
         id=settings.id_column,
     )
     try:
-        return surface_forms(settings.mix, words, columns), None
+        return sample_prompts(settings.mix, columns), None
     except (MixError, OSError) as exc:
-        return {}, str(exc)
+        return None, str(exc)
 
 
 def run(config: SearchConfig, store: Store, progress: Progress = NO_PROGRESS) -> SearchResult:
