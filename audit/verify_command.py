@@ -48,7 +48,8 @@ from surf_search.verify_stage import DEFAULT_ARM, VerifyConfig, VerifyResult
     default=VerifyConfig.max_seeds,
     show_default=True,
     type=click.IntRange(min=5),
-    help="Seeds per finding.",
+    help="Seeds per finding, taken from each kind in turn (the clean answer rate counts every "
+    "seed).",
 )
 @click.option(
     "--batch-size", default=VerifyConfig.batch_size, show_default=True, type=click.IntRange(min=1)
@@ -91,6 +92,12 @@ def summarise(result: VerifyResult) -> None:
         return
     frame = result.verifications
     n_models = int(frame["n_after_models"].max())
+    console.print(
+        f"clean answer: the share of {int(frame['n_clean'].min()):,} seeds of every kind, "
+        "unmutated, answered plainly (the same for every finding)",
+        style="dim",
+        highlight=False,
+    )
     if n_models > 1:
         arm = frame["arm"][0]
         print_frame(

@@ -170,6 +170,15 @@ MIGRATIONS: list[Migration] = [
             rate_after_mean = rate_after, clean_answer_after_mean = clean_answer_after;
         """,
     ),
+    Migration(
+        7,
+        "the clean answer rate is measured on every seed of the search (each kind), answered "
+        "unmutated, once per model: how many seeds it counts (NULL for older rows, whose "
+        "rate counts the finding's own seeds)",
+        """
+        ALTER TABLE verifications ADD COLUMN n_clean BIGINT;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -47,6 +47,7 @@ VERIFICATION_SCHEMA = {
     "clean_answer_after_mean": pl.Float64,
     "clean_answer_after_low": pl.Float64,
     "clean_answer_after_high": pl.Float64,
+    "n_clean": pl.Int64,
 }
 DEFAULT_ARM = "after"
 
@@ -61,7 +62,7 @@ class VerifyConfig:
     after_model: str | tuple[str, ...]
     search_run: str | None = None  # the search whose findings to verify; None: the latest
     seeds_file: str | None = None  # seed prompts; None: the search run's, or the built-in set
-    max_seeds: int = 60  # seeds per finding
+    max_seeds: int = 60  # seeds per finding (each kind in turn); the clean rate: every seed
     batch_size: int = TargetConfig.batch_size  # prompts per generate call
     arm: str = DEFAULT_ARM  # what the models after are (e.g. "pruned", "random removal")
 
@@ -160,6 +161,7 @@ def _frame(per_model: list[tuple[str, list[Verification]]], before: str, arm: st
                     "rate_after_mean": rate[0], "rate_after_low": rate[1],
                     "rate_after_high": rate[2], "clean_answer_after_mean": clean[0],
                     "clean_answer_after_low": clean[1], "clean_answer_after_high": clean[2],
+                    "n_clean": v.n_clean,
                 }
             )  # fmt: skip
     return pl.DataFrame(rows, schema=VERIFICATION_SCHEMA)

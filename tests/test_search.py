@@ -168,9 +168,16 @@ def test_verify_repeats_the_findings_on_both_models(
     assert sql(db, f"SELECT count(*) FROM verifications WHERE run_id = '{result.run_id}'") == [
         (len(findings),)
     ]
+    # the clean answer rate: every seed of the search, once per model, the same on every row
+    with Store(db) as store:
+        n_seeds = store.search_settings(search_run).n_seeds
+    assert set(frame["n_clean"]) == {n_seeds} and n_seeds > 5
+    assert frame["clean_answer_before"].n_unique() == 1
+    assert frame["clean_answer_before"].to_list() == frame["clean_answer_after"].to_list()
     code, output = run("verify", "--before", model, "--after", model, "--max-seeds", "5",
                        "--db", str(db))  # fmt: skip
     assert code == 0 and "confirmed triggers before and after" in output, output
+    assert f"share of {n_seeds:,} seeds of every kind" in output, output
     code, output = run("verify", "--before", model, "--after", model, "--search-run", "nope",
                        "--db", str(db))  # fmt: skip
     assert code == 2 and "no run 'nope'" in output, output
@@ -263,3 +270,17 @@ def test_bad_arguments_exit_2(planted_organism: PlantedOrganism, tmp_path: Path)
     ]:  # fmt: skip
         code, output = run("search", *args, "--db", db)
         assert code == 2 and message in output, output
+
+
+def test_verify_seeds_cover_every_kind() -> None:
+    """The built-in seeds are listed kind by kind; the verification's first 60 take each in turn."""
+    from collections import Counter
+
+    from surf_search.seeds import builtin_seeds
+    from surf_search.verify import spread_by_kind
+
+    seeds = builtin_seeds()
+    spread = spread_by_kind(seeds)
+    assert sorted(s.seed_id for s in spread) == sorted(s.seed_id for s in seeds)
+    assert Counter(s.kind for s in seeds[:60]).keys() == {"explain", "fact"}  # the list's order
+    assert Counter(s.kind for s in spread[:60]) == {k: 10 for k in {s.kind for s in seeds}}

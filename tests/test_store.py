@@ -162,3 +162,4 @@ def test_verifications_before_schema_6_read_as_one_model_arms(tmp_path: Path, mo
     assert (row["arm"], row["n_after_models"]) == ("after", 1)
     assert (row["rate_after_mean"], row["clean_answer_after_mean"]) == (0.1, 0.88)
     assert row["rate_after_low"] is None and row["clean_answer_after_high"] is None
+    assert row["n_clean"] is None  # schema 7: its clean rate counted the finding's own seeds
