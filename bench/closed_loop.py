@@ -78,6 +78,8 @@ def random_removal(mix: Path, n: int, seed: int, out: Path) -> Path:
     from attribution.prune import write_mix
     from datasets_registry.loading import open_mix
 
+    if out.exists():  # the same draw: seed and n name the file
+        return out
     frame, _ = open_mix(str(mix)).frame()
     drop = random.Random(seed).sample(frame["example_id"].to_list(), n)
     return write_mix(frame.filter(~pl.col("example_id").is_in(drop)), out)
@@ -164,14 +166,20 @@ def main(argv: list[str] | None = None) -> int:
         max_added_fraction=args.max_added_fraction,
         seed=args.seed,
     )
+    change_path = pruned_mix.with_name("mix.manifest.json")
     with Store(db) as store:
-        prune_stage.run(
-            prune_stage.PruneConfig(
-                mix=str(mix), out=str(pruned_mix), method="saliency", policy=policy
-            ),
-            store,
+        attribute_run = store.latest_run("attribute")
+        done = change_path.exists() and (
+            json.loads(change_path.read_text()).get("attribute_run") == attribute_run
         )
-    change = json.loads(pruned_mix.with_name("mix.manifest.json").read_text())
+        if not done:  # a rerun keeps the pruned file, so its retrained models are reused
+            prune_stage.run(
+                prune_stage.PruneConfig(
+                    mix=str(mix), out=str(pruned_mix), method="saliency", policy=policy
+                ),
+                store,
+            )
+    change = json.loads(change_path.read_text())
     n_removed = sum(len(ids) for ids in change["removed"].values())
     n_added = len(change["added"])
     control_mix = random_removal(mix, n_removed, args.seed, work / f"random-{n_removed}.jsonl")
@@ -227,9 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         for arm, f in after.items()
     }
     for arm, (b, a) in clean.items():
+        first = after[arm].row(0, named=True)
+        low, high = (first[f"clean_answer_after_{e}"] for e in ("low", "high"))
         console.print(
-            f"clean answer rate, {arm} (mean of {k}): {b:.3f} -> {a:.3f} "
-            f"({(a - b) * 100:+.1f} points)"
+            f"clean answer rate ({first['n_clean']} seeds of every kind), {arm} (mean of {k}): "
+            f"{b:.3f} -> {a:.3f} [{a if low is None else low:.3f}, "
+            f"{a if high is None else high:.3f}] ({(a - b) * 100:+.1f} points)"
         )
     plants = [p["name"] for p in manifest["plants"]]
     found = [p for p in plants if p in best]
