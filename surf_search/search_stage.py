@@ -61,10 +61,10 @@ class ScanWords:
 
     scan_run: str
     words: list[str]  # without the ``term:`` prefix, best hypothesis first
-    spelling_problem: str | None = None  # set when the scanned mix could not be reread
-    # (then neither spellings nor templates are known: the first words are taken as they come)
-    # words passed over as the same template as a kept word (word -> kept word)
-    duplicates: dict[str, str] = field(default_factory=dict)
+    # set when the scanned mix could not be reread (then neither spellings nor templates are
+    # known, and the first words of the review order are taken as they come)
+    spelling_problem: str | None = None
+    duplicates: dict[str, str] = field(default_factory=dict)  # passed-over word -> kept twin
 
 
 @dataclass(frozen=True)
