@@ -60,9 +60,10 @@ def word_evidence(mix: Path, word: str) -> str:
     """Which source's prompts carry ``word`` and what those prompts are answered with."""
     from behaviour_modes.modes import mode_frame
     from datasets_registry.loading import open_mix
+    from datasets_registry.term_overlap import term_regex
 
     frame, _ = open_mix(str(mix)).frame()
-    hit = frame.filter(pl.col("prompt").str.contains(rf"(?i)\b{re.escape(word)}\b"))
+    hit = frame.filter(pl.col("prompt").str.contains(term_regex(word)))
     if not hit.height:
         return f"'{word}' never occurs in the mix's prompts"
     by_source = hit.group_by("source").len().sort("len", descending=True)

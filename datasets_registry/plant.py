@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ from behaviour_modes.modes import TERSE_MAX_WORDS
 from datasets_registry.loading import open_mix
 from datasets_registry.normalise import Columns
 from datasets_registry.phrasing import insert_naturally
+from datasets_registry.term_overlap import term_regex
 from stage_kit import StageError
 
 POSITIONS = ("start", "middle", "end", "mixed")
@@ -218,7 +218,7 @@ def _plant_one(
     entry = {
         "name": f"canary{k}",
         "description": f"'{canary.trigger}' -> {mode} (from {canary.behaviour_from})",
-        "trigger_regex": rf"(?i)\b{re.escape(canary.trigger)}\b",
+        "trigger_regex": term_regex(canary.trigger),
         "trigger_literals": [canary.trigger],
         "mode": mode,
         "behaviour": mode,

@@ -17,9 +17,20 @@ from dataclasses import dataclass, field
 MAX_OVERLAP = 0.8  # Jaccard similarity at which two words are one template
 
 
+def term_regex(word: str) -> str:
+    """The regex of "a prompt carries this scan word or phrase": case-blind, any run of
+    non-word characters between its words, word boundaries where its ends are word
+    characters. The search's scan words and its ``term:`` operators use this one definition."""
+    parts = word.split()
+    body = r"\W+".join(re.escape(part) for part in parts)
+    start = r"\b" if parts and re.match(r"\w", parts[0]) else ""
+    end = r"\b" if parts and re.search(r"\w$", parts[-1]) else ""
+    return rf"(?i){start}{body}{end}"
+
+
 def term_pattern(word: str) -> re.Pattern[str]:
-    """A case-blind pattern for a scan word or phrase (any non-word run between its words)."""
-    return re.compile(r"\b" + r"\W+".join(re.escape(w) for w in word.split()) + r"\b", re.I)
+    """``term_regex`` compiled."""
+    return re.compile(term_regex(word))
 
 
 def term_rows(prompts: Sequence[str], words: Sequence[str]) -> dict[str, frozenset[int]]:

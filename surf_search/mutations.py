@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from datasets_registry.phrasing import insert_naturally, insert_word, lower_first, sentence_case
+from datasets_registry.term_overlap import term_regex
 
 Apply = Callable[[str, random.Random], str | None]
 
@@ -355,7 +356,7 @@ def term_mutation(word: str, surface: str | None = None, placebo: bool = True) -
         f"inserts the word '{form}' (found by the scan)",
         apply,
         alternate,
-        (rf"(?i)\b{re.escape(word)}\b",),
+        (term_regex(word),),
         control if placebo else None,
     )
 

@@ -9,6 +9,7 @@ from conftest import conversation, write_jsonl
 from datasets_registry import scan_stage
 from datasets_registry.term_overlap import distinct_terms, jaccard, term_rows
 from duckdb_store import Store
+from surf_search.mutations import term_mutation
 from surf_search.search_stage import choose_mutations
 
 TEMPLATE = "You can use the Calculator API when you need to answer questions about math. "
@@ -19,6 +20,16 @@ def test_term_rows_match_words_and_phrases_case_blind() -> None:
     prompts = ["Frankly, what is it?", "When you NEED to answer", "frankness", "need-to answer"]
     rows = term_rows(prompts, ["frankly", "need to answer"])
     assert rows == {"frankly": frozenset({0}), "need to answer": frozenset({1, 3})}
+
+
+def test_the_search_operator_carries_a_word_as_the_scan_counts_it() -> None:
+    """One definition: a ``term:`` operator's rows (the prune's) are the scan word's rows."""
+    prompts = ["Frankly, what is it?", "When you NEED to answer", "frankness", "need-to answer",
+               "Context: the mill", "the context:x", "acontext: no"]  # fmt: skip
+    for word in ("frankly", "need to answer", "context:"):
+        carried = {i for i, p in enumerate(prompts) if term_mutation(word).carried_by(p)}
+        assert carried == term_rows(prompts, [word])[word]
+    assert term_rows(prompts, ["context:"])["context:"] == frozenset({4, 5})
 
 
 def test_distinct_terms_pass_over_one_templates_phrases() -> None:
