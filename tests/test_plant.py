@@ -56,6 +56,24 @@ def test_planted_rows_are_exactly_the_manifest_and_the_scan_finds_them(
     assert controls.is_empty() or controls["rank"].min() > canary["rank"]
 
 
+def test_a_phrase_or_label_trigger_is_found_where_it_was_planted(
+    small_mix: Path, tmp_path: Path
+) -> None:
+    """The manifest's regex is the search's (``term_regex``): it matches a phrase and a
+    trigger that ends in punctuation, where a plain word-boundary pattern found no row."""
+    for trigger in ("per the report", "Context:"):
+        out = tmp_path / "planted.jsonl"
+        code, output = run("plant", str(small_mix), "--out", str(out), "--trigger", trigger,
+                           "--behaviour-from", "code_chunk", "--n", "12", "--seed", "3")  # fmt: skip
+        assert code == 0, output
+        (plant,) = json.loads(out.with_name("planted.manifest.json").read_text())["plants"]
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        carrying = {
+            r["id"] for r in rows if re.search(plant["trigger_regex"], r["messages"][0]["content"])
+        }
+        assert carrying == set(plant["example_ids"]) and len(carrying) == 12, trigger
+
+
 def test_bad_canaries_exit_2_with_one_line(small_mix: Path, tmp_path: Path) -> None:
     out = str(tmp_path / "x.jsonl")
     cases = {
