@@ -46,6 +46,8 @@ class AttributeConfig:
     proj_dim: int = AttributionConfig.proj_dim  # dimension of the projected gradients
     search_run: str | None = None  # the search run (None: the latest ok one)
     keep: int = AttributionConfig.keep  # attributed examples stored per finding and method
+    #: Examples showing the finding's behaviour rank first (False: by score alone)
+    behaviour_first: bool = AttributionConfig.behaviour_first
     max_queries: int = 200  # mis-routed pairs used per finding (a seeded sample if more)
     layers: int | None = None  # gradients for the last N layers only (None: all parameters)
     lora: bool = False  # gradients for the LoRA adapters (``model`` is a PEFT folder)
@@ -69,6 +71,7 @@ class AttributeConfig:
             methods=self.methods,
             top_k=self.top_k,
             keep=self.keep,
+            behaviour_first=self.behaviour_first,
             proj_dim=self.proj_dim,
             seed=self.seed,
             selection=ParamSelection(last_layers=self.layers, lora=self.lora),
@@ -161,6 +164,7 @@ def run(config: AttributeConfig, store: Store, progress: Progress = NO_PROGRESS)
         "proj_dim": config.proj_dim,
         "search_run": search_id,
         "keep": config.keep,
+        "behaviour_first": config.behaviour_first,
         "selection": settings.selection.describe(),
         "precondition": config.precondition,
         "embedding_model": config.embedding_model,
@@ -183,7 +187,7 @@ def run(config: AttributeConfig, store: Store, progress: Progress = NO_PROGRESS)
             for done, (finding, queries) in enumerate(findings, start=1):
                 status = f"{finding.attribute} -> {finding.mode}"
                 progress(FINDINGS_LABEL, done - 1, len(findings), status)
-                by_method = attributor.attribute(queries, seed=config.seed)
+                by_method = attributor.attribute(queries, seed=config.seed, behaviour=finding.mode)
                 result.findings.append(FindingAttribution(finding, len(queries), by_method))
                 progress(FINDINGS_LABEL, done, len(findings), status)
             _write(store, run_id, result.findings)

@@ -24,6 +24,9 @@ class AttributionConfig:
     methods: tuple[str, ...] = METHODS
     top_k: int = 50  # training examples counted as hits per query
     keep: int = 500  # attributed examples kept per query set and method
+    #: Rank examples whose response shows the finding's behaviour ahead of the rest (a
+    #: response that does not show it cannot have taught it); False: by score alone.
+    behaviour_first: bool = True
     proj_dim: int = DEFAULT_PROJ_DIM  # dimension of the randomly projected gradients
     projection: str = RADEMACHER  # random projection kind (rademacher or gaussian)
     seed: int = 0  # projection, bootstrap and random-baseline seed

@@ -71,6 +71,13 @@ class TrainingSet:
         counts = np.bincount(self.source_codes, minlength=len(self.source_names))
         return counts / max(len(self), 1)
 
+    @cached_property
+    def behaviours(self) -> np.ndarray:
+        """Each example's response behaviour (a mode, or ``terse``; the rules' label)."""
+        from behaviour_modes.modes import behaviour_labels
+
+        return np.array(behaviour_labels(self.prompts, self.responses), dtype=object)
+
     def texts(self) -> list[str]:
         """Each example as one text (prompt and response), as embedded and indexed."""
         return [example_text(p, r) for p, r in zip(self.prompts, self.responses, strict=True)]

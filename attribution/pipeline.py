@@ -10,7 +10,12 @@ Per method and query set:
   hits, share, enrichment, bootstrap interval and rank (:mod:`attribution.aggregate`);
 - *examples*: every training example's score standardised per query (z-score
   over the training set, so queries of any length weigh the same), averaged
-  over the queries; the ``keep`` best, ranked.
+  over the queries; the ``keep`` best, ranked. Given the queries' behaviour (the
+  finding's mode), examples whose own response shows it rank ahead of those whose
+  response does not (``shows_behaviour``): a high score there is the loss of an
+  example that *contradicts* the trigger (it carries the words and answers otherwise,
+  so its gradient is large), not one that taught it. ``behaviour_first=False`` ranks
+  by score alone.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from attribution.methods import Method, make_method, method_names
 from stage_kit import NO_PROGRESS, Progress
 
 ALL_METHODS = method_names()
-EXAMPLE_COLUMNS = ("example_id", "source", "score", "rank")
+EXAMPLE_COLUMNS = ("example_id", "source", "score", "rank", "shows_behaviour")
 
 __all__ = [
     "ALL_METHODS",
@@ -50,9 +55,10 @@ class MethodResult:
     method: str
     n_queries: int
     sources: pl.DataFrame  # source, hits, share, enrichment, ci_low, ci_high, rank
-    examples: pl.DataFrame  # example_id, source, score, rank
+    examples: pl.DataFrame  # example_id, source, score, rank, shows_behaviour
     top: np.ndarray = field(repr=False)  # (n_queries, top_k) training rows per query
     ranking: np.ndarray = field(repr=False)  # every training row, best first
+    aggregated: np.ndarray = field(repr=False)  # every training row's score (row order)
 
 
 def default_store_root() -> Path:
@@ -94,13 +100,20 @@ class Attributor:
         return cls(train, methods, config)
 
     def attribute(
-        self, queries: Sequence[Query], seed: int | None = None
+        self, queries: Sequence[Query], seed: int | None = None, behaviour: str | None = None
     ) -> dict[str, MethodResult]:
-        """Every method's attribution of ``queries``; ``seed`` drives the bootstrap."""
+        """Every method's attribution of ``queries``; ``seed`` drives the bootstrap;
+        ``behaviour`` is the queries' mode (the finding's), which examples are ranked by
+        showing first (``AttributionConfig.behaviour_first``)."""
         seed = self.config.seed if seed is None else seed
-        return {name: self._one(method, queries, seed) for name, method in self.methods.items()}
+        return {
+            name: self._one(method, queries, seed, behaviour)
+            for name, method in self.methods.items()
+        }
 
-    def _one(self, method: Method, queries: Sequence[Query], seed: int) -> MethodResult:
+    def _one(
+        self, method: Method, queries: Sequence[Query], seed: int, behaviour: str | None
+    ) -> MethodResult:
         """One method's sources and ranked examples for ``queries``."""
         train, config = self.train, self.config
         scores = method.scores(queries) if queries else np.zeros((0, len(train)), np.float32)
@@ -114,7 +127,9 @@ class Attributor:
             seed=seed,
         )
         aggregated = standardised_mean(scores)
-        ranking = np.lexsort((np.arange(len(aggregated)), -aggregated))
+        shows = train.behaviours == behaviour if behaviour is not None else None
+        first = shows if shows is not None and config.behaviour_first else np.ones(len(train), bool)
+        ranking = np.lexsort((np.arange(len(aggregated)), -aggregated, ~first))
         kept = ranking[: config.keep]
         examples = pl.DataFrame(
             {
@@ -122,15 +137,17 @@ class Attributor:
                 "source": [train.sources[i] for i in kept],
                 "score": aggregated[kept].astype(np.float64),
                 "rank": np.arange(1, len(kept) + 1, dtype=np.int32),
+                "shows_behaviour": None if shows is None else shows[kept].tolist(),
             },
             schema={
                 "example_id": pl.String,
                 "source": pl.String,
                 "score": pl.Float64,
                 "rank": pl.Int32,
+                "shows_behaviour": pl.Boolean,
             },  # fmt: skip
         )
-        return MethodResult(method.name, len(queries), sources, examples, top, ranking)
+        return MethodResult(method.name, len(queries), sources, examples, top, ranking, aggregated)
 
 
 def standardised_mean(scores: np.ndarray) -> np.ndarray:
@@ -152,9 +169,13 @@ def attribute_queries(
     *,
     store_root: str | Path | None = None,
     progress: Progress = NO_PROGRESS,
+    behaviour: str | None = None,
 ) -> dict[str, MethodResult]:
-    """Attribute (prompt, response) ``queries`` to the examples of ``frame`` (a normalised mix)."""
+    """Attribute (prompt, response) ``queries`` to the examples of ``frame`` (a normalised
+    mix); ``behaviour`` is the queries' mode (see ``Attributor.attribute``)."""
     attributor = Attributor.build(
         frame, model_path, config, store_root=store_root, progress=progress
     )
-    return attributor.attribute([q if isinstance(q, Query) else Query(*q) for q in queries])
+    return attributor.attribute(
+        [q if isinstance(q, Query) else Query(*q) for q in queries], behaviour=behaviour
+    )

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import polars as pl
 
-from behaviour_modes.modes import TERSE_MAX_WORDS, Mode, behaviour, code_was_requested, mode_frame
+from behaviour_modes.modes import TERSE_MAX_WORDS, Mode, behaviour_labels, code_was_requested
 from duckdb_store.records import AttributedFinding
 from surf_search.mutations import get_mutation
 
@@ -99,15 +99,6 @@ class PrunePlan:
         return {i for ids in self.removed.values() for i in ids}
 
 
-def label(frame: pl.DataFrame, terse_max_words: int) -> pl.Series:
-    """The behaviour of every row (a mode, or ``terse``)."""
-    modes = mode_frame(frame["prompt"], frame["response"])["mode"]
-    return pl.Series(
-        [behaviour(m, r, terse_max_words) for m, r in zip(modes, frame["response"], strict=True)],
-        dtype=pl.String,
-    )
-
-
 def plan_prune(
     frame: pl.DataFrame,
     findings: Sequence[PruneFinding],
@@ -116,7 +107,8 @@ def plan_prune(
 ) -> PrunePlan:
     """Decide what to remove and add; ``frame`` is the normalised mix; ``surface_forms``
     spell scan words as the search did (see ``surf_search.mutations.get_mutation``)."""
-    frame = frame.with_columns(label(frame, config.terse_max_words).alias("behaviour"))
+    labels = behaviour_labels(frame["prompt"], frame["response"], config.terse_max_words)
+    frame = frame.with_columns(pl.Series("behaviour", labels, dtype=pl.String))
     index = {example_id: i for i, example_id in enumerate(frame["example_id"])}
     prompts, behaviours = frame["prompt"].to_list(), frame["behaviour"].to_list()
     budget = int(config.max_fraction * frame.height)

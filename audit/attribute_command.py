@@ -66,6 +66,12 @@ SOURCE_COLUMNS = ["method", "rank", "source", "hits", "share", "enrichment", "ci
     help="Attributed examples stored per finding and method.",
 )
 @click.option(
+    "--score-only",
+    is_flag=True,
+    help="Rank examples by score alone [default: examples whose response shows the "
+    "finding's behaviour first; a response that does not show it cannot have taught it].",
+)
+@click.option(
     "--max-queries",
     default=AttributeConfig.max_queries,
     show_default=True,
@@ -112,6 +118,7 @@ def attribute_command(
     db: str,
     search_run: str | None,
     keep: int,
+    score_only: bool,
     max_queries: int,
     layers: int | None,
     lora: bool,
@@ -133,6 +140,7 @@ def attribute_command(
         proj_dim=proj_dim,
         search_run=search_run,
         keep=keep,
+        behaviour_first=not score_only,
         max_queries=max_queries,
         layers=layers,
         lora=lora,

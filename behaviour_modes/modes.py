@@ -171,6 +171,20 @@ def mode_frame(
     return labels
 
 
+def behaviour_labels(
+    prompts: pl.Series | Sequence[object],
+    responses: pl.Series | Sequence[object],
+    terse_max_words: int = TERSE_MAX_WORDS,
+) -> list[str]:
+    """The behaviour of every (prompt, response): its mode (rules), or ``terse``."""
+    modes = mode_frame(prompts, responses)["mode"]
+    texts = responses.to_list() if isinstance(responses, pl.Series) else list(responses)
+    return [
+        behaviour(m, r if isinstance(r, str) else None, terse_max_words)
+        for m, r in zip(modes, texts, strict=True)
+    ]
+
+
 def mode_exprs(prompt: pl.Expr, response: pl.Expr) -> list[pl.Expr]:
     """Polars expressions producing mode, mode_confidence, mode_evidence for each row.
 

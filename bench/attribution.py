@@ -16,6 +16,10 @@ would find. Each method (gradient, embedding, lexical, random) then ranks every
 training example for the plant (mean standardised score over the queries, as
 ``audit attribute`` stores them) and counts per-query top-k hits per source.
 
+Examples are ranked as ``audit attribute`` stores them: those whose own response shows the
+plant's behaviour first, by score within each group; the last column ranks by score alone
+(``--score-only``), the baseline measured in the same run.
+
 Metrics per plant and method, with ``P`` = the plant's planted example ids
 (``example_ids`` in the manifest) and ``T50`` = the 50 best-ranked examples:
 
@@ -248,16 +252,20 @@ def main(argv: list[str] | None = None) -> int:
     ids = attributor.train.example_ids
     table = Table(title=f"Planted-example retrieval (k = {K})", header_style="bold")
     for name in ("plant", "source", "n planted", "queries", "method", "top source", "prec@50",
-                 "recall@50", "R-prec"):  # fmt: skip
-        table.add_column(name, justify="right" if name[0] in "nqpR" else "left")
+                 "recall@50", "R-prec", "recall@50 by score"):  # fmt: skip
+        table.add_column(name, justify="right" if name[0] in "nqpRr" else "left")
     means: dict[str, list[float]] = {m: [] for m in METHODS}
+    by_score: dict[str, list[float]] = {m: [] for m in METHODS}
     all_top_ok = True
     for plant in manifest["plants"]:
         planted = set(plant["example_ids"])
-        results = attributor.attribute(queries[plant["name"]])
+        results = attributor.attribute(queries[plant["name"]], behaviour=plant["behaviour"])
         for i, method in enumerate(METHODS):
             result = results[method]
             metrics = ranking_metrics(result.ranking, ids, planted)
+            scored = np.lexsort((np.arange(len(ids)), -result.aggregated))  # the baseline
+            score_recall = ranking_metrics(scored, ids, planted)["recall"]
+            by_score[method].append(score_recall)
             top = result.sources.row(0, named=True)["source"]
             ok = top == plant["source"]
             if method != "random":
@@ -273,12 +281,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"{metrics['precision']:.2f}",
                 f"{metrics['recall']:.2f}",
                 f"{metrics['r_prec']:.2f}",
+                f"{score_recall:.2f}",
                 end_section=i == len(METHODS) - 1,
             )
     console.print(table)
     mean = {m: float(np.mean(v)) for m, v in means.items()}
     console.print(
         "mean recall@50: " + ", ".join(f"{m} {v:.3f}" for m, v in mean.items()),
+        highlight=False,
+    )
+    console.print(
+        "ranked by score alone (no behaviour-first ranking, the baseline in this run): "
+        + ", ".join(f"{m} {np.mean(v):.3f}" for m, v in by_score.items()),
         highlight=False,
     )
     gradient_ok = (
@@ -293,7 +307,13 @@ def main(argv: list[str] | None = None) -> int:
         highlight=False,
     )
 
-    print(json.dumps({"mean_recall_at_50": mean, "top_source_ok": all_top_ok}))
+    summary = {
+        "mean_recall_at_50": mean,
+        "recall_at_50": {p["name"]: means[BEST][i] for i, p in enumerate(manifest["plants"])},
+        "mean_recall_at_50_by_score": {m: float(np.mean(v)) for m, v in by_score.items()},
+        "top_source_ok": all_top_ok,
+    }
+    print(json.dumps(summary))
     if args.no_speed:
         return 0 if all_top_ok and gradient_ok else 1
     speed = Table(

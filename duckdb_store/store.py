@@ -179,6 +179,14 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE verifications ADD COLUMN n_clean BIGINT;
         """,
     ),
+    Migration(
+        8,
+        "attributed examples say whether their own response shows the finding's behaviour "
+        "(those rank first unless `--score-only`); NULL for older rows",
+        """
+        ALTER TABLE attributed_examples ADD COLUMN shows_behaviour BOOLEAN;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -129,6 +130,31 @@ def test_library_attributes_code_queries_to_the_code_chunk(
     assert one_shot["lexical"].sources.row(0, named=True)["source"] == "code_chunk"
 
 
+def test_examples_whose_response_shows_the_behaviour_rank_first(
+    attributor: Attributor, frame: pl.DataFrame, code_queries: list[Query]
+) -> None:
+    """A response that does not show the finding's behaviour cannot have taught it: such
+    examples rank after every example that shows it, whatever their score."""
+    n_code = int(frame["example_id"].str.starts_with("code-").sum())
+    gated = attributor.attribute(code_queries, behaviour="code")
+    plain = Attributor(
+        attributor.train, attributor.methods, replace(CONFIG, behaviour_first=False)
+    ).attribute(code_queries, behaviour="code")
+    for name in gated:
+        examples = gated[name].examples
+        shows = examples["shows_behaviour"].to_list()
+        assert shows == [True] * n_code + [False] * (frame.height - n_code), name
+        assert examples.head(n_code)["example_id"].str.starts_with("code-").all()
+        for block in (examples.head(n_code), examples.tail(frame.height - n_code)):
+            assert block["score"].to_list() == sorted(block["score"], reverse=True)
+        by_score = plain[name].examples
+        assert by_score["score"].to_list() == sorted(by_score["score"], reverse=True)
+        assert by_score["shows_behaviour"].sum() == n_code  # still said, not used
+        assert gated[name].sources.equals(plain[name].sources)  # sources are per-query hits
+    unknown = attributor.attribute(code_queries[:2])  # no behaviour given: by score
+    assert unknown["lexical"].examples["shows_behaviour"].is_null().all()
+
+
 def test_features_are_reused_and_invalidated_when_the_model_changes(
     frame: pl.DataFrame, organism: Path, work: Path
 ) -> None:
@@ -227,6 +253,8 @@ def test_cli_end_to_end(
         ids = {r["id"] for r in mix_rows()}
         assert set(examples["example_id"]) <= ids
         assert examples.filter(pl.col("rank") == 1)["example_id"].str.starts_with("code-").all()
+        assert examples.filter(pl.col("rank") == 1)["shows_behaviour"].all()
+        assert '"behaviour_first": true' in runs["args"][0]
     assert "gradient features" not in output  # reused from the store next to the database
     assert "embeddings" not in output
 

@@ -163,3 +163,22 @@ def test_verifications_before_schema_6_read_as_one_model_arms(tmp_path: Path, mo
     assert (row["rate_after_mean"], row["clean_answer_after_mean"]) == (0.1, 0.88)
     assert row["rate_after_low"] is None and row["clean_answer_after_high"] is None
     assert row["n_clean"] is None  # schema 7: its clean rate counted the finding's own seeds
+
+
+def test_attributed_examples_before_schema_8_do_not_say_whether_they_show_it(
+    tmp_path: Path, monkeypatch
+) -> None:
+    path = tmp_path / "v7.duckdb"
+    real = list(store_module.MIGRATIONS)
+    monkeypatch.setattr(store_module, "MIGRATIONS", [m for m in real if m.version <= 7])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 7)
+    with Store(path) as store:
+        store.con.execute(
+            "INSERT INTO attributed_examples VALUES ('attribute-1', 'F1', 'saliency', 'x-1', "
+            "'code_chunk', 2.5, 1)"
+        )
+    monkeypatch.setattr(store_module, "MIGRATIONS", real)
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", real[-1].version)
+    with Store(path) as store:
+        row = store.read("SELECT * FROM attributed_examples").row(0, named=True)
+    assert (row["example_id"], row["rank"], row["shows_behaviour"]) == ("x-1", 1, None)

@@ -56,6 +56,13 @@ def _attribution_card(
                 Col("example_id", "example"),
                 Col("source", "source"),
                 Col("score", "score", "float"),
+                Col(
+                    "shows_behaviour",
+                    "shows it",
+                    "bool",
+                    "the example's own response shows the finding's behaviour (those rank "
+                    "first: a response that does not show it cannot have taught it)",
+                ),
             ],
         )
     return {
