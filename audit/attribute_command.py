@@ -167,11 +167,12 @@ def attribute_command(
             highlight=False,
         )
         return
-    summarise(result, db)
+    summarise(result, db, config.behaviour_first)
 
 
-def summarise(result: AttributeResult, db: str) -> None:
-    """The run, then per finding the top three sources of every method, then what a hit is."""
+def summarise(result: AttributeResult, db: str, behaviour_first: bool = True) -> None:
+    """The run, then per finding the top three sources of every method, then what a hit is
+    and how the stored examples are ordered."""
     n = len(result.findings)
     console.print(
         f"[bold]{result.run_id}[/]: {n} finding{'s' * (n != 1)} attributed "
@@ -194,3 +195,10 @@ def summarise(result: AttributeResult, db: str) -> None:
         )
     for name, hit_desc in result.hit_desc.items():
         console.print(f"[dim]{name}: a hit is {hit_desc}[/]", highlight=False)
+    order = (
+        "examples whose own response shows the finding's behaviour first, by score within "
+        "each group (--score-only: by score alone)"
+        if behaviour_first
+        else "by score alone"
+    )
+    console.print(f"[dim]attributed_examples are ranked {order}[/]", highlight=False)

@@ -257,6 +257,22 @@ def test_cli_end_to_end(
         assert '"behaviour_first": true' in runs["args"][0]
     assert "gradient features" not in output  # reused from the store next to the database
     assert "embeddings" not in output
+    assert "ranked examples whose own response shows the finding's behaviour first" in output
+    code, output = run("attribute", "--mix", str(mix), "--model", str(organism), "--db", str(db),
+                       "--method", "lexical", "--keep", "300", "--score-only")  # fmt: skip
+    assert code == 0, output
+    assert "attributed_examples are ranked by score alone" in output
+    with Store(db) as store:
+        latest = store.latest_run("attribute")
+        assert (
+            '"behaviour_first": false'
+            in store.read("SELECT args FROM runs WHERE run_id = ?", [latest])["args"][0]
+        )
+        scored = store.read(
+            "SELECT * FROM attributed_examples WHERE run_id = ? ORDER BY rank", [latest]
+        )
+    assert scored["score"].to_list() == sorted(scored["score"], reverse=True)
+    assert 0 < scored["shows_behaviour"].sum() < scored.height  # said, not used to rank
 
 
 def test_cli_without_confirmed_findings(mix: Path, work: Path, organism: Path) -> None:
