@@ -15,7 +15,10 @@ prompts: rates are the mean over the K models with a 95% t interval. The baselin
 *unpruned* arm measured in the same run: the organism (seed S) and the unchanged mix
 retrained with seeds S+1, ...: a weakly learned trigger's rate differs between retraining
 seeds, so one model's rate "before" is a noisy yardstick. Drops are printed against both;
-the targets use the unpruned arm's mean.
+the targets use the unpruned arm's mean. The clean answer rate's change also gets a 95%
+Welch t interval of the difference between the arm's models and the unpruned arm's (each
+model's rate is listed): one retrained model in a few spills a chunk's template onto 10-17
+of the 230 benign seeds, in any arm, so a mean over K models moves by points on its own.
 
 Targets (issue 17): every *confirmed* planted trigger's rate falls by >= 80% relative
 (mean over the K models), the clean ``answer`` rate (untouched seeds) moves by <= 2
@@ -113,7 +116,8 @@ def retrain(mix: Path, out: Path, seed: int, organism: Path, console: Console) -
 
 
 def verify(before: Path, afters: list[Path], arm: str, db: Path) -> pl.DataFrame:
-    """One row per finding: the arm's mean rate after (and interval) over its models."""
+    """One row per finding and model after: the arm's mean rate (and interval) over its
+    models, and each model's own rates."""
     from duckdb_store import Store
     from surf_search import verify_stage
 
@@ -121,8 +125,24 @@ def verify(before: Path, afters: list[Path], arm: str, db: Path) -> pl.DataFrame
         before_model=str(before), after_model=tuple(str(a) for a in afters), arm=arm
     )
     with Store(db) as store:
-        frame = verify_stage.run(config, store).verifications
-    return frame.group_by("finding_id", maintain_order=True).first()
+        return verify_stage.run(config, store).verifications
+
+
+def per_model_clean(frame: pl.DataFrame) -> list[float]:
+    """Each model's clean answer rate in an arm (the same on every finding's row)."""
+    return (
+        frame.group_by("after_model", maintain_order=True).first()["clean_answer_after"].to_list()
+    )
+
+
+def difference_interval(a: list[float], b: list[float]) -> tuple[float, float]:
+    """95% Welch t interval of mean(a) - mean(b) (models of two arms, unequal variances)."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return float("nan"), float("nan")
+    result = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    return float(result.low), float(result.high)
 
 
 def plant_of(attribute: str, mode: str, manifest: dict, prompts: list[str]) -> str | None:
@@ -200,7 +220,12 @@ def main(argv: list[str] | None = None) -> int:
             for s in seeds
         ],
     }
-    after = {arm: verify(organism, models, arm, db) for arm, models in arms.items()}
+    per_model = {arm: verify(organism, models, arm, db) for arm, models in arms.items()}
+    after = {
+        arm: frame.group_by("finding_id", maintain_order=True).first()
+        for arm, frame in per_model.items()
+    }
+    clean_models = {arm: per_model_clean(frame) for arm, frame in per_model.items()}
 
     with Store(db) as store:
         flipped = store.flipped_prompts(search, phase="confirm")
@@ -246,14 +271,21 @@ def main(argv: list[str] | None = None) -> int:
     clean = {arm: (base_clean, f["clean_answer_after_mean"].mean()) for arm, f in after.items()}
     organism_clean = after["pruned"]["clean_answer_before"].mean()
     console.print(f"clean answer rate of the organism itself: {organism_clean:.3f}")
+    differences = {}
     for arm, (b, a) in clean.items():
         first = after[arm].row(0, named=True)
         low, high = (first[f"clean_answer_after_{e}"] for e in ("low", "high"))
+        d_low, d_high = difference_interval(clean_models[arm], clean_models["unpruned"])
+        differences[arm] = (d_low, d_high)
         console.print(
             f"clean answer rate ({first['n_clean']} seeds of every kind), {arm} (mean of {k}), "
             f"against the unpruned arm's mean: {b:.3f} -> {a:.3f} [{a if low is None else low:.3f}, "
-            f"{a if high is None else high:.3f}] ({(a - b) * 100:+.1f} points)"
-        )
+            f"{a if high is None else high:.3f}] ({(a - b) * 100:+.1f} points"
+            + (f"; 95% Welch interval of the difference [{d_low * 100:+.1f}, {d_high * 100:+.1f}]"
+               if arm != "unpruned" else "")
+            + "); per model: " + ", ".join(f"{c:.3f}" for c in clean_models[arm]),
+            highlight=False,
+        )  # fmt: skip
     plants = [p["name"] for p in manifest["plants"]]
     found = [p for p in plants if p in best]
     met = [p for p in found if best[p]["pruned"] >= DROP_TARGET]
@@ -274,7 +306,11 @@ def main(argv: list[str] | None = None) -> int:
         "mix": args.mix, "seed": args.seed, "retrain_seeds": k, "rows": size,
         "removed": n_removed, "added": n_added, "confirmed_plants": found,
         "drops": {p: best[p] for p in found},
-        "clean": {arm: {"unpruned_mean": b, "after_mean": a} for arm, (b, a) in clean.items()},
+        "clean": {
+            arm: {"unpruned_mean": b, "after_mean": a, "per_model": clean_models[arm],
+                  "difference_interval": differences[arm]}
+            for arm, (b, a) in clean.items()
+        },
         "clean_organism": organism_clean,
         "findings": len(confirmed), "pass": ok, "seconds": round(time.perf_counter() - started),
     }  # fmt: skip
