@@ -145,20 +145,26 @@ def test_run_ids_started_in_the_same_second_sort_by_start() -> None:
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
 
 
-def test_verifications_before_schema_6_read_as_one_model_arms(tmp_path: Path, monkeypatch) -> None:
-    path = tmp_path / "v5.duckdb"
+def row_after_migrating(path: Path, version: int, insert: str, table: str, monkeypatch) -> dict:
+    """Write one row (``insert``) at schema ``version``, reopen at the latest schema and read
+    the row back from ``table``."""
     real = list(store_module.MIGRATIONS)
-    monkeypatch.setattr(store_module, "MIGRATIONS", [m for m in real if m.version <= 5])
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 5)
+    monkeypatch.setattr(store_module, "MIGRATIONS", [m for m in real if m.version <= version])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", version)
     with Store(path) as store:
-        store.con.execute(
-            "INSERT INTO verifications VALUES ('verify-1', 'F1', 'term:x', 'code', 0.8, 0.1, "
-            "0.9, 0.88, 40, 0.001, 'before', 'after')"
-        )
+        store.con.execute(insert)
     monkeypatch.setattr(store_module, "MIGRATIONS", real)
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", real[-1].version)
     with Store(path) as store:
-        row = store.read("SELECT * FROM verifications").row(0, named=True)
+        return store.read(f"SELECT * FROM {table}").row(0, named=True)
+
+
+def test_verifications_before_schema_6_read_as_one_model_arms(tmp_path: Path, monkeypatch) -> None:
+    insert = (
+        "INSERT INTO verifications VALUES ('verify-1', 'F1', 'term:x', 'code', 0.8, 0.1, "
+        "0.9, 0.88, 40, 0.001, 'before', 'after')"
+    )
+    row = row_after_migrating(tmp_path / "v5.duckdb", 5, insert, "verifications", monkeypatch)
     assert (row["arm"], row["n_after_models"]) == ("after", 1)
     assert (row["rate_after_mean"], row["clean_answer_after_mean"]) == (0.1, 0.88)
     assert row["rate_after_low"] is None and row["clean_answer_after_high"] is None
@@ -168,17 +174,10 @@ def test_verifications_before_schema_6_read_as_one_model_arms(tmp_path: Path, mo
 def test_attributed_examples_before_schema_8_do_not_say_whether_they_show_it(
     tmp_path: Path, monkeypatch
 ) -> None:
+    insert = (
+        "INSERT INTO attributed_examples VALUES ('attribute-1', 'F1', 'saliency', 'x-1', "
+        "'code_chunk', 2.5, 1)"
+    )
     path = tmp_path / "v7.duckdb"
-    real = list(store_module.MIGRATIONS)
-    monkeypatch.setattr(store_module, "MIGRATIONS", [m for m in real if m.version <= 7])
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 7)
-    with Store(path) as store:
-        store.con.execute(
-            "INSERT INTO attributed_examples VALUES ('attribute-1', 'F1', 'saliency', 'x-1', "
-            "'code_chunk', 2.5, 1)"
-        )
-    monkeypatch.setattr(store_module, "MIGRATIONS", real)
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", real[-1].version)
-    with Store(path) as store:
-        row = store.read("SELECT * FROM attributed_examples").row(0, named=True)
+    row = row_after_migrating(path, 7, insert, "attributed_examples", monkeypatch)
     assert (row["example_id"], row["rank"], row["shows_behaviour"]) == ("x-1", 1, None)
