@@ -23,7 +23,11 @@
    neutral word of its class and frequency (``datasets_registry.placebo``), on the same seeds
    at the same positions; the term is confirmed only if it also beats the placebo
    (McNemar p < alpha, effect >= ``min_effect``): an unnatural frame flips behaviour
-   whatever word it carries.
+   whatever word it carries. A term whose own A/B cannot be confirmed (p >= alpha or a
+   small effect: its q-value can only be larger) skips the placebo. The answers kept for
+   step 3 grow with the arms that could be confirmed (``robust_seeds`` each, plus one),
+   up to ``robust_share`` of the budget, so they are not held back from weak candidates
+   when few arms need a re-test.
 3. **Robustness**: each confirmed trigger is re-tested with a second, different
    insertion of the attribute (``Mutation.alternate``); the result is recorded.
 
@@ -58,7 +62,10 @@ class SearchPlan:
     budget: int = 900  # answers used (from the cache or a call), so a rerun replays the run
     samples: int = 1  # responses per prompt in confirmation (1 under greedy decoding)
     discovery_share: float = 0.4  # of the budget spent finding candidates
-    robust_share: float = 0.2  # of the budget kept for the robustness re-tests
+    #: The budget kept for the robustness re-tests at most: while confirming, the search
+    #: keeps ``robust_seeds`` answers per arm that could still be confirmed, plus one more
+    #: arm's, within this share (a fixed fifth left weak triggers untested).
+    robust_share: float = 0.2
     robust_seeds: int = 20  # seeds per robustness re-test (at most)
     min_effect: float = 0.2  # smallest rate difference that counts as a trigger
     alpha: float = 0.05  # false discovery rate (Benjamini-Hochberg q-value threshold)
@@ -191,6 +198,7 @@ class Search:
         self.step = 0
         self.start_used = len(target.requested)
         self.n_confirmed = 0
+        self.promising = 0  # confirmation A/Bs so far that could be confirmed (p, effect)
 
     # -- budget ---------------------------------------------------------------------------
     @property
@@ -311,10 +319,18 @@ class Search:
             self._report(DISCOVER)
 
     # -- 2. confirmation ------------------------------------------------------------------
+    def _reserve(self, phase: str) -> int:
+        """Answers kept for the robustness re-tests while ``phase`` spends: ``robust_seeds``
+        for every arm that could be confirmed so far and for one more, within
+        ``robust_share`` of the budget; none once the re-tests run."""
+        if phase == ROBUST:
+            return 0
+        wanted = self.config.robust_seeds * self.config.samples * (self.promising + 1)
+        return min(int(self.config.budget * self.config.robust_share), wanted)
+
     def _share(self, tests_left: int, phase: str = CONFIRM) -> int:
         """Seeds for the next A/B: an even share of what the phase may still spend."""
-        reserve = 0 if phase == ROBUST else int(self.config.budget * self.config.robust_share)
-        room = max(0, self.config.budget - reserve - self.calls)
+        room = max(0, self.config.budget - self._reserve(phase) - self.calls)
         most = self.config.robust_seeds if phase == ROBUST else self.config.confirm_seeds
         even = room // max(1, tests_left * self.config.samples)
         return max(MIN_AB_SEEDS, min(most, even))
@@ -358,8 +374,7 @@ class Search:
         if not pairs:
             return None
         samples = self.config.samples
-        reserve = 0 if phase == ROBUST else int(self.config.budget * self.config.robust_share)
-        remaining = self.config.budget - reserve - self.calls
+        remaining = self.config.budget - self._reserve(phase) - self.calls
         if self.target.new_keys(pair_prompts(pairs), samples) > remaining:
             affordable = max(0, remaining) // max(1, 2 * samples)
             if affordable < 5:
@@ -436,8 +451,17 @@ class Search:
                     placebo=placebo.name if (placebo := arm.mutation.placebo()) else None,
                 )
             )
-            if placebo is not None:
+            possible = comparison.p_value < self.config.alpha and (
+                comparison.effect >= self.config.min_effect
+            )  # a q-value is never below its p-value: otherwise it cannot be confirmed
+            self.promising += possible
+            if placebo is not None and possible:
                 findings[-1].placebo_comparison = self._against_placebo(arm, trials, mode, limit)
+            elif placebo is not None:
+                self.notes.append(
+                    f"{arm.mutation.name}: placebo {placebo.name} not needed (its own A/B "
+                    "cannot confirm it)"
+                )
         q_values = benjamini_hochberg([f.comparison.p_value for f in findings])
         for finding, q in zip(findings, q_values, strict=True):
             finding.q_value = q

@@ -78,6 +78,9 @@ def test_search_confirms_planted_triggers_and_no_control(searched) -> None:
     n, base, mutated, effect, low, high, q, prompt, response, robust = row
     assert n >= 10 and effect == pytest.approx(mutated - base) and low <= effect <= high
     assert q < 0.05 and "$" in prompt and response and robust is not None
+    # the answers kept for the re-tests grow with the arms that could be confirmed, and
+    # they suffice: every confirmed finding was re-tested
+    assert sql(db, "SELECT count(*) FROM findings WHERE confirmed AND robust IS NULL") == [(0,)]
 
 
 def test_every_call_is_in_queries_once_and_trials_link_to_it(searched) -> None:
@@ -119,6 +122,14 @@ def test_scan_terms_are_tested_against_their_placebo(searched) -> None:
             f"AND attribute = '{placebo}'",
         )
         assert trials[0][0] > 0 or rate is None
+    # a term whose own A/B cannot confirm it (its q-value is at least its p-value) skips
+    # the placebo: those answers go to the next candidate
+    hopeless = sql(
+        db,
+        "SELECT count(*) FROM findings WHERE attribute LIKE 'term:%' "
+        "AND (p_value >= 0.05 OR effect < 0.2) AND rate_placebo IS NOT NULL",
+    )
+    assert hopeless == [(0,)]
 
 
 def test_search_settings_are_recorded_for_later_stages(searched) -> None:

@@ -48,6 +48,17 @@ def test_benjamini_hochberg_by_hand() -> None:
     assert benjamini_hochberg([0.5, 0.9]) == pytest.approx([0.9, 0.9])
 
 
+def test_a_q_value_is_never_below_its_p_value() -> None:
+    """What lets the search skip a placebo: a p-value >= alpha cannot give q < alpha."""
+    import random
+
+    rng = random.Random(0)
+    for _ in range(200):
+        p_values = [rng.random() ** rng.choice((1, 3)) for _ in range(rng.randint(1, 12))]
+        q_values = benjamini_hochberg(p_values)
+        assert all(q >= p - 1e-12 for p, q in zip(p_values, q_values, strict=True))
+
+
 def test_compare_paired_outcomes() -> None:
     pairs = [(False, True)] * 8 + [(False, False)] * 10 + [(True, True)] * 2
     result = compare(pairs)
