@@ -25,9 +25,10 @@
    (McNemar p < alpha, effect >= ``min_effect``): an unnatural frame flips behaviour
    whatever word it carries. A term whose own A/B cannot be confirmed (p >= alpha or a
    small effect: its q-value can only be larger) skips the placebo. The answers kept for
-   step 3 grow with the arms that could be confirmed (``robust_seeds`` each, plus one),
-   up to ``robust_share`` of the budget, so they are not held back from weak candidates
-   when few arms need a re-test.
+   step 3 are ``robust_seeds`` for each arm that could be confirmed so far and each arm
+   still to test, up to ``robust_share`` of the budget: a candidate's share of seeds is
+   what the old fixed reserve gave, and what hopeless arms leave is spent on the last
+   candidates instead of being held back for re-tests that will not happen.
 3. **Robustness**: each confirmed trigger is re-tested with a second, different
    insertion of the attribute (``Mutation.alternate``); the result is recorded.
 
@@ -63,8 +64,8 @@ class SearchPlan:
     samples: int = 1  # responses per prompt in confirmation (1 under greedy decoding)
     discovery_share: float = 0.4  # of the budget spent finding candidates
     #: The budget kept for the robustness re-tests at most: while confirming, the search
-    #: keeps ``robust_seeds`` answers per arm that could still be confirmed, plus one more
-    #: arm's, within this share (a fixed fifth left weak triggers untested).
+    #: keeps ``robust_seeds`` answers per arm that could be confirmed so far and per arm
+    #: still to test, within this share (a fixed fifth left weak triggers untested).
     robust_share: float = 0.2
     robust_seeds: int = 20  # seeds per robustness re-test (at most)
     min_effect: float = 0.2  # smallest rate difference that counts as a trigger
@@ -319,18 +320,20 @@ class Search:
             self._report(DISCOVER)
 
     # -- 2. confirmation ------------------------------------------------------------------
-    def _reserve(self, phase: str) -> int:
+    def _reserve(self, phase: str, arms_ahead: int = 1) -> int:
         """Answers kept for the robustness re-tests while ``phase`` spends: ``robust_seeds``
-        for every arm that could be confirmed so far and for one more, within
+        for every arm that could be confirmed so far and for ``arms_ahead`` more, within
         ``robust_share`` of the budget; none once the re-tests run."""
         if phase == ROBUST:
             return 0
-        wanted = self.config.robust_seeds * self.config.samples * (self.promising + 1)
+        arms = self.promising + arms_ahead
+        wanted = self.config.robust_seeds * self.config.samples * arms
         return min(int(self.config.budget * self.config.robust_share), wanted)
 
     def _share(self, tests_left: int, phase: str = CONFIRM) -> int:
-        """Seeds for the next A/B: an even share of what the phase may still spend."""
-        room = max(0, self.config.budget - self._reserve(phase) - self.calls)
+        """Seeds for the next A/B: an even share of what the phase may still spend, keeping
+        re-test answers for every candidate still to test (any of them may be confirmed)."""
+        room = max(0, self.config.budget - self._reserve(phase, tests_left) - self.calls)
         most = self.config.robust_seeds if phase == ROBUST else self.config.confirm_seeds
         even = room // max(1, tests_left * self.config.samples)
         return max(MIN_AB_SEEDS, min(most, even))
