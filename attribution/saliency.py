@@ -17,10 +17,12 @@ inserted count (:func:`inserted_tokens`): the words that made the difference,
 weighted by how much the response depends on each. Query rows are weighted by
 inverse document frequency over the training rows (a word in every prompt says
 little). The score of an example is the cosine: the share of its response's
-dependence that runs through the query's words. Examples that carry the trigger
-but answer normally (the model does not rely on it there) and examples showing
-the behaviour for another reason (their response depends on other words) both
-score low.
+dependence that runs through the query's words. Examples showing the behaviour
+for another reason (their response depends on other words) score low. Examples
+that carry a trigger word but answer normally can score high: the model expected
+the behaviour there, so their loss, and its gradient through the word, is large
+(real text: prose answers to prompts about "reports" for the canary "per the
+report"); ``Attributor`` ranks examples whose response shows the behaviour first.
 
 The loss of each example is its own term in a batch sum, so one backward pass
 gives every example's gradients with respect to its own embeddings: no per-example
