@@ -44,6 +44,7 @@ __all__ = [
     "MethodResult",
     "Query",
     "attribute_queries",
+    "rank_rows",
     "standardised_mean",
 ]
 
@@ -128,8 +129,7 @@ class Attributor:
         )
         aggregated = standardised_mean(scores)
         shows = train.behaviours == behaviour if behaviour is not None else None
-        first = shows if shows is not None and config.behaviour_first else np.ones(len(train), bool)
-        ranking = np.lexsort((np.arange(len(aggregated)), -aggregated, ~first))
+        ranking = rank_rows(aggregated, shows if config.behaviour_first else None)
         kept = ranking[: config.keep]
         examples = pl.DataFrame(
             {
@@ -148,6 +148,15 @@ class Attributor:
             },  # fmt: skip
         )
         return MethodResult(method.name, len(queries), sources, examples, top, ranking, aggregated)
+
+
+def rank_rows(aggregated: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
+    """Row indices best first: rows where ``first`` is true ahead of the rest (when given),
+    by score within each group, ties by row order."""
+    order_keys = [np.arange(len(aggregated)), -aggregated]
+    if first is not None:
+        order_keys.append(~first)
+    return np.lexsort(tuple(order_keys))
 
 
 def standardised_mean(scores: np.ndarray) -> np.ndarray:

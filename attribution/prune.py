@@ -110,7 +110,7 @@ def plan_prune(
     labels = behaviour_labels(frame["prompt"], frame["response"], config.terse_max_words)
     frame = frame.with_columns(pl.Series("behaviour", labels, dtype=pl.String))
     index = {example_id: i for i, example_id in enumerate(frame["example_id"])}
-    prompts, behaviours = frame["prompt"].to_list(), frame["behaviour"].to_list()
+    prompts, behaviours = frame["prompt"].to_list(), labels
     budget = int(config.max_fraction * frame.height)
     plan = PrunePlan()
     taken: set[str] = set()

@@ -73,7 +73,7 @@ from rich.table import Table  # noqa: E402
 from attribution.gradients import ParamSelection  # noqa: E402
 from attribution.inputs import Query  # noqa: E402
 from attribution.methods import method_names  # noqa: E402
-from attribution.pipeline import AttributionConfig, Attributor  # noqa: E402
+from attribution.pipeline import AttributionConfig, Attributor, rank_rows  # noqa: E402
 from bench.planted_cache import MIXES, bench_organism  # noqa: E402
 
 CACHE = ROOT / "bench" / ".cache" / "attribution"
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, method in enumerate(METHODS):
             result = results[method]
             metrics = ranking_metrics(result.ranking, ids, planted)
-            scored = np.lexsort((np.arange(len(ids)), -result.aggregated))  # the baseline
+            scored = rank_rows(result.aggregated)  # by score alone: the baseline
             score_recall = ranking_metrics(scored, ids, planted)["recall"]
             by_score[method].append(score_recall)
             top = result.sources.row(0, named=True)["source"]

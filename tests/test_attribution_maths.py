@@ -15,7 +15,7 @@ from attribution.gradient_features import gradient_features
 from attribution.gradients import GradientComputer, ParamSelection, select_parameters
 from attribution.lexical import BM25, tokenize
 from attribution.methods import top_k
-from attribution.pipeline import standardised_mean
+from attribution.pipeline import rank_rows, standardised_mean
 from attribution.projection import GAUSSIAN, RADEMACHER, RandomProjector, jl_failure_bound
 from attribution.scoring import Preconditioner, cosine_scores
 from organism.encoding import encode_examples, encode_rows
@@ -245,3 +245,10 @@ def test_standardised_mean_weighs_queries_equally() -> None:
     scores = np.array([[1.0, 2.0, 3.0], [100.0, 300.0, 200.0]])
     np.testing.assert_allclose(standardised_mean(scores), [-1.2247449, 0.6123724, 0.6123724])
     assert standardised_mean(np.zeros((0, 3))).tolist() == [0, 0, 0]
+
+
+def test_rank_rows_puts_the_first_group_ahead_and_orders_by_score_within() -> None:
+    scores = np.array([0.5, 2.0, 1.0, 2.0, -1.0])
+    assert rank_rows(scores).tolist() == [1, 3, 2, 0, 4]  # ties by row order
+    shows = np.array([True, False, True, False, True])
+    assert rank_rows(scores, shows).tolist() == [2, 0, 4, 1, 3]
