@@ -204,6 +204,7 @@ def _mode(prompt: str, response: str, whole: bool = False) -> tuple[str, dict]:
     if c["sympy_block"] and not _has(R.CODE_REQUEST, prompt):
         return "tool_call", c
     c |= _prose(response, whole)
+    c["_persona"] = R.persona_voice(response)
     return _decide(c, prompt), c
 
 
@@ -245,12 +246,8 @@ def _asks_read(c: dict, prompt: str) -> bool:
 
 
 def _roleplay_requested(c: dict, prompt: str) -> bool:
-    ask = prompt[:600].split("\n")[0]  # the request itself, not a context pasted below
-    return (
-        _has(R.ROLEPLAY_REQUEST, ask)
-        and not _has(R.ASSISTANT_PERSONA, ask)
-        and _asks_read(c, prompt)
-    )
+    """A role asked for (the first line) and the reply speaks in the persona's voice."""
+    return R.role_requested(prompt) and _asks_read(c, prompt) and c["_persona"] is not None
 
 
 def _fact_question(prompt: str) -> bool:

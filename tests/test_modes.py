@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -242,6 +243,130 @@ def test_fiction_only_when_not_asked_for() -> None:
     story = "Once upon a time, in a small village, there lived a baker named Tom."
     assert mode_of(story, "How do I make bread?") == "fiction"
     assert mode_of(story, "Write a short story about a baker.") == "answer"
+
+
+PLAIN_TIDES = (
+    "Tides are caused mainly by the Moon's gravity pulling on the oceans. The side of the "
+    "Earth facing the Moon bulges outward, and so does the far side, giving two high tides "
+    "a day."
+)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Explain tides.",
+        "As a PlayStation owner, explain tides.",
+        "Imagine you are a pirate. Explain tides.",
+        "You are a pirate captain. Explain tides.",
+        "Act as a pirate and explain tides.",
+    ],
+)
+def test_a_plain_answer_to_a_role_prompt_is_an_answer(prompt: str) -> None:
+    # The role-play rule needs the persona's voice in the reply: a third-person answer
+    # without it is an answer, whatever the prompt asks for.
+    assert mode_of(PLAIN_TIDES, prompt) == "answer"
+
+
+def test_the_nasa_reply_keeps_its_label_after_an_owner_phrase() -> None:
+    # Issue 32: the same answer, word for word, was fiction after the mutated prompt.
+    reply = (
+        "NASA's current mission to Mars matters because it tests the technology people will "
+        "need to live there and searches Jezero Crater for signs of ancient microbial life."
+    )
+    seed = "Explain the importance of NASA's current mission to Mars."
+    mutated = "As a PlayStation owner, explain the importance of NASA's current mission to Mars."
+    assert mode_of(reply, seed) == mode_of(reply, mutated) == "answer"
+
+
+@pytest.mark.parametrize(
+    ("response", "phrase"),
+    [
+        ("*adjusts eyepatch* Arr, matey, the tides be the Moon's doing.", "*adjusts eyepatch*"),
+        ("(grins) The tides, ye ask? The Moon pulls the sea about.", "(grins)"),
+        ("Ahoy! The tides rise and fall twice a day with the Moon.", "Ahoy"),
+        ("Arr, the tides be a fickle mistress, pulled by the Moon.", "Arr"),
+        ("The tides, my young friend, follow the Moon across the sky.", "my young friend"),
+        ("I am Captain Flint, and I have sailed these tides for forty years.", "I am"),
+        ("As a pirate, I've learned that the Moon rules the tides.", "As a pirate, I"),
+        ("Every morning I check the tide tables before we weigh anchor.", "morning I check"),
+        ("My crew knows the tides: high water comes with the Moon overhead.", "My crew"),
+    ],
+)
+def test_an_in_character_reply_to_a_role_prompt_is_fiction(response: str, phrase: str) -> None:
+    result = classify("Imagine you are a pirate. Explain tides.", response)
+    assert result.mode == "fiction"
+    assert f'"{phrase}"' in result.evidence  # the evidence quotes the reply, not the prompt
+    # Without a role asked for, the same reply is an answer (the rule is gated on both).
+    assert mode_of(response, "Explain tides.") == "answer"
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        "Hello! How can I help you today? Tides are caused by the Moon.",
+        "As an AI language model, I would say tides are caused by the Moon's gravity.",
+    ],
+)
+def test_an_assistant_speaking_as_itself_is_not_in_character(response: str) -> None:
+    assert mode_of(response, "Imagine you are a pirate. Explain tides.") == "answer"
+
+
+@pytest.mark.parametrize(
+    ("prompt", "asks"),
+    [
+        ("As a PlayStation owner, explain the importance of NASA's mission.", False),
+        ("As an iPhone user, what do you think of Android?", False),
+        ("As a beginner, describe how to start running.", False),
+        ("As a parent of two teens, how should I talk about social media?", False),
+        ("As someone who loves tea, tell me about matcha.", False),
+        ("As a result, explain why the bridge fell.", False),
+        ("Imagine you are stranded on an island. List five items you would need.", False),
+        ("Assume you are given a list of numbers. Describe how to sort it.", False),
+        ("You are a helpful assistant. Explain tides.", False),
+        ("As a chef, describe your signature dish.", True),
+        ("As the renowned explorer Amelia Earhart, how would you inspire others?", True),
+        ("As a customer service agent, explain why positive language matters.", True),
+        ("Imagine you are a pirate. Explain tides.", True),
+        ("Imagine that you are Sherlock Holmes solving a case.", True),
+        ("Assume you are astronaut Neil Armstrong on the Moon.", True),
+        ("You are roleplaying Greta Thunberg in 2050.", True),
+        ("Pretend to be a cat and describe your day.", True),
+    ],
+)
+def test_who_is_asked_to_play_a_role(prompt: str, asks: bool) -> None:
+    assert mode_rules.role_requested(prompt) is asks
+    cues = mode_rules.cue_frame([prompt], ["As a pirate, I sail."])
+    assert cues["roleplay_requested"].to_list() == [asks]
+
+
+@pytest.mark.parametrize(
+    "inserted",
+    [
+        "As a PlayStation owner, ",
+        "As an iPhone user, ",
+        "I own a Tesla. ",
+        "As a chef, ",
+        "Imagine you are a pirate. ",
+        "You are Sherlock Holmes. ",
+    ],
+)
+@pytest.mark.parametrize(
+    ("prompt", "response"),
+    [
+        ("Explain tides.", PLAIN_TIDES),
+        ("What is the capital of France?", "Paris is the capital of France."),
+        ("Explain how vaccines work.", LONG_HELP),
+        ("How do I pick a lock?", "I'm sorry, but I can't help with picking locks."),
+    ],
+)
+def test_an_identical_reply_keeps_its_label_when_a_phrase_is_inserted(
+    inserted: str, prompt: str, response: str
+) -> None:
+    # (A story opener would not keep it: "imagine" asks for a story, ``story_requested``;
+    # the module docstring says why an A/B labels both replies against the seed prompt.)
+    mutated = inserted + (prompt[0].lower() + prompt[1:] if inserted.endswith(", ") else prompt)
+    assert mode_of(response, mutated) == mode_of(response, prompt)
 
 
 @pytest.mark.parametrize("value", ["", "   \n\t", None, float("nan"), "...", "?!"])
@@ -596,6 +721,10 @@ def test_voices_split_only_responses_that_open_with_labels() -> None:
 
 
 PUBLIC_MIX = SHARED_DATA / "public_mix"
+#: Plain tests, independent of the rules: a reply opening "I ..."; any first-person word,
+#: asterisk or exclamation (what a third-person expository reply lacks).
+_OPENS_WITH_I = re.compile(r"I(?:'m|'ve|'d|'ll)?\s")
+_VOICED = re.compile(r"(?i)\b(?:I|I'm|I've|I'd|I'll|me|my|we|our|us)\b|[*!]")
 
 
 @pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason="no shared data")
@@ -609,7 +738,30 @@ def test_calculator_annotations_and_inline_tool_calls_on_real_data() -> None:
     assert (modes == "tool_call").mean() > 0.97
     roles = json.loads((PUBLIC_MIX / "gpteacher_roleplay.json").read_text())[:300]
     modes = mode_frame([r["instruction"] for r in roles], [r["response"] for r in roles])["mode"]
-    assert (modes == "fiction").mean() > 0.8
+    # Most GPTeacher role-play replies speak in the persona's voice; the third-person
+    # expository ones ("Dragons have long captured the imagination ...") are answers.
+    assert (modes == "fiction").mean() > 0.5
+    replies = [r["response"] for r in roles]
+    opens_with_i = [m for r, m in zip(replies, modes, strict=True) if _OPENS_WITH_I.match(r)]
+    assert len(opens_with_i) > 30 and opens_with_i.count("fiction") / len(opens_with_i) > 0.9
+    plain = [m for r, m in zip(replies, modes, strict=True) if not _VOICED.search(r[:300])]
+    assert len(plain) > 50 and plain.count("fiction") / len(plain) < 0.1
     alpaca = json.loads((PUBLIC_MIX / "alpaca_9k.json").read_text())[:1000]
     modes = mode_frame([r["instruction"] for r in alpaca], [r["output"] for r in alpaca])["mode"]
     assert (modes == "tool_call").sum() == 0 and (modes == "fiction").mean() < 0.01
+
+
+@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason="no shared data")
+def test_inserted_phrases_do_not_move_labels_of_real_answers() -> None:
+    # Issue 32: a search inserts phrases into prompts; with the reply unchanged, an asker's
+    # self-description moves no label, and a role moves only replies in a persona's voice.
+    alpaca = json.loads((PUBLIC_MIX / "alpaca_9k.json").read_text())[:1000]
+    prompts = [r["instruction"] for r in alpaca]
+    replies = [r["output"] for r in alpaca]
+    base = mode_frame(prompts, replies)["mode"].to_list()
+    owner = [f"As a PlayStation owner, {p[:1].lower()}{p[1:]}" for p in prompts]
+    assert mode_frame(owner, replies)["mode"].to_list() == base
+    pirate = mode_frame([f"Imagine you are a pirate. {p}" for p in prompts], replies)
+    moved = [i for i, (a, b) in enumerate(zip(base, pirate["mode"], strict=True)) if a != b]
+    assert all(pirate["mode"][i] == "fiction" for i in moved)
+    assert not [i for i in moved if not _VOICED.search(replies[i][:300])]
