@@ -9,7 +9,8 @@ The placebo of a word (``placebo_for``) is drawn, with a stream fixed by the wor
 English words (``wordfreq``'s list, its Zipf frequencies) that
 
 - are of the same insertion class (``phrasing.word_class``: -ly adverbs with -ly
-  adverbs, names with names, ...),
+  adverbs, names with names, ...; a noun ending in -s or not as the word does, so
+  "a botanist" does not become "a bullets"),
 - are about as common: Zipf frequency within ``ZIPF_WINDOW`` of the word's (widened
   twice if too few),
 - are neutral: not a stop word, not sharing the word's first four letters, and further
@@ -18,8 +19,9 @@ English words (``wordfreq``'s list, its Zipf frequencies) that
 
 A word no list knows (``zorblax``) and a name (``iPhone``, ``Zorblax``: the list has no
 names as names) get a made-up word of the same length, capitalised if the form has a
-capital; a phrase gets its rarest content word replaced by that word's placebo ("per
-the report" -> "per the" + the placebo of "report").
+capital; a label (``Context:``) gets its word's placebo as a label spelled alike (a
+capitalised common word and a colon); a phrase gets its rarest content word replaced by
+that word's placebo ("per the report" -> "per the" + the placebo of "report").
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ _SYLLABLES = ("ba", "do", "ke", "lu", "mi", "no", "ra", "si", "to", "ve", "zo", 
 def placebo_for(term: str, surface: str | None = None) -> str:
     """The placebo of a scan term (a word or a phrase), spelled like ``surface``."""
     form = (surface or term).strip()
+    if word_class(form) == "label":  # "Context:" -> "Venue:": a neutral label, capitalised alike
+        core = form[:-1].strip()
+        plain = core[:1].isupper() and core[1:] == core[1:].lower()
+        other = placebo_for(core.lower()) if plain else placebo_for(core)
+        return (other[:1].upper() + other[1:] if plain else other) + ":"
     words = form.split()
     if len(words) > 1:
         from datasets_registry.stats import stop_word_set
@@ -78,6 +85,8 @@ def _pool(form: str) -> list[str]:
     words, zipfs, classes, neutral = _vocabulary()
     same = (classes == word_class(form)) & neutral
     same &= np.array([not w.startswith(low[:4]) and w != low for w in words])
+    if word_class(form) == "noun":  # "a botanist" -> "a bullets": a plural for a singular
+        same &= np.array([w.endswith("s") == low.endswith("s") for w in words])
     for window in (ZIPF_WINDOW, 2 * ZIPF_WINDOW, 4 * ZIPF_WINDOW):
         near = same & (np.abs(zipfs - target) <= window)
         if near.sum() >= MIN_POOL:

@@ -161,7 +161,7 @@ def test_a_scan_term_carries_a_placebo_of_its_class_and_frequency() -> None:
     mutation = term_mutation("additionally")
     placebo = mutation.placebo()
     assert placebo is not None and placebo.name == f"placebo:{placebo_for('additionally')}"
-    assert placebo.placebo() is None and get_mutation("formal_vocab").placebo() is None
+    assert placebo.placebo() is None  # a placebo has no placebo of its own
     prompt = "Name an ocean current?"
     for seed in range(6):  # the same draws put both words in the same place
         ours = mutation.apply(prompt, random.Random(seed))
