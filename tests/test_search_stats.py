@@ -66,3 +66,40 @@ def test_compare_paired_outcomes() -> None:
     assert result.effect == pytest.approx(0.4)
     assert result.p_value == pytest.approx(1 / 256)
     assert result.ci_low < 0.4 < result.ci_high and result.test == "mcnemar-exact"
+
+
+def test_paired_interval_uses_the_pairing() -> None:
+    """Newcombe (1998b) method 10: with concordant pairs the paired interval is narrower
+    than the independent one on the same margins; swapping arms negates it; it holds the
+    point estimate; with no discordant pair it is centred on 0."""
+    from surf_search.stats import newcombe_paired
+
+    low, high = newcombe_paired(both=12, only_base=2, only_mutated=9, neither=17)
+    ind_low, ind_high = newcombe(14, 40, 21, 40)
+    assert low < 7 / 40 < high and high - low < ind_high - ind_low
+    assert newcombe_paired(12, 9, 2, 17) == pytest.approx((-high, -low))
+    zero_low, zero_high = newcombe_paired(10, 0, 0, 10)
+    assert zero_low < 0 < zero_high and zero_low == pytest.approx(-zero_high)
+
+
+def test_compare_reports_the_one_sided_bound_that_matches_its_test() -> None:
+    """The interval is two-sided 90%: its lower end is the one-sided 95% bound."""
+    from surf_search.stats import CI_LEVEL, Z90, newcombe_paired
+
+    pairs = [(False, True)] * 8 + [(False, False)] * 10 + [(True, True)] * 2
+    result = compare(pairs)
+    assert CI_LEVEL == 0.90
+    assert (result.ci_low, result.ci_high) == pytest.approx(newcombe_paired(2, 0, 8, 10, Z90))
+
+
+def test_seeds_not_samples_are_the_unit() -> None:
+    """Three samples of one seed are one seed: per-seed rates, a sign test over seeds."""
+    from surf_search.stats import compare_seeds
+
+    binary = [(0.0, 1.0)] * 8 + [(0.0, 0.0)] * 10 + [(1.0, 1.0)] * 2
+    assert compare_seeds(binary) == compare([(b == 1, m == 1) for b, m in binary])
+    rates = [(0.0, 2 / 3)] * 6 + [(1 / 3, 1 / 3)] * 4
+    result = compare_seeds(rates)
+    assert result.n_base == 10 and result.test == "sign-test-seeds"
+    assert result.effect == pytest.approx(0.4) and result.p_value == pytest.approx(1 / 64)
+    assert result.ci_low < 0.4 < result.ci_high
