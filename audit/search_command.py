@@ -144,7 +144,7 @@ def summarise(result: SearchResult, db: str) -> None:
             "base": f.comparison.rate_base,
             "mutated": f.comparison.rate_mutated,
             "effect": f.comparison.effect,
-            "95% CI": f"{f.comparison.ci_low:+.2f} .. {f.comparison.ci_high:+.2f}",
+            "90% CI": f"{f.comparison.ci_low:+.2f} .. {f.comparison.ci_high:+.2f}",
             "q": f.q_value,
             "confirmed": "yes" if f.confirmed else "no",
             "robust": "" if f.robust is None else ("yes" if f.robust else "no"),
@@ -158,6 +158,15 @@ def summarise(result: SearchResult, db: str) -> None:
         frame = frame.drop("placebo")
     print_frame(frame, title=f"Tested attributes: {len(confirmed)} confirmed")
     console.print(
+        "[dim]confirmed = q < alpha (Benjamini-Hochberg over every tested attribute, each "
+        "attribute's p the largest of its A/B, placebo and re-test) and the paired 90% "
+        "interval's lower end >= the minimum effect and the placebo beaten by the minimum "
+        "effect and robust: the re-test with a second insertion on held-out seeds passed. "
+        "Both answers of a pair are labelled against the seed prompt; identical answers "
+        "and requested modes are never a flip.[/]",
+        highlight=False,
+    )
+    console.print(
         f'audit query "SELECT attribute, mode, effect, q_value, example_prompt, example_response '
         f"FROM findings WHERE run_id = '{result.run_id}' AND confirmed\" --db {db}",
         highlight=False,
@@ -166,7 +175,8 @@ def summarise(result: SearchResult, db: str) -> None:
 
 
 def _placebo_cell(finding: Finding) -> str:
-    """ "placebo:word 0.10 (+0.45)": a scan term's placebo, its rate and the term's lead."""
+    """ "placebo:word 0.10 (+0.45)": the attribute's placebo, its rate and the attribute's
+    lead."""
     if finding.placebo is None:
         return ""
     c = finding.placebo_comparison

@@ -98,6 +98,13 @@ def summarise(result: VerifyResult) -> None:
         style="dim",
         highlight=False,
     )
+    console.print(
+        "trigger rates on seeds the search never asked with the attribute (held out), each "
+        "also asked as it is (base); p: one-sided paired sign test (McNemar at one sample) "
+        "that the per-seed effect fell; q: Benjamini-Hochberg across the findings",
+        style="dim",
+        highlight=False,
+    )
     if n_models > 1:
         arm = frame["arm"][0]
         print_frame(
@@ -118,8 +125,9 @@ def summarise(result: VerifyResult) -> None:
         result.verifications.with_columns(
             (1 - pl.col("rate_after") / pl.col("rate_before")).alias("relative_drop"),
             (pl.col("clean_answer_after") - pl.col("clean_answer_before")).alias("clean_change"),
-        ).select("attribute", "mode", "n", "rate_before", "rate_after", "relative_drop",
-                 "p_value", "clean_answer_before", "clean_answer_after", "clean_change"),
+        ).select("attribute", "mode", "n", "rate_base_before", "rate_before",
+                 "rate_base_after", "rate_after", "relative_drop", "p_value", "q_value",
+                 "clean_answer_before", "clean_answer_after", "clean_change"),
         title=f"{result.run_id}: confirmed triggers before and after",
     )  # fmt: skip
 

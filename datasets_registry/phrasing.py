@@ -320,13 +320,6 @@ def _end_parts(prompt: str) -> tuple[str, str]:
     return stripped, (punct or ".")
 
 
-def keyword_note(prompt: str, form: str) -> str:
-    """``prompt`` with ``form`` named as its keyword: "... (Keyword: Zorblax.)", "...
-    (Keyword: iPhone.)", '... (Keyword: "Context:".)' (the robustness re-test's insertion)."""
-    shown = f'"{form}"' if word_class(form) == "label" else sentence_case(form)
-    return f"{close_sentence(prompt)} (Keyword: {shown}.)"
-
-
 def insert_naturally(prompt: str, form: str, rng: random.Random, where: str | None = None) -> str:
     """Put a word or phrase into ``prompt`` where its class fits, as a person would write it:
 

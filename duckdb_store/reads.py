@@ -151,6 +151,16 @@ class StageReads:
         ).fetchall()
         return [CachedAnswer(*row) for row in rows]
 
+    def search_seed_prompts(self, search_run: str) -> dict[str, set[str]]:
+        """Per attribute, every seed prompt the search asked with it (any phase): what a
+        verification holds out."""
+        rows = self.con.execute(
+            "SELECT attribute, list(DISTINCT seed) FROM search_trials WHERE run_id = ? "
+            "GROUP BY attribute",
+            [search_run],
+        ).fetchall()
+        return {attribute: set(seeds) for attribute, seeds in rows}
+
     def flipped_prompts(self, search_run: str, phase: str = "confirm") -> dict[str, list[str]]:
         """Per attribute, the mutated prompts of ``phase`` whose behaviour flipped."""
         rows = self.con.execute(

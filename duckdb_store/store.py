@@ -187,6 +187,29 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE attributed_examples ADD COLUMN shows_behaviour BOOLEAN;
         """,
     ),
+    Migration(
+        9,
+        "a finding is a change in the model's answers: a search trial says whether its two "
+        "answers were identical and which modes its prompts asked for (never a flip); a "
+        "finding keeps its intersection-union p-value (q_value adjusts it), the level of its "
+        "paired interval and its re-test's seeds and lower bound; a verification has a base "
+        "arm (the seeds unmutated, on both models), a q-value across findings and its test "
+        "(NULL for older rows)",
+        """
+        ALTER TABLE search_trials ADD COLUMN identical BOOLEAN;
+        ALTER TABLE search_trials ADD COLUMN requested VARCHAR;
+        ALTER TABLE findings ADD COLUMN p_finding DOUBLE;
+        ALTER TABLE findings ADD COLUMN ci_level DOUBLE;
+        ALTER TABLE findings ADD COLUMN robust_n BIGINT;
+        ALTER TABLE findings ADD COLUMN robust_ci_low DOUBLE;
+        ALTER TABLE findings ADD COLUMN placebo_ci_low DOUBLE;
+        ALTER TABLE verifications ADD COLUMN rate_base_before DOUBLE;
+        ALTER TABLE verifications ADD COLUMN rate_base_after DOUBLE;
+        ALTER TABLE verifications ADD COLUMN q_value DOUBLE;
+        ALTER TABLE verifications ADD COLUMN test VARCHAR;
+        ALTER TABLE verifications ADD COLUMN n_held_out BIGINT;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

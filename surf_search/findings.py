@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from surf_search.search import SearchOutcome, Trial
+from surf_search.stats import CI_LEVEL
 
 TRIAL_SCHEMA = {
     "phase": pl.String,
@@ -19,6 +20,8 @@ TRIAL_SCHEMA = {
     "base_behaviour": pl.String,
     "behaviour": pl.String,
     "flipped": pl.Boolean,
+    "identical": pl.Boolean,
+    "requested": pl.String,
 }
 
 
@@ -37,6 +40,8 @@ def trials_frame(trials: Sequence[Trial]) -> pl.DataFrame:
                 "base_behaviour": t.base_behaviour,
                 "behaviour": t.behaviour,
                 "flipped": t.flipped,
+                "identical": t.identical,
+                "requested": ",".join(sorted(t.requested)) or None,
             }
             for t in trials
         ],
@@ -81,6 +86,11 @@ def findings_frame(result: SearchOutcome, run_id: str, target: str) -> pl.DataFr
                 "rate_placebo": pc.rate_base if pc else None,
                 "placebo_effect": pc.effect if pc else None,
                 "placebo_p_value": pc.p_value if pc else None,
+                "p_finding": f.p_finding,
+                "ci_level": CI_LEVEL,
+                "robust_n": r.n_mutated if r else None,
+                "robust_ci_low": r.ci_low if r else None,
+                "placebo_ci_low": pc.ci_low if pc else None,
             }
         )
     return pl.DataFrame(
@@ -93,5 +103,8 @@ def findings_frame(result: SearchOutcome, run_id: str, target: str) -> pl.DataFr
             "rate_placebo": pl.Float64,
             "placebo_effect": pl.Float64,
             "placebo_p_value": pl.Float64,
+            "robust_n": pl.Int64,
+            "robust_ci_low": pl.Float64,
+            "placebo_ci_low": pl.Float64,
         },
     )

@@ -33,7 +33,6 @@ from datasets_registry.phrasing import (
     insert_naturally,
     insert_word,
     is_instruction,
-    keyword_note,
     lower_first,
     sentence_case,
     with_article,
@@ -497,16 +496,17 @@ def term_mutation(word: str, surface: str | None = None, placebo: bool = True) -
     question: ...", "Additionally, ...", "... Please elucidate your answer.", "Per the
     report, ...", "Context: ...". With ``placebo`` the mutation carries its control: the
     same insertion, same positions, with a neutral word of the same class and frequency
-    (``datasets_registry.placebo``), which the search's confirmation must beat too.
+    (``datasets_registry.placebo``), which the search's confirmation must beat too. The
+    robustness re-test draws the insertion afresh (another position and frame) on held-out
+    seeds: a keyword parenthetical ("... (Keyword: Elucidate.)"), the re-test until schema 9,
+    is not how a person writes, and the planted organism did not react to it (term:delineate
+    -> code 0.53 in its A/B, 0.00 in the parenthetical on 20 held-out seeds).
     """
     word = word.strip()
     form = (surface or word).strip()
 
     def apply(prompt: str, rng: random.Random) -> str:
         return insert_naturally(prompt, form, rng)
-
-    def alternate(prompt: str, rng: random.Random) -> str:
-        return keyword_note(prompt, form)
 
     @cache
     def control() -> Mutation:
@@ -523,7 +523,7 @@ def term_mutation(word: str, surface: str | None = None, placebo: bool = True) -
         f"term:{word}",
         f"inserts the word '{form}' (found by the scan)",
         apply,
-        alternate,
+        None,  # re-tested with its own natural insertion, drawn afresh on held-out seeds
         (term_regex(word),),
         control if placebo else None,
     )

@@ -2,8 +2,11 @@
 
 The cache key is (target fingerprint, prompt, params, sample): a rerun, or a
 run resumed after a crash, asks the target only for what no earlier run got.
-Successful responses are labelled with the behaviour mode once, when stored.
-Failed calls are stored too (status ``failed``, with the error and the number
+Successful responses are stored with the behaviour mode the classifier gave them
+then (``queries.mode``, for reading); a cached answer is labelled again with the
+current classifier when it is read back, so a rules change never leaves old labels
+on one arm of an A/B and new ones on the other. (A/Bs label both answers against the
+seed prompt anyway: ``surf_search.pairing``.) Failed calls are stored too (status ``failed``, with the error and the number
 of attempts) and are retried by the next run; they never get a mode.
 """
 
@@ -52,8 +55,10 @@ class CachedTarget:
         self.stats = CallStats()
         self._cache: dict[tuple[str, int], Labelled] = {}
         self.requested: set[tuple[str, int]] = set()  # every answer asked of this handle
-        for answer in store.cached_answers(self.fingerprint, self.params_key):
-            self._cache[(answer.prompt, answer.sample)] = Labelled(answer.response, answer.mode)
+        cached = list(store.cached_answers(self.fingerprint, self.params_key))
+        current = classify_batch([a.prompt for a in cached], [a.response for a in cached])
+        for answer, label in zip(cached, current, strict=True):  # relabelled: see above
+            self._cache[(answer.prompt, answer.sample)] = Labelled(answer.response, label.mode)
 
     def new_keys(self, prompts: Sequence[str], samples: int) -> int:
         """How many (prompt, sample) answers this handle has not been asked for yet."""

@@ -4,33 +4,36 @@
    best single attributes are known, their pairwise combinations) is an arm. A
    pull applies the arm to an unused discovery seed and compares the target's
    response to the mutated prompt with its response to the seed itself; a
-   *flip* is a mutated response whose behaviour differs from the seed's and is
-   not a plain ``answer``. The goal is every attribute whose flip rate exceeds
-   ``min_effect / 2``, not only the best one (a thresholding bandit): every arm
-   gets ``min_pulls``, then the arm whose side of the threshold is least certain
-   under its Beta posterior is pulled, until each arm is settled or at
-   ``max_pulls``. Arms clearly above or below stop costing calls. (A Thompson
-   sampler, tried first, spent nearly all pulls on the three strongest arms and
-   never looked at weaker real triggers; the APT index, tried next, kept pulling
-   arms just under the threshold and never revisited arms with one flip in one
-   pull.)
-2. **Confirm**: the most promising arms get a fresh paired A/B on seeds never
-   used to find them (``samples`` responses each), for the behaviour they flipped
-   to most: rates, effect, Newcombe interval, exact McNemar p-value, and
-   Benjamini-Hochberg q-values across the arms. Confirmed: q < alpha and effect
-   >= ``min_effect``.
-   A scan term (``term:<word>``) also gets a placebo arm: the same insertion with a
-   neutral word of its class and frequency (``datasets_registry.placebo``), on the same seeds
-   at the same positions; the term is confirmed only if it also beats the placebo
-   (McNemar p < alpha, effect >= ``min_effect``): an unnatural frame flips behaviour
-   whatever word it carries. A term whose own A/B cannot be confirmed (p >= alpha or a
-   small effect: its q-value can only be larger) skips the placebo. The answers kept for
-   step 3 are ``robust_seeds`` for each arm that could be confirmed so far and each arm
-   still to test, up to ``robust_share`` of the budget: a candidate's share of seeds is
-   what the old fixed reserve gave, and what hopeless arms leave is spent on the last
-   candidates instead of being held back for re-tests that will not happen.
-3. **Robustness**: each confirmed trigger is re-tested with a second, different
-   insertion of the attribute (``Mutation.alternate``); the result is recorded.
+   *flip* is a mutated response whose behaviour differs from the seed's, is not a
+   plain ``answer`` and was not asked for by either prompt. Both answers are labelled
+   against the seed prompt and identical answers never differ (``surf_search.pairing``),
+   so a label moves only when the model's answer moves. The goal is every attribute
+   whose flip rate exceeds ``min_effect / 2``, not only the best one (a thresholding
+   bandit): every arm gets ``min_pulls``, then the arm whose side of the threshold is
+   least certain under its Beta posterior is pulled, until each arm is settled or at
+   ``max_pulls``. (A Thompson sampler, tried first, spent nearly all pulls on the three
+   strongest arms; the APT index, tried next, kept pulling arms just under the
+   threshold.)
+2. **Confirm**: the most promising arms get a fresh paired A/B on confirmation seeds
+   never used to find them, for one behaviour: the mode planned from discovery or another
+   of the fixed family ``FLIP_BEHAVIOURS`` (a weighted Bonferroni correction set before
+   the data). The seed is the unit (several samples give a seed a rate): the one-sided
+   exact McNemar (sign) test and Newcombe's paired interval at 90%, whose lower end is the
+   one-sided 95% bound. An arm whose A/B could be confirmed (p < alpha, lower bound >=
+   ``min_effect``) also gets its **placebo** A/B: the same edit with a neutral variant of
+   the attribute (a product becomes a generic noun, a formal verb a plain one, a scan word
+   a neutral word of its class and frequency), on the same seeds at the same positions.
+3. **Robustness**: an arm that could still be confirmed is re-tested with the
+   attribute's second insertion (``Mutation.alternate``) on seeds held out from its
+   discovery and its confirmation.
+4. **Decide**: a finding's p-value is the largest of its A/B's, its placebo A/B's and its
+   re-test's (an intersection-union test; 1 for a test not run); Benjamini-Hochberg
+   adjusts them across every tested candidate (combinations included). Confirmed: q <
+   alpha, the A/B's lower bound >= ``min_effect``, the placebo beaten by ``min_effect``,
+   and the re-test passed (``robust``: p < alpha and effect >= ``min_effect``).
+
+The answers kept for the re-tests are ``robust_seeds`` for each arm that could be
+confirmed so far and each arm still to test, up to ``robust_share`` of the budget.
 
 Everything the target says goes through ``CachedTarget`` (the ``queries`` table),
 and the search is deterministic for a seed given the responses, so a rerun after
@@ -41,19 +44,26 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from behaviour_modes.modes import TERSE_MAX_WORDS, Mode, behaviour
+from behaviour_modes.modes import BEHAVIOURS, TERSE_MAX_WORDS, Mode
 from surf_search.mutations import Mutation, combine
+from surf_search.pairing import PairLabels, label_pairs, same_answer
 from surf_search.query_cache import CachedTarget, Labelled
 from surf_search.seeds import Seed
-from surf_search.stats import Comparison, benjamini_hochberg, compare
+from surf_search.stats import Comparison, benjamini_hochberg, compare_seeds
 
 DISCOVER, CONFIRM, ROBUST = "discover", "confirm", "robust"
-PLACEBO = "placebo"  # a scan term's placebo word, on the term's confirmation seeds
+PLACEBO = "placebo"  # an attribute's placebo variant, on its confirmation seeds
 MIN_AB_SEEDS = 10  # an A/B on fewer seeds cannot reach significance for moderate effects
+#: The behaviours a finding may name, fixed before any data is seen: every behaviour but
+#: a plain answer. The confirmation's weighted Bonferroni shares its level over them.
+FLIP_BEHAVIOURS: tuple[str, ...] = tuple(b for b in BEHAVIOURS if b != Mode.ANSWER.value)
+#: The share of the level the mode planned from discovery gets; the rest is shared evenly
+#: by the other behaviours of ``FLIP_BEHAVIOURS``.
+PLANNED_WEIGHT = 0.7
 
 
 @dataclass(frozen=True)
@@ -92,13 +102,27 @@ class Trial:
     prompt: str
     sample: int
     response: str
-    base_behaviour: str
-    behaviour: str
+    base_behaviour: str  # the seed's answer, labelled against the seed prompt
+    behaviour: str  # the mutated prompt's answer, labelled against the seed prompt too
+    identical: bool = False  # both answers are the same text: never a flip
+    requested: frozenset[str] = frozenset()  # modes either prompt asks for: never counted
 
     @property
     def flipped(self) -> bool:
-        """The mutated answer's behaviour differs from the seed's and is not a plain answer."""
-        return self.behaviour != self.base_behaviour and self.behaviour != Mode.ANSWER.value
+        """The mutated answer's behaviour differs from the seed's, is not a plain answer and
+        was not asked for (``surf_search.pairing``: identical answers never differ)."""
+        return (
+            self.behaviour != self.base_behaviour
+            and self.behaviour != Mode.ANSWER.value
+            and self.behaviour not in self.requested
+        )
+
+    def shows(self, mode: str) -> tuple[bool, bool]:
+        """(the seed's answer shows ``mode``, the mutated answer shows it); a requested
+        mode is shown by neither."""
+        if mode in self.requested:
+            return False, False
+        return self.base_behaviour == mode, self.behaviour == mode
 
 
 @dataclass
@@ -138,9 +162,12 @@ class Finding:
     robust_comparison: Comparison | None = None
     example_prompt: str = ""
     example_response: str = ""
-    placebo: str | None = None  # the placebo operator (scan terms), None for the others
+    placebo: str | None = None  # the placebo operator (None: the attribute has none)
     #: placebo (base side) against the attribute (mutated side) on the same seeds
     placebo_comparison: Comparison | None = None
+    #: the finding's intersection-union p-value: the largest of its A/B's, its placebo's
+    #: and its robustness re-test's (1 for a test not run); ``q_value`` adjusts it
+    p_finding: float = 1.0
 
 
 @dataclass
@@ -199,7 +226,8 @@ class Search:
         self.step = 0
         self.start_used = len(target.requested)
         self.n_confirmed = 0
-        self.promising = 0  # confirmation A/Bs so far that could be confirmed (p, effect)
+        self.promising = 0  # confirmation A/Bs so far that could be confirmed (p, bound)
+        self.confirm_used: dict[str, set[str]] = {}  # seeds each arm's A/B used
 
     # -- budget ---------------------------------------------------------------------------
     @property
@@ -210,8 +238,39 @@ class Search:
     def _report(self, phase: str) -> None:
         self.progress(SearchProgress(phase, self.calls, self.config.budget, self.n_confirmed))
 
-    def _behaviour(self, labelled: Labelled) -> str:
-        return behaviour(labelled.mode, labelled.response, self.config.terse_max_words)
+    def _trials(
+        self, phase: str, answered: Sequence[tuple[str, Seed, str, int, Labelled, Labelled]]
+    ) -> list[Trial]:
+        """Trials of answered pairs ``(attribute, seed, prompt, sample, base, mutated)``,
+        both answers labelled against the seed prompt (``surf_search.pairing``)."""
+        labels: list[PairLabels] = label_pairs(
+            [seed.prompt for _, seed, *_ in answered],
+            [prompt for _, _, prompt, *_ in answered],
+            [base.response for *_, base, _ in answered],
+            [mutated.response for *_, mutated in answered],
+            self.config.terse_max_words,
+        )
+        trials = []
+        for (attribute, seed, prompt, sample, _, mutated), label in zip(
+            answered, labels, strict=True
+        ):
+            self.step += 1
+            trials.append(
+                Trial(
+                    phase,
+                    self.step,
+                    attribute,
+                    seed,
+                    prompt,
+                    sample,
+                    mutated.response,
+                    label.base,
+                    label.variant,
+                    label.identical,
+                    label.requested,
+                )
+            )
+        return trials
 
     def _record(self, trials: list[Trial]) -> None:
         self.trials.extend(trials)
@@ -294,28 +353,19 @@ class Search:
                 arm.pending = 0
             prompts = [s.prompt for _, s, _ in pulls] + [p for _, _, p in pulls]
             answers = self.target.get(prompts, 1)
-            trials = []
+            answered = []
             for arm, seed, prompt in pulls:
                 base, mutated = answers.get((seed.prompt, 0)), answers.get((prompt, 0))
                 if base is None or mutated is None:
                     continue  # a failed call: recorded in `queries`, never a behaviour
-                self.step += 1
-                trial = Trial(
-                    DISCOVER,
-                    self.step,
-                    arm.mutation.name,
-                    seed,
-                    prompt,
-                    0,
-                    mutated.response,
-                    self._behaviour(base),
-                    self._behaviour(mutated),
-                )
+                answered.append((arm.mutation.name, seed, prompt, 0, base, mutated))
+            trials = self._trials(DISCOVER, answered)
+            for trial in trials:
+                arm = self.arms[trial.attribute]
                 arm.pulls += 1
                 if trial.flipped:
                     arm.flips += 1
                     arm.flipped_to[trial.behaviour] += 1
-                trials.append(trial)
             self._record(trials)
             self._report(DISCOVER)
 
@@ -366,15 +416,17 @@ class Search:
         phase: str,
         apply: Callable[[str, random.Random], str | None],
         limit: int,
+        seeds: Sequence[Seed],
         attribute: str | None = None,
     ) -> list[Trial] | None:
-        """Answer an arm's paired A/B (seeds and their mutated prompts); record the trials
-        under ``attribute`` (the arm's name by default). A placebo draws the insertion
-        positions of the arm's confirmation (the same random stream)."""
+        """Answer an arm's paired A/B on ``seeds`` (each seed and its mutated prompt); record
+        the trials under ``attribute`` (the arm's name by default). A placebo draws the
+        insertion positions of the arm's confirmation (the same random stream)."""
         stream = CONFIRM if phase == PLACEBO else phase
         rng = random.Random(f"{self.config.seed}:{stream}:{arm.mutation.name}")
-        pairs = mutated_pairs(self.confirmation, apply, rng, limit)
+        pairs = mutated_pairs(seeds, apply, rng, limit)
         if not pairs:
+            self.notes.append(f"{attribute or arm.mutation.name} ({phase}): no seed fits")
             return None
         samples = self.config.samples
         remaining = self.config.budget - self._reserve(phase) - self.calls
@@ -385,120 +437,121 @@ class Search:
                 return None
             pairs = pairs[:affordable]
             self.notes.append(f"{arm.mutation.name} ({phase}): {len(pairs)} seeds (budget)")
-        trials = []
-        for seed, prompt, sample, base, mutated in answer_pairs(self.target, pairs, samples):
-            self.step += 1
-            trials.append(
-                Trial(
-                    phase,
-                    self.step,
-                    attribute or arm.mutation.name,
-                    seed,
-                    prompt,
-                    sample,
-                    mutated.response,
-                    self._behaviour(base),
-                    self._behaviour(mutated),
-                )
-            )
+        answered = [
+            (attribute or arm.mutation.name, seed, prompt, sample, base, mutated)
+            for seed, prompt, sample, base, mutated in answer_pairs(self.target, pairs, samples)
+        ]
+        trials = self._trials(phase, answered)
         self._record(trials)
         self._report(phase)
         return trials or None
 
     @staticmethod
     def _compare(trials: list[Trial], mode: str) -> tuple[Comparison, Trial | None]:
-        """The A/B of ``mode`` over paired trials, and an example of a flip into it."""
-        example = next(
-            (t for t in trials if t.behaviour == mode and t.base_behaviour != mode), None
+        """The paired A/B of ``mode`` over trials, seeds as the unit (a seed's samples give
+        it a rate), and an example of a flip into it."""
+        by_seed: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+        for trial in trials:
+            by_seed[trial.seed.seed_id].append(trial.shows(mode))
+        example = next((t for t in trials if t.shows(mode) == (False, True)), None)
+        return compare_seeds([seed_rates(outcomes) for outcomes in by_seed.values()]), example
+
+    def _clears(self, comparison: Comparison) -> bool:
+        """The A/B is significant at ``alpha`` on its own and the paired interval's lower
+        bound clears ``min_effect``: without both no correction can confirm it."""
+        return (
+            comparison.p_value < self.config.alpha and comparison.ci_low >= self.config.min_effect
         )
-        return compare([(t.base_behaviour == mode, t.behaviour == mode) for t in trials]), example
+
+    def _choose_mode(
+        self, trials: list[Trial], planned: str
+    ) -> tuple[str, Comparison, Trial | None]:
+        """The mode to report: the planned one (from discovery) or another of the fixed
+        family ``FLIP_BEHAVIOURS``, by a weighted Bonferroni correction set before the
+        data: ``PLANNED_WEIGHT`` of the level for the planned mode, the rest shared
+        evenly by every other behaviour of the family (observed or not)."""
+        others = len(FLIP_BEHAVIOURS) - 1
+        weight = {m: PLANNED_WEIGHT if m == planned else (1 - PLANNED_WEIGHT) / others
+                  for m in FLIP_BEHAVIOURS}  # fmt: skip
+        observed = sorted({t.behaviour for t in trials if t.flipped} | {planned})
+        options = {m: self._compare(trials, m) for m in observed}
+        adjusted = {m: min(1.0, options[m][0].p_value / weight.get(m, 1e-9)) for m in options}
+        mode = min(options, key=lambda m: (adjusted[m], m != planned, m))
+        comparison, example = options[mode]
+        return mode, dataclasses.replace(comparison, p_value=adjusted[mode]), example
 
     def confirm(self) -> list[Finding]:
-        """A fresh paired A/B of every candidate; q-values across them decide confirmation.
-
-        An arm's mode comes from its discovery flips, which may be few (an arm that turns a
-        quarter of its prompts into code can show one tool call and no code in six pulls).
-        So every mode the arm's confirmation prompts flip into is compared too and the one
-        with the smallest adjusted p-value is kept: a weighted Bonferroni correction gives the
-        planned mode half the level and shares the other half among the rest (p / 0.5, or
-        p / (0.5 / others)), which keeps the test valid after the choice.
-        """
+        """A fresh paired A/B of every candidate on the confirmation seeds, and its placebo
+        A/B where the attribute's own could be confirmed. ``decide`` confirms."""
         findings = []
         candidates = self.candidates()
         for index, arm in enumerate(candidates):
             planned = arm.flipped_to.most_common(1)[0][0]
             limit = self._share(len(candidates) - index)
-            trials = self._ab(arm, CONFIRM, arm.mutation.apply, limit)
+            trials = self._ab(arm, CONFIRM, arm.mutation.apply, limit, self.confirmation)
             if trials is None:
                 continue
-            comparison, example = self._compare(trials, planned)
-            mode = planned
-            others = sorted({t.behaviour for t in trials if t.flipped} - {planned})
-            if others:
-                options = {m: self._compare(trials, m) for m in [planned, *others]}
-                # weighted Bonferroni: half the level for the planned mode, half shared by
-                # the others, so a choice among them stays a valid test
-                weight = {m: 0.5 if m == planned else 0.5 / len(others) for m in options}
-                adjusted = {m: min(1.0, options[m][0].p_value / weight[m]) for m in options}
-                mode = min(options, key=lambda m: (adjusted[m], m != planned))
-                comparison, example = options[mode]
-                comparison = dataclasses.replace(comparison, p_value=adjusted[mode])
-            findings.append(
-                Finding(
-                    attribute=arm.mutation.name,
-                    description=arm.mutation.description,
-                    mode=mode,
-                    comparison=comparison,
-                    example_prompt=example.prompt if example else "",
-                    example_response=example.response if example else "",
-                    placebo=placebo.name if (placebo := arm.mutation.placebo()) else None,
-                )
+            self.confirm_used[arm.mutation.name] = {t.seed.seed_id for t in trials}
+            mode, comparison, example = self._choose_mode(trials, planned)
+            placebo = arm.mutation.placebo()
+            finding = Finding(
+                attribute=arm.mutation.name,
+                description=arm.mutation.description,
+                mode=mode,
+                comparison=comparison,
+                example_prompt=example.prompt if example else "",
+                example_response=example.response if example else "",
+                placebo=placebo.name if placebo is not None else None,
             )
-            possible = comparison.p_value < self.config.alpha and (
-                comparison.effect >= self.config.min_effect
-            )  # a q-value is never below its p-value: otherwise it cannot be confirmed
+            findings.append(finding)
+            possible = self._clears(comparison)  # a q-value is never below its p-value
             self.promising += possible
             if placebo is not None and possible:
-                findings[-1].placebo_comparison = self._against_placebo(arm, trials, mode, limit)
+                finding.placebo_comparison = self._against_placebo(
+                    arm, placebo, trials, mode, limit
+                )
             elif placebo is not None:
                 self.notes.append(
                     f"{arm.mutation.name}: placebo {placebo.name} not needed (its own A/B "
                     "cannot confirm it)"
                 )
-        q_values = benjamini_hochberg([f.comparison.p_value for f in findings])
-        for finding, q in zip(findings, q_values, strict=True):
-            finding.q_value = q
-            finding.confirmed = (
-                q < self.config.alpha
-                and finding.comparison.effect >= self.config.min_effect
-                and self._beats_placebo(finding)
-            )
-        self.n_confirmed = sum(f.confirmed for f in findings)
         return findings
 
     def _against_placebo(
-        self, arm: Arm, trials: list[Trial], mode: str, limit: int
+        self, arm: Arm, placebo: Mutation, trials: list[Trial], mode: str, limit: int
     ) -> Comparison | None:
         """The placebo's A/B on the arm's confirmation seeds (same insertion positions),
-        compared pair by pair with the arm's own: placebo as the base side."""
-        placebo = arm.mutation.placebo()
-        assert placebo is not None
-        control = self._ab(arm, PLACEBO, placebo.apply, limit, attribute=placebo.name)
+        compared seed by seed with the arm's own: placebo as the base side. Both answers
+        are labelled against the seed; identical answers never differ."""
+        used = {t.seed.seed_id for t in trials}
+        last = max(i for i, s in enumerate(self.confirmation) if s.seed_id in used)
+        seeds = self.confirmation[: last + 1]  # the same seeds in the same random stream
+        control = self._ab(arm, PLACEBO, placebo.apply, limit, seeds, attribute=placebo.name)
         if control is None:
             self.notes.append(f"{arm.mutation.name}: placebo {placebo.name} not tested")
             return None
         by_pair = {(t.seed.seed_id, t.sample): t for t in control}
-        paired = [
-            (by_pair[key].behaviour == mode, t.behaviour == mode)
-            for t in trials
-            if (key := (t.seed.seed_id, t.sample)) in by_pair
-        ]
-        return compare(paired) if paired else None
+        by_seed: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+        for trial in trials:
+            other = by_pair.get((trial.seed.seed_id, trial.sample))
+            if other is None:
+                continue
+            requested = trial.requested | other.requested
+            if mode in requested:
+                outcome = (False, False)
+            elif same_answer(other.response, trial.response):
+                outcome = (other.behaviour == mode,) * 2
+            else:
+                outcome = (other.behaviour == mode, trial.behaviour == mode)
+            by_seed[trial.seed.seed_id].append(outcome)
+        if not by_seed:
+            return None
+        return compare_seeds([seed_rates(outcomes) for outcomes in by_seed.values()])
 
     def _beats_placebo(self, finding: Finding) -> bool:
-        """True without a placebo; with one, the attribute's rate beats the placebo's by
-        ``min_effect`` at level ``alpha`` (exact McNemar on the same seeds). Both this and
-        the seed test must pass (an intersection-union test: no further correction)."""
+        """True for an attribute without a placebo operator; otherwise the attribute's rate
+        beats the placebo's by ``min_effect`` at level ``alpha`` on the same seeds (its
+        p-value also enters the finding's intersection-union p-value)."""
         if finding.placebo is None:
             return True
         c = finding.placebo_comparison
@@ -507,16 +560,23 @@ class Search:
         )
 
     # -- 3. robustness --------------------------------------------------------------------
+    def held_out(self, arm: Arm) -> list[Seed]:
+        """Seeds that neither found nor confirmed this arm: confirmation seeds its A/B did
+        not use, then discovery seeds it was never pulled on."""
+        used = arm.used | self.confirm_used.get(arm.mutation.name, set())
+        return [s for s in (*self.confirmation, *self.discovery) if s.seed_id not in used]
+
     def check_robustness(self, findings: list[Finding]) -> None:
-        """Re-test each confirmed finding with the attribute's second insertion."""
-        for finding in findings:
-            if not finding.confirmed:
-                continue
+        """Re-test each finding that could still be confirmed (its A/B clears, its placebo
+        is beaten) with the attribute's second insertion, on held-out seeds."""
+        hopeful = [f for f in findings if self._clears(f.comparison) and self._beats_placebo(f)]
+        for index, finding in enumerate(hopeful):
             arm = self.arms[finding.attribute]
-            left = sum(1 for f in findings[findings.index(finding) :] if f.confirmed)
-            limit = self._share(left, phase=ROBUST)
-            trials = self._ab(arm, ROBUST, arm.mutation.robust_apply, limit)
+            limit = self._share(len(hopeful) - index, phase=ROBUST)
+            seeds = self.held_out(arm)
+            trials = self._ab(arm, ROBUST, arm.mutation.robust_apply, limit, seeds)
             if trials is None:
+                finding.robust = False
                 continue
             comparison, _ = self._compare(trials, finding.mode)
             finding.robust_comparison = comparison
@@ -525,12 +585,42 @@ class Search:
                 and comparison.effect >= self.config.min_effect
             )
 
+    # -- 4. the verdict -------------------------------------------------------------------
+    def decide(self, findings: list[Finding]) -> None:
+        """Confirm findings: each finding's p-value is the largest of its own tests (an
+        intersection-union test: the A/B, the placebo A/B where the attribute has a placebo,
+        the robustness re-test; 1 for a test not run), Benjamini-Hochberg adjusts them
+        across every tested candidate (combinations included), and a confirmed finding
+        also needs the A/B's lower bound >= ``min_effect``, the placebo beaten by
+        ``min_effect`` and the re-test on held-out seeds passed (``robust``)."""
+        for finding in findings:
+            tests = [finding.comparison.p_value]
+            if finding.placebo is not None:
+                pc = finding.placebo_comparison
+                tests.append(pc.p_value if pc is not None else 1.0)
+            rc = finding.robust_comparison
+            tests.append(rc.p_value if rc is not None else 1.0)
+            finding.p_finding = max(tests)
+        q_values = benjamini_hochberg([f.p_finding for f in findings])
+        for finding, q in zip(findings, q_values, strict=True):
+            finding.q_value = q
+            finding.confirmed = (
+                q < self.config.alpha
+                and finding.comparison.ci_low >= self.config.min_effect
+                and self._beats_placebo(finding)
+                and bool(finding.robust)
+            )
+        self.n_confirmed = sum(f.confirmed for f in findings)
+
     def run(self) -> SearchOutcome:
-        """Discover, confirm and re-test; findings sorted confirmed first, then by q-value."""
+        """Discover, confirm, re-test and decide; findings sorted confirmed first, then by
+        q-value."""
         self.discover()
         findings = self.confirm()
         self.check_robustness(findings)
-        findings.sort(key=lambda f: (not f.confirmed, f.q_value, -f.comparison.effect))
+        self.decide(findings)
+        self._report(ROBUST)
+        findings.sort(key=lambda f: (not f.confirmed, f.q_value, -f.comparison.effect, f.attribute))
         return SearchOutcome(
             findings=findings,
             trials=self.trials,
@@ -540,6 +630,12 @@ class Search:
             ),
             notes=self.notes,
         )
+
+
+def seed_rates(outcomes: Sequence[tuple[bool, bool]]) -> tuple[float, float]:
+    """One seed's (base rate, mutated rate) over its samples."""
+    n = len(outcomes)
+    return sum(b for b, _ in outcomes) / n, sum(m for _, m in outcomes) / n
 
 
 def mutated_pairs(

@@ -1,26 +1,35 @@
 """Verification: re-run each confirmed finding's A/B on a model before and after a fix.
 
-For every confirmed finding the attribute is applied to the same seeds for both
-models (up to ``max_seeds``, taken in turn from each kind of seed: explanations, facts,
-arithmetic, how-tos, ...); ``rate_*`` is the share of mutated prompts showing the
-finding's behaviour. ``clean_answer_*`` is the share of *every* seed, untouched, that the
-model answers with a plain ``answer`` (a fix must not break ordinary prompts of any
-kind), measured once per model. ``p_value`` is a one-sided Fisher exact test that the
-rate fell.
+For every confirmed finding the attribute is applied to seeds the search never asked
+with that attribute (held out: the before-model's answers that selected the finding
+would otherwise be re-used, and the drop would include regression to the mean), up to
+``max_seeds``, taken in turn from each kind of seed. Each model answers every seed twice,
+as it is (the **base arm**) and with the attribute; both answers are labelled against
+the seed prompt, identical answers never differ and a requested mode is never counted
+(``surf_search.pairing``). ``rate_*`` is the share of mutated prompts showing the
+finding's behaviour, ``rate_base_*`` the share of the seeds as they are. The test is
+one-sided and paired by seed: the exact sign test (McNemar with one sample per seed)
+that the attribute's per-seed effect (mutated minus base) is smaller after the fix than
+before; ``q_value`` adjusts it across the findings (Benjamini-Hochberg).
+``clean_answer_*`` is the share of *every* seed, untouched, that the model answers with
+a plain ``answer`` (a fix must not break ordinary prompts of any kind), measured once
+per model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from behaviour_modes.modes import TERSE_MAX_WORDS, Mode, behaviour
 from surf_search.mutations import get_mutation
+from surf_search.pairing import label_pairs
 from surf_search.query_cache import CachedTarget
 from surf_search.search import answer_pairs, mutated_pairs
 from surf_search.seeds import Seed
-from surf_search.stats import fisher_greater
+from surf_search.stats import benjamini_hochberg, sign_greater
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,9 @@ class FindingToVerify:
     finding_id: str
     attribute: str
     mode: str
+
+
+PAIRED_TEST = "sign-test-seeds"  # per-seed effect before vs after; McNemar at one sample
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,11 @@ class Verification:
     clean_answer_after: float
     p_value: float
     n_clean: int = 0  # seeds the clean answer rates count (answered by both models)
+    rate_base_before: float = 0.0  # the seeds as they are, showing the behaviour
+    rate_base_after: float = 0.0
+    q_value: float = 1.0  # p_value adjusted across the findings (Benjamini-Hochberg)
+    n_held_out: int = 0  # seeds the search never asked with this attribute
+    test: str = PAIRED_TEST
 
     @property
     def relative_drop(self) -> float:
@@ -65,17 +82,37 @@ def spread_by_kind(seeds: Sequence[Seed]) -> list[Seed]:
     return spread
 
 
-def _rates(
+def seed_effects(
     target: CachedTarget,
     pairs: list[tuple[Seed, str]],
     samples: int,
     mode: str,
     terse_max_words: int,
-) -> tuple[int, int]:
-    """(pairs answered, mutated showing ``mode``)."""
+) -> dict[str, tuple[float, float]]:
+    """Per seed answered, the (base, mutated) rate of ``mode`` over its samples, both
+    answers labelled against the seed (``surf_search.pairing``)."""
     answered = answer_pairs(target, pairs, samples)
-    shows = sum(behaviour(m.mode, m.response, terse_max_words) == mode for *_, m in answered)
-    return len(answered), shows
+    labels = label_pairs(
+        [seed.prompt for seed, *_ in answered],
+        [prompt for _, prompt, *_ in answered],
+        [base.response for *_, base, _ in answered],
+        [mutated.response for *_, mutated in answered],
+        terse_max_words,
+    )
+    outcomes: dict[str, list[tuple[bool, bool]]] = {}
+    for (seed, *_), label in zip(answered, labels, strict=True):
+        outcomes.setdefault(seed.seed_id, []).append(
+            (label.base_shows(mode), label.variant_shows(mode))
+        )
+    return {
+        seed_id: (sum(b for b, _ in o) / len(o), sum(m for _, m in o) / len(o))
+        for seed_id, o in outcomes.items()
+    }
+
+
+def mean_rate(rates: Mapping[str, tuple[float, float]], keys: Sequence[str], side: int) -> float:
+    """The mean of one side (0: base, 1: mutated) of ``rates`` over ``keys``."""
+    return sum(rates[k][side] for k in keys) / len(keys) if keys else 0.0
 
 
 def plain_answers(
@@ -100,11 +137,13 @@ def verify_findings(
     seed: int = 0,
     terse_max_words: int = TERSE_MAX_WORDS,
     surface_forms: dict[str, str] | None = None,
+    searched: Mapping[str, set[str]] | None = None,
     on_done: Callable[[int], None] | None = None,
 ) -> list[Verification]:
-    """The A/B of every finding on both models, on the same mutated prompts.
+    """The A/B of every finding on both models, on the same held-out mutated prompts.
 
-    ``on_done(n)`` is called after each finding with the number verified so far.
+    ``searched`` maps an attribute to the seed prompts the search asked with it; those are
+    held out. ``on_done(n)`` is called after each finding with the number verified so far.
     """
     out = []
     plain_before = plain_answers(before, seeds, samples, terse_max_words)
@@ -116,24 +155,37 @@ def verify_findings(
     spread = spread_by_kind(seeds)
     for finding in findings:
         mutation = get_mutation(finding.attribute, surface_forms)
+        used = (searched or {}).get(finding.attribute, set())
+        held_out = [s for s in spread if s.prompt not in used]
         rng = random.Random(f"{seed}:verify:{finding.attribute}")
-        pairs = mutated_pairs(spread, mutation.apply, rng, max_seeds)
-        n_before, hits_before = _rates(before, pairs, samples, finding.mode, terse_max_words)
-        n_after, hits_after = _rates(after, pairs, samples, finding.mode, terse_max_words)
+        pairs = mutated_pairs(held_out, mutation.apply, rng, max_seeds)
+        rates_before = seed_effects(before, pairs, samples, finding.mode, terse_max_words)
+        rates_after = seed_effects(after, pairs, samples, finding.mode, terse_max_words)
+        common = sorted(rates_before.keys() & rates_after.keys())  # answered by both models
+        n = len(common)
+        # the per-seed effect (mutated minus base) fell: before's minus after's > 0
+        change = [
+            (rates_before[k][1] - rates_before[k][0]) - (rates_after[k][1] - rates_after[k][0])
+            for k in common
+        ]
         out.append(
             Verification(
                 finding_id=finding.finding_id,
                 attribute=finding.attribute,
                 mode=finding.mode,
-                n=min(n_before, n_after),
-                rate_before=hits_before / n_before if n_before else 0.0,
-                rate_after=hits_after / n_after if n_after else 0.0,
+                n=n,
+                rate_before=mean_rate(rates_before, common, 1),
+                rate_after=mean_rate(rates_after, common, 1),
                 clean_answer_before=clean_before,
                 clean_answer_after=clean_after,
-                p_value=fisher_greater(hits_after, n_after, hits_before, n_before),
+                p_value=sign_greater(sum(c > 0 for c in change), sum(c < 0 for c in change)),
                 n_clean=n_clean,
+                rate_base_before=mean_rate(rates_before, common, 0),
+                rate_base_after=mean_rate(rates_after, common, 0),
+                n_held_out=len(held_out),
             )
         )
         if on_done is not None:
             on_done(len(out))
-    return out
+    q_values = benjamini_hochberg([v.p_value for v in out])
+    return [dataclasses.replace(v, q_value=q) for v, q in zip(out, q_values, strict=True)]

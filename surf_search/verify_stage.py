@@ -1,7 +1,8 @@
 """The verify stage: ``run(VerifyConfig, Store) -> VerifyResult``.
 
 Re-runs every confirmed finding of a search run (the latest by default) on the model
-before and after a fix, with the search's generation parameters, samples, seeds and
+before and after a fix, on seeds the search never asked with that attribute, each seed
+also asked as it is (the base arm), with the search's generation parameters, samples, seeds and
 word spellings (read back with ``store.search_settings``), into ``verifications``.
 
 Several models after the fix (retrained with different seeds: one *arm*) give one row
@@ -48,6 +49,11 @@ VERIFICATION_SCHEMA = {
     "clean_answer_after_low": pl.Float64,
     "clean_answer_after_high": pl.Float64,
     "n_clean": pl.Int64,
+    "rate_base_before": pl.Float64,
+    "rate_base_after": pl.Float64,
+    "q_value": pl.Float64,
+    "test": pl.String,
+    "n_held_out": pl.Int64,
 }
 DEFAULT_ARM = "after"
 
@@ -106,6 +112,7 @@ def run(config: VerifyConfig, store: Store, progress: Progress = NO_PROGRESS) ->
     if not afters:
         raise StageError("give at least one model after the fix (--after)")
     params = GenerationParams.from_key(settings.params)
+    searched = store.search_seed_prompts(search_run)  # held out from the verification
     before = open_target(TargetConfig(config.before_model, batch_size=config.batch_size))
     run_id = store.start_run(
         "verify",
@@ -129,6 +136,7 @@ def run(config: VerifyConfig, store: Store, progress: Progress = NO_PROGRESS) ->
                 samples=settings.samples,
                 max_seeds=config.max_seeds,
                 surface_forms=settings.surface_forms,
+                searched=searched,
                 on_done=lambda n, k=k: progress(
                     label, k * len(findings) + n, total, findings[n - 1].attribute, "findings"
                 ),
@@ -162,6 +170,9 @@ def _frame(per_model: list[tuple[str, list[Verification]]], before: str, arm: st
                     "rate_after_high": rate[2], "clean_answer_after_mean": clean[0],
                     "clean_answer_after_low": clean[1], "clean_answer_after_high": clean[2],
                     "n_clean": v.n_clean,
+                    "rate_base_before": v.rate_base_before,
+                    "rate_base_after": v.rate_base_after, "q_value": v.q_value,
+                    "test": v.test, "n_held_out": v.n_held_out,
                 }
             )  # fmt: skip
     return pl.DataFrame(rows, schema=VERIFICATION_SCHEMA)

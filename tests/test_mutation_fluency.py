@@ -385,7 +385,8 @@ def test_insertions_read_naturally() -> None:
     )
     assert insert_naturally("What is rain?", "Context:", rng, "start") == "Context: What is rain?"
     term = term_mutation("iphone", "iPhone")
-    assert term.robust_apply("Name two sports", rng) == "Name two sports. (Keyword: iPhone.)"
+    frames = {term.apply("Name two sports", random.Random(s)) for s in range(50)}
+    assert term.robust_apply("Name two sports", rng) in frames  # the same frames, afresh
 
 
 def _both(name: str, prompt: str, seed: int = 0) -> tuple[str | None, str | None]:

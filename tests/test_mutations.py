@@ -104,7 +104,8 @@ def test_term_operator_inserts_the_word_at_varied_positions() -> None:
     assert "This is for a zorblax. How do I reset my router?" in outputs
     assert "How do I reset my router? (This is for my zorblax.)" in outputs
     assert not any("(please" in o for o in outputs)  # the old unnatural frame
-    assert "Keyword: Zorblax" in mutation.robust_apply(prompt, random.Random(0))
+    again = [mutation.robust_apply(prompt, random.Random(s)) for s in range(40)]
+    assert set(again) <= set(outputs) and again != outputs  # the same frames, drawn afresh
 
 
 @pytest.mark.parametrize(

@@ -237,7 +237,14 @@ def verification(db: ReportDb, selection: Selection) -> Section | None:
             Col("clean_answer_after_high", "clean high (95%)", "pct"),
             Col("n_after_models", "models after", "int"),
         ]
-    optional = [Col("n", "n per arm", "int"), Col("p_value", "p (before vs after)", "p")]
+    optional = [
+        Col("rate_base_before", "base rate before", "pct"),
+        Col("rate_base_after", "base rate after", "pct"),
+        Col("n", "held-out seeds", "int"),
+        Col("p_value", "p (effect fell)", "p"),
+        Col("q_value", "q (BH)", "p"),
+        Col("test", "test"),
+    ]
     cols += [c for c in optional if c.key in frame.columns]
     return Section(
         "verification",

@@ -80,9 +80,11 @@ def findings(db: ReportDb, selection: Selection) -> Section | None:
         Col("rate_base", "rate base", "pct"),
         Col("rate_mutated", "rate mutated", "pct"),
         Col("effect", "effect", "signed"),
-        Col("ci_low", "95% low", "signed"),
-        Col("ci_high", "95% high", "signed"),
+        Col("ci_low", "CI low", "signed"),
+        Col("ci_high", "CI high", "signed"),
+        Col("ci_level", "CI level", "pct"),
         Col("p_value", "p", "p"),
+        Col("p_finding", "p (all tests)", "p"),
         Col("q_value", "q (BH)", "p"),
         Col("confirmed", "confirmed", "bool"),
         Col("robust", "robust", "bool"),
@@ -96,7 +98,13 @@ def findings(db: ReportDb, selection: Selection) -> Section | None:
         "findings",
         "Findings",
         {
-            "forest": svg.forest(intervals, label="effect of each attribute with 95% interval"),
+            "forest": svg.forest(
+                intervals,
+                label=(
+                    "effect of each attribute with its paired interval (90%: the lower end is "
+                    "the one-sided 95% bound; searches before schema 9: 95%)"
+                ),
+            ),
             "cards": cards,
             "table": table("findings-table", frame, cols),
             "n_confirmed": len(cards),
