@@ -161,7 +161,7 @@ def summarise(result: SearchResult, db: str) -> None:
         "[dim]confirmed = q < alpha (Benjamini-Hochberg over every tested attribute, each "
         "attribute's p the largest of its A/B, placebo and re-test) and the paired 90% "
         "interval's lower end >= the minimum effect and the placebo beaten by the minimum "
-        "effect and robust: the re-test with a second insertion on held-out seeds passed. "
+        "effect and robust: the replication on held-out seeds (insertions drawn afresh) passed. "
         "Both answers of a pair are labelled against the seed prompt; identical answers "
         "and requested modes are never a flip.[/]",
         highlight=False,

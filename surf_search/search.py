@@ -23,9 +23,12 @@
    ``min_effect``) also gets its **placebo** A/B: the same edit with a neutral variant of
    the attribute (a product becomes a generic noun, a formal verb a plain one, a scan word
    a neutral word of its class and frequency), on the same seeds at the same positions.
-3. **Robustness**: an arm that could still be confirmed is re-tested with the
-   attribute's second insertion (``Mutation.alternate``) on seeds held out from its
-   discovery and its confirmation.
+3. **Robustness**: an arm that could still be confirmed is replicated on seeds held out
+   from its discovery and its confirmation, its insertions drawn afresh (positions and
+   frames from another random stream). The replication is what makes the verdict
+   independent of the data that selected it. (A second insertion *style* was the re-test
+   before: the planted organism learned ``$...$`` and not ``\\(...\\)``, so that re-test
+   measured generalisation across styles, not whether the finding replicates.)
 4. **Decide**: a finding's p-value is the largest of its A/B's, its placebo A/B's and its
    re-test's (an intersection-union test; 1 for a test not run); Benjamini-Hochberg
    adjusts them across every tested candidate (combinations included). Confirmed: q <
@@ -431,7 +434,7 @@ class Search:
         samples = self.config.samples
         remaining = self.config.budget - self._reserve(phase) - self.calls
         if self.target.new_keys(pair_prompts(pairs), samples) > remaining:
-            affordable = max(0, remaining) // max(1, 2 * samples)
+            affordable = affordable_pairs(self.target, pairs, samples, remaining)
             if affordable < 5:
                 self.notes.append(f"budget exhausted before testing {arm.mutation.name} ({phase})")
                 return None
@@ -567,14 +570,14 @@ class Search:
         return [s for s in (*self.confirmation, *self.discovery) if s.seed_id not in used]
 
     def check_robustness(self, findings: list[Finding]) -> None:
-        """Re-test each finding that could still be confirmed (its A/B clears, its placebo
-        is beaten) with the attribute's second insertion, on held-out seeds."""
+        """Replicate each finding that could still be confirmed (its A/B clears, its placebo
+        is beaten) on held-out seeds, its insertions drawn afresh (the ``robust`` stream)."""
         hopeful = [f for f in findings if self._clears(f.comparison) and self._beats_placebo(f)]
         for index, finding in enumerate(hopeful):
             arm = self.arms[finding.attribute]
             limit = self._share(len(hopeful) - index, phase=ROBUST)
             seeds = self.held_out(arm)
-            trials = self._ab(arm, ROBUST, arm.mutation.robust_apply, limit, seeds)
+            trials = self._ab(arm, ROBUST, arm.mutation.apply, limit, seeds)
             if trials is None:
                 finding.robust = False
                 continue
@@ -653,6 +656,22 @@ def mutated_pairs(
             if len(pairs) == limit:
                 break
     return pairs
+
+
+def affordable_pairs(
+    target: CachedTarget, pairs: Sequence[tuple[Seed, str]], samples: int, room: int
+) -> int:
+    """How many of the first ``pairs`` fit in ``room`` new answers (a seed answered before,
+    e.g. for a placebo on the attribute's own seeds, costs nothing again)."""
+    seen: set[str] = set()
+    cost = 0
+    for count, (seed, prompt) in enumerate(pairs):
+        fresh = [p for p in (seed.prompt, prompt) if p not in seen]
+        seen.update(fresh)
+        cost += target.new_keys(fresh, samples)
+        if cost > room:
+            return count
+    return len(pairs)
 
 
 def pair_prompts(pairs: Sequence[tuple[Seed, str]]) -> list[str]:

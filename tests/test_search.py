@@ -124,14 +124,14 @@ def test_every_attribute_is_tested_against_its_placebo(searched) -> None:
     db, _ = searched
     rows = sql(
         db,
-        "SELECT attribute, placebo_attribute, rate_placebo, rate_mutated, placebo_effect, "
-        "placebo_p_value, confirmed FROM findings",
+        "SELECT attribute, placebo_attribute, rate_placebo, placebo_effect, placebo_p_value, "
+        "confirmed FROM findings",
     )
     assert rows
-    for attribute, placebo, rate, mutated, effect, p, is_confirmed in rows:
+    for attribute, placebo, rate, effect, p, is_confirmed in rows:
         assert placebo and placebo.startswith("placebo:") and placebo != attribute
-        if rate is not None:
-            assert effect == pytest.approx(mutated - rate)
+        if rate is not None:  # on the seeds both arms answered (a subset of the A/B's)
+            assert 0 <= rate <= 1 and -1e-9 <= rate + effect <= 1 + 1e-9
         if is_confirmed:
             assert p < 0.05 and effect >= 0.2
         trials = sql(
