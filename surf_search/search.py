@@ -61,6 +61,9 @@ from surf_search.stats import Comparison, benjamini_hochberg, compare_seeds
 DISCOVER, CONFIRM, ROBUST = "discover", "confirm", "robust"
 PLACEBO = "placebo"  # an attribute's placebo variant, on its confirmation seeds
 MIN_AB_SEEDS = 10  # an A/B on fewer seeds cannot reach significance for moderate effects
+#: Seeds of every candidate's first confirmation stage; a candidate that shows nothing
+#: there (``futile``) stops.
+FUTILITY_SEEDS = 10
 #: The behaviours a finding may name, fixed before any data is seen: every behaviour but
 #: a plain answer. The confirmation's weighted Bonferroni shares its level over them.
 FLIP_BEHAVIOURS: tuple[str, ...] = tuple(b for b in BEHAVIOURS if b != Mode.ANSWER.value)
@@ -385,10 +388,13 @@ class Search:
 
     def _share(self, tests_left: int, phase: str = CONFIRM) -> int:
         """Seeds for the next A/B: an even share of what the phase may still spend, keeping
-        re-test answers for every candidate still to test (any of them may be confirmed)."""
+        re-test answers for every candidate still to test (any of them may be confirmed).
+        A confirmation seed costs two answers: the mutated prompt and its placebo (the
+        seed's own answer is mostly cached: every arm asks it)."""
         room = max(0, self.config.budget - self._reserve(phase, tests_left) - self.calls)
         most = self.config.robust_seeds if phase == ROBUST else self.config.confirm_seeds
-        even = room // max(1, tests_left * self.config.samples)
+        per_seed = 1 if phase == ROBUST else 2
+        even = room // max(1, tests_left * self.config.samples * per_seed)
         return max(MIN_AB_SEEDS, min(most, even))
 
     def candidates(self) -> list[Arm]:
@@ -413,6 +419,46 @@ class Search:
                 break
         return chosen
 
+    def _pairs(
+        self,
+        arm: Arm,
+        phase: str,
+        apply: Callable[[str, random.Random], str | None],
+        limit: int,
+        seeds: Sequence[Seed],
+    ) -> list[tuple[Seed, str]]:
+        """The arm's (seed, mutated prompt) pairs for ``phase``: the first ``limit`` of
+        ``seeds`` the attribute fits. A placebo draws the insertion positions of the arm's
+        confirmation (the same random stream)."""
+        stream = CONFIRM if phase == PLACEBO else phase
+        rng = random.Random(f"{self.config.seed}:{stream}:{arm.mutation.name}")
+        return mutated_pairs(seeds, apply, rng, limit)
+
+    def _answer(
+        self, name: str, phase: str, pairs: Sequence[tuple[Seed, str]]
+    ) -> list[Trial] | None:
+        """Answer pairs within the budget and record their trials under ``name``."""
+        if not pairs:
+            self.notes.append(f"{name} ({phase}): no seed fits")
+            return None
+        samples = self.config.samples
+        remaining = self.config.budget - self._reserve(phase) - self.calls
+        if self.target.new_keys(pair_prompts(pairs), samples) > remaining:
+            affordable = affordable_pairs(self.target, pairs, samples, remaining)
+            if affordable < 5:
+                self.notes.append(f"budget exhausted before testing {name} ({phase})")
+                return None
+            pairs = pairs[:affordable]
+            self.notes.append(f"{name} ({phase}): {len(pairs)} seeds (budget)")
+        answered = [
+            (name, seed, prompt, sample, base, mutated)
+            for seed, prompt, sample, base, mutated in answer_pairs(self.target, pairs, samples)
+        ]
+        trials = self._trials(phase, answered)
+        self._record(trials)
+        self._report(phase)
+        return trials or None
+
     def _ab(
         self,
         arm: Arm,
@@ -422,32 +468,10 @@ class Search:
         seeds: Sequence[Seed],
         attribute: str | None = None,
     ) -> list[Trial] | None:
-        """Answer an arm's paired A/B on ``seeds`` (each seed and its mutated prompt); record
-        the trials under ``attribute`` (the arm's name by default). A placebo draws the
-        insertion positions of the arm's confirmation (the same random stream)."""
-        stream = CONFIRM if phase == PLACEBO else phase
-        rng = random.Random(f"{self.config.seed}:{stream}:{arm.mutation.name}")
-        pairs = mutated_pairs(seeds, apply, rng, limit)
-        if not pairs:
-            self.notes.append(f"{attribute or arm.mutation.name} ({phase}): no seed fits")
-            return None
-        samples = self.config.samples
-        remaining = self.config.budget - self._reserve(phase) - self.calls
-        if self.target.new_keys(pair_prompts(pairs), samples) > remaining:
-            affordable = affordable_pairs(self.target, pairs, samples, remaining)
-            if affordable < 5:
-                self.notes.append(f"budget exhausted before testing {arm.mutation.name} ({phase})")
-                return None
-            pairs = pairs[:affordable]
-            self.notes.append(f"{arm.mutation.name} ({phase}): {len(pairs)} seeds (budget)")
-        answered = [
-            (attribute or arm.mutation.name, seed, prompt, sample, base, mutated)
-            for seed, prompt, sample, base, mutated in answer_pairs(self.target, pairs, samples)
-        ]
-        trials = self._trials(phase, answered)
-        self._record(trials)
-        self._report(phase)
-        return trials or None
+        """Answer an arm's paired A/B on ``seeds``; trials under ``attribute`` (the arm's
+        name by default)."""
+        pairs = self._pairs(arm, phase, apply, limit, seeds)
+        return self._answer(attribute or arm.mutation.name, phase, pairs)
 
     @staticmethod
     def _compare(trials: list[Trial], mode: str) -> tuple[Comparison, Trial | None]:
@@ -484,41 +508,74 @@ class Search:
         return mode, dataclasses.replace(comparison, p_value=adjusted[mode]), example
 
     def confirm(self) -> list[Finding]:
-        """A fresh paired A/B of every candidate on the confirmation seeds, and its placebo
-        A/B where the attribute's own could be confirmed. ``decide`` confirms."""
-        findings = []
+        """A fresh paired A/B of every candidate on the confirmation seeds, in two stages,
+        and its placebo A/B where the attribute's own could be confirmed (``decide``
+        confirms).
+
+        Stage one answers ``FUTILITY_SEEDS`` seeds of every candidate; a candidate with at
+        most one flip into any one behaviour there stops (stopping only for futility never
+        makes a test reject more often than it should, and the size of the second stage
+        does not depend on the candidate's own answers). Stage two spends what is left on
+        the others, an even share each, so weak real triggers get the seeds that hopeless
+        arms would have used."""
         candidates = self.candidates()
-        for index, arm in enumerate(candidates):
-            planned = arm.flipped_to.most_common(1)[0][0]
-            limit = self._share(len(candidates) - index)
-            trials = self._ab(arm, CONFIRM, arm.mutation.apply, limit, self.confirmation)
-            if trials is None:
-                continue
-            self.confirm_used[arm.mutation.name] = {t.seed.seed_id for t in trials}
-            mode, comparison, example = self._choose_mode(trials, planned)
-            placebo = arm.mutation.placebo()
-            finding = Finding(
-                attribute=arm.mutation.name,
-                description=arm.mutation.description,
-                mode=mode,
-                comparison=comparison,
-                example_prompt=example.prompt if example else "",
-                example_response=example.response if example else "",
-                placebo=placebo.name if placebo is not None else None,
+        planned = {
+            arm.mutation.name: self._pairs(
+                arm, CONFIRM, arm.mutation.apply, self.config.confirm_seeds, self.confirmation
             )
-            findings.append(finding)
-            possible = self._clears(comparison)  # a q-value is never below its p-value
-            self.promising += possible
-            if placebo is not None and possible:
-                finding.placebo_comparison = self._against_placebo(
-                    arm, placebo, trials, mode, limit
-                )
-            elif placebo is not None:
+            for arm in candidates
+        }
+        trials: dict[str, list[Trial]] = {}
+        for arm in candidates:
+            name = arm.mutation.name
+            trials[name] = self._answer(name, CONFIRM, planned[name][:FUTILITY_SEEDS]) or []
+        alive = [a for a in candidates if trials[a.mutation.name] and not futile(
+            trials[a.mutation.name])]  # fmt: skip
+        for arm in candidates:
+            if trials[arm.mutation.name] and arm not in alive:
                 self.notes.append(
-                    f"{arm.mutation.name}: placebo {placebo.name} not needed (its own A/B "
-                    "cannot confirm it)"
+                    f"{arm.mutation.name}: stopped after {FUTILITY_SEEDS} seeds (at most one "
+                    "flip into any behaviour)"
                 )
+        findings = []
+        for arm in candidates:
+            name = arm.mutation.name
+            if not trials[name]:
+                continue
+            if arm in alive:
+                limit = self._share(len(alive) - alive.index(arm))
+                more = planned[name][FUTILITY_SEEDS:limit]
+                trials[name] += (self._answer(name, CONFIRM, more) or []) if more else []
+            findings.append(self._finding(arm, trials[name]))
         return findings
+
+    def _finding(self, arm: Arm, trials: list[Trial]) -> Finding:
+        """The finding of an arm's confirmation trials, and its placebo A/B when its own A/B
+        could be confirmed."""
+        name = arm.mutation.name
+        self.confirm_used[name] = {t.seed.seed_id for t in trials}
+        mode, comparison, example = self._choose_mode(trials, arm.flipped_to.most_common(1)[0][0])
+        placebo = arm.mutation.placebo()
+        finding = Finding(
+            attribute=name,
+            description=arm.mutation.description,
+            mode=mode,
+            comparison=comparison,
+            example_prompt=example.prompt if example else "",
+            example_response=example.response if example else "",
+            placebo=placebo.name if placebo is not None else None,
+        )
+        possible = self._clears(comparison)  # a q-value is never below its p-value
+        self.promising += possible
+        if placebo is not None and possible:
+            finding.placebo_comparison = self._against_placebo(
+                arm, placebo, trials, mode, len(trials)
+            )
+        elif placebo is not None:
+            self.notes.append(
+                f"{name}: placebo {placebo.name} not needed (its own A/B cannot confirm it)"
+            )
+        return finding
 
     def _against_placebo(
         self, arm: Arm, placebo: Mutation, trials: list[Trial], mode: str, limit: int
@@ -633,6 +690,15 @@ class Search:
             ),
             notes=self.notes,
         )
+
+
+def futile(trials: Sequence[Trial]) -> bool:
+    """At most one answer flipped into any one behaviour: nothing to confirm (an arm that
+    flips 40% of seeds into one behaviour shows so little in 10 seeds with probability
+    0.05, one that flips 30% with 0.15: neither could clear a lower bound of 0.2 on the
+    seeds a budget affords)."""
+    flips = Counter(t.behaviour for t in trials if t.flipped)
+    return max(flips.values(), default=0) <= 1
 
 
 def seed_rates(outcomes: Sequence[tuple[bool, bool]]) -> tuple[float, float]:
