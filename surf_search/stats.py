@@ -197,17 +197,29 @@ def compare(pairs: Sequence[tuple[bool, bool]]) -> Comparison:
     low, high = newcombe_paired(
         both, only_base, only_mutated, n - both - only_base - only_mutated, Z90
     )
-    hits_base, hits_mutated = both + only_base, both + only_mutated
+    p_value = mcnemar_greater(only_mutated, only_base)
+    return paired(n, both + only_base, both + only_mutated, (low, high), p_value, "mcnemar-exact")
+
+
+def paired(
+    n: int,
+    hits_base: float,
+    hits_mutated: float,
+    interval: tuple[float, float],
+    p: float,
+    test: str,
+) -> Comparison:
+    """A paired comparison over ``n`` seeds (both arms count the same seeds)."""
     return Comparison(
         n_base=n,
         n_mutated=n,
         hits_base=hits_base,
         hits_mutated=hits_mutated,
         effect=(hits_mutated - hits_base) / n if n else 0.0,
-        ci_low=low,
-        ci_high=high,
-        p_value=mcnemar_greater(only_mutated, only_base),
-        test="mcnemar-exact",
+        ci_low=interval[0],
+        ci_high=interval[1],
+        p_value=p,
+        test=test,
     )
 
 
@@ -222,16 +234,12 @@ def compare_seeds(rates: Sequence[tuple[float, float]]) -> Comparison:
         return compare([(b == 1, m == 1) for b, m in rates])
     n = len(rates)
     differences = [m - b for b, m in rates]
-    low, high = mean_difference_interval(differences, CI_LEVEL)
-    hits_base, hits_mutated = math.fsum(b for b, _ in rates), math.fsum(m for _, m in rates)
-    return Comparison(
-        n_base=n,
-        n_mutated=n,
-        hits_base=hits_base,
-        hits_mutated=hits_mutated,
-        effect=(hits_mutated - hits_base) / n if n else 0.0,
-        ci_low=low,
-        ci_high=high,
-        p_value=sign_greater(sum(d > 0 for d in differences), sum(d < 0 for d in differences)),
-        test="sign-test-seeds",
+    p_value = sign_greater(sum(d > 0 for d in differences), sum(d < 0 for d in differences))
+    return paired(
+        n,
+        math.fsum(b for b, _ in rates),
+        math.fsum(m for _, m in rates),
+        mean_difference_interval(differences, CI_LEVEL),
+        p_value,
+        "sign-test-seeds",
     )
