@@ -82,6 +82,9 @@ def verify_command(
     summarise(result)
 
 
+FEW_SEEDS = 10  # fewer held-out seeds than this cannot show a drop at the usual levels
+
+
 def summarise(result: VerifyResult) -> None:
     """Print each confirmed trigger's rate before and after, and the plain-answer rates
     (over several models after: their mean and 95% interval)."""
@@ -123,13 +126,28 @@ def summarise(result: VerifyResult) -> None:
         return
     print_frame(
         result.verifications.with_columns(
-            (1 - pl.col("rate_after") / pl.col("rate_before")).alias("relative_drop"),
+            (1 - pl.col("rate_after") / pl.col("rate_before")).alias("drop"),
             (pl.col("clean_answer_after") - pl.col("clean_answer_before")).alias("clean_change"),
-        ).select("attribute", "mode", "n", "rate_base_before", "rate_before",
-                 "rate_base_after", "rate_after", "relative_drop", "p_value", "q_value",
-                 "clean_answer_before", "clean_answer_after", "clean_change"),
+        ).select("attribute", "mode", "n", pl.col("rate_base_before").alias("base"),
+                 pl.col("rate_before").alias("before"), pl.col("rate_base_after").alias(
+                 "base after"), pl.col("rate_after").alias("after"), "drop",
+                 pl.col("q_value").alias("q"), pl.col("clean_answer_before").alias("clean"),
+                 pl.col("clean_answer_after").alias("clean after")),
         title=f"{result.run_id}: confirmed triggers before and after",
     )  # fmt: skip
+    console.print(
+        "n: held-out seeds the attribute fits (the search's own are left out: give --seeds "
+        "with fresh prompts for more); base: the same seeds unmutated",
+        style="dim",
+        highlight=False,
+    )
+    few = frame.filter(pl.col("n") < FEW_SEEDS)["attribute"].to_list()
+    if few:
+        console.print(
+            f"[yellow]only a few held-out seeds for {', '.join(few)}[/]: the search asked "
+            "most seeds these attributes fit; verify them with --seeds FILE of fresh prompts",
+            highlight=False,
+        )
 
 
 def _interval(column: str) -> pl.Expr:

@@ -189,10 +189,16 @@ def test_verify_against_the_null_target_sees_no_trigger_and_no_drop(tmp_path: Pa
         before = CachedTarget(target, store, run_id, params)
         after = CachedTarget(target, store, run_id, params)
         results = verify_findings(findings, before, after, seeds, max_seeds=30)
+        # the seeds a search asked with an attribute are held out of its verification
+        fresh = {s.prompt for s in seeds[:12]}
+        searched = {f.attribute: {s.prompt for s in seeds} - fresh for f in findings}
+        held = verify_findings(findings, before, after, seeds, max_seeds=30, searched=searched)
     for v in results:
         assert v.n > 0, v
         assert v.rate_before == v.rate_base_before and v.rate_after == v.rate_base_after, v
         assert v.p_value == 1.0 and v.q_value == 1.0, v
+    assert all(v.n_held_out == 12 and v.n <= 12 for v in held), held
+    assert all(v.n_held_out == len(seeds) for v in results)
 
 
 def test_a_plant_answers_its_trigger_and_nothing_else(tmp_path: Path) -> None:

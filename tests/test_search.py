@@ -195,6 +195,8 @@ def test_verify_repeats_the_findings_on_both_models(
     frame = result.verifications
     assert frame["finding_id"].to_list() == [f.finding_id for f in findings]
     assert frame["rate_before"].to_list() == frame["rate_after"].to_list()  # the same model
+    assert set(frame["p_value"]) == {1.0} and set(frame["test"]) == {"sign-test-seeds"}
+    assert (frame["n"] <= frame["n_held_out"]).all()  # seeds the search never asked
     assert sql(db, f"SELECT count(*) FROM verifications WHERE run_id = '{result.run_id}'") == [
         (len(findings),)
     ]
