@@ -23,6 +23,8 @@
    ``min_effect``) also gets its **placebo** A/B: the same edit with a neutral variant of
    the attribute (a product becomes a generic noun, a formal verb a plain one, a scan word
    a neutral word of its class and frequency), on the same seeds at the same positions.
+   The A/B runs in two stages (``confirm``): ``FUTILITY_SEEDS`` seeds for every candidate,
+   then the rest of the budget for those that showed something.
 3. **Robustness**: an arm that could still be confirmed is replicated on seeds held out
    from its discovery and its confirmation, its insertions drawn afresh (positions and
    frames from another random stream). The replication is what makes the verdict
