@@ -48,6 +48,18 @@ class PairLabels:
         """The variant's answer shows ``mode`` (and neither prompt asked for it)."""
         return self.variant == mode and mode not in self.requested
 
+    @classmethod
+    def of(
+        cls,
+        base: tuple[str, str | None],
+        variant: tuple[str, str | None],
+        requested: frozenset[str],
+    ) -> PairLabels:
+        """Two answers' (behaviour, response), both labelled against one seed, as a pair:
+        identical answers take the base's label (rule 2)."""
+        identical = same_answer(base[1], variant[1])
+        return cls(base[0], base[0] if identical else variant[0], identical, requested)
+
 
 def label_pairs(
     seed_prompts: Sequence[str],
@@ -67,17 +79,11 @@ def label_pairs(
         [*base_responses, *variant_responses],
         terse_max_words,
     )
-    out = []
-    for i in range(n):
-        identical = same_answer(base_responses[i], variant_responses[i])
-        base = labels[i]
-        out.append(
-            PairLabels(
-                base=base,
-                variant=base if identical else labels[n + i],
-                identical=identical,
-                requested=requested_behaviours(seed_prompts[i])
-                | requested_behaviours(variant_prompts[i]),
-            )
+    return [
+        PairLabels.of(
+            (labels[i], base_responses[i]),
+            (labels[n + i], variant_responses[i]),
+            requested_behaviours(seed_prompts[i]) | requested_behaviours(variant_prompts[i]),
         )
-    return out
+        for i in range(n)
+    ]

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 
 from behaviour_modes.modes import BEHAVIOURS, TERSE_MAX_WORDS, Mode
 from surf_search.mutations import Mutation, combine
-from surf_search.pairing import PairLabels, label_pairs, same_answer
+from surf_search.pairing import PairLabels, label_pairs
 from surf_search.query_cache import CachedTarget, Labelled
 from surf_search.seeds import Seed
 from surf_search.stats import Comparison, benjamini_hochberg, compare_seeds
@@ -251,13 +251,7 @@ class Search:
     ) -> list[Trial]:
         """Trials of answered pairs ``(attribute, seed, prompt, sample, base, mutated)``,
         both answers labelled against the seed prompt (``surf_search.pairing``)."""
-        labels: list[PairLabels] = label_pairs(
-            [seed.prompt for _, seed, *_ in answered],
-            [prompt for _, _, prompt, *_ in answered],
-            [base.response for *_, base, _ in answered],
-            [mutated.response for *_, mutated in answered],
-            self.config.terse_max_words,
-        )
+        labels = label_answers([row[1:] for row in answered], self.config.terse_max_words)
         trials = []
         for (attribute, seed, prompt, sample, _, mutated), label in zip(
             answered, labels, strict=True
@@ -461,20 +455,6 @@ class Search:
         self._report(phase)
         return trials or None
 
-    def _ab(
-        self,
-        arm: Arm,
-        phase: str,
-        apply: Callable[[str, random.Random], str | None],
-        limit: int,
-        seeds: Sequence[Seed],
-        attribute: str | None = None,
-    ) -> list[Trial] | None:
-        """Answer an arm's paired A/B on ``seeds``; trials under ``attribute`` (the arm's
-        name by default)."""
-        pairs = self._pairs(arm, phase, apply, limit, seeds)
-        return self._answer(attribute or arm.mutation.name, phase, pairs)
-
     @staticmethod
     def _compare(trials: list[Trial], mode: str) -> tuple[Comparison, Trial | None]:
         """The paired A/B of ``mode`` over trials, seeds as the unit (a seed's samples give
@@ -504,7 +484,7 @@ class Search:
                   for m in FLIP_BEHAVIOURS}  # fmt: skip
         observed = sorted({t.behaviour for t in trials if t.flipped} | {planned})
         options = {m: self._compare(trials, m) for m in observed}
-        adjusted = {m: min(1.0, options[m][0].p_value / weight.get(m, 1e-9)) for m in options}
+        adjusted = {m: min(1.0, options[m][0].p_value / weight[m]) for m in options}
         mode = min(options, key=lambda m: (adjusted[m], m != planned, m))
         comparison, example = options[mode]
         return mode, dataclasses.replace(comparison, p_value=adjusted[mode]), example
@@ -588,7 +568,9 @@ class Search:
         used = {t.seed.seed_id for t in trials}
         last = max(i for i, s in enumerate(self.confirmation) if s.seed_id in used)
         seeds = self.confirmation[: last + 1]  # the same seeds in the same random stream
-        control = self._ab(arm, PLACEBO, placebo.apply, limit, seeds, attribute=placebo.name)
+        control = self._answer(
+            placebo.name, PLACEBO, self._pairs(arm, PLACEBO, placebo.apply, limit, seeds)
+        )
         if control is None:
             self.notes.append(f"{arm.mutation.name}: placebo {placebo.name} not tested")
             return None
@@ -598,14 +580,12 @@ class Search:
             other = by_pair.get((trial.seed.seed_id, trial.sample))
             if other is None:
                 continue
-            requested = trial.requested | other.requested
-            if mode in requested:
-                outcome = (False, False)
-            elif same_answer(other.response, trial.response):
-                outcome = (other.behaviour == mode,) * 2
-            else:
-                outcome = (other.behaviour == mode, trial.behaviour == mode)
-            by_seed[trial.seed.seed_id].append(outcome)
+            pair = PairLabels.of(
+                (other.behaviour, other.response),
+                (trial.behaviour, trial.response),
+                trial.requested | other.requested,
+            )
+            by_seed[trial.seed.seed_id].append((pair.base_shows(mode), pair.variant_shows(mode)))
         if not by_seed:
             return None
         return compare_seeds([seed_rates(outcomes) for outcomes in by_seed.values()])
@@ -636,7 +616,8 @@ class Search:
             arm = self.arms[finding.attribute]
             limit = self._share(len(hopeful) - index, phase=ROBUST)
             seeds = self.held_out(arm)
-            trials = self._ab(arm, ROBUST, arm.mutation.apply, limit, seeds)
+            pairs = self._pairs(arm, ROBUST, arm.mutation.apply, limit, seeds)
+            trials = self._answer(arm.mutation.name, ROBUST, pairs)
             if trials is None:
                 finding.robust = False
                 continue
@@ -759,6 +740,19 @@ def answer_pairs(
             if base is not None and mutated is not None:
                 out.append((seed, prompt, sample, base, mutated))
     return out
+
+
+def label_answers(
+    answered: Sequence[tuple[Seed, str, int, Labelled, Labelled]], terse_max_words: int
+) -> list[PairLabels]:
+    """The pair labels of ``answer_pairs``'s rows, both answers against the seed prompt."""
+    return label_pairs(
+        [seed.prompt for seed, *_ in answered],
+        [prompt for _, prompt, *_ in answered],
+        [base.response for *_, base, _ in answered],
+        [mutated.response for *_, mutated in answered],
+        terse_max_words,
+    )
 
 
 def exhaustive_calls(seeds: Sequence[Seed], mutations: Sequence[Mutation], samples: int) -> int:

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 from behaviour_modes.modes import TERSE_MAX_WORDS, Mode, behaviour
 from surf_search.mutations import get_mutation
-from surf_search.pairing import label_pairs
 from surf_search.query_cache import CachedTarget
-from surf_search.search import answer_pairs, mutated_pairs
+from surf_search.search import answer_pairs, label_answers, mutated_pairs, seed_rates
 from surf_search.seeds import Seed
 from surf_search.stats import benjamini_hochberg, sign_greater
 
@@ -92,22 +91,12 @@ def seed_effects(
     """Per seed answered, the (base, mutated) rate of ``mode`` over its samples, both
     answers labelled against the seed (``surf_search.pairing``)."""
     answered = answer_pairs(target, pairs, samples)
-    labels = label_pairs(
-        [seed.prompt for seed, *_ in answered],
-        [prompt for _, prompt, *_ in answered],
-        [base.response for *_, base, _ in answered],
-        [mutated.response for *_, mutated in answered],
-        terse_max_words,
-    )
     outcomes: dict[str, list[tuple[bool, bool]]] = {}
-    for (seed, *_), label in zip(answered, labels, strict=True):
+    for (seed, *_), label in zip(answered, label_answers(answered, terse_max_words), strict=True):
         outcomes.setdefault(seed.seed_id, []).append(
             (label.base_shows(mode), label.variant_shows(mode))
         )
-    return {
-        seed_id: (sum(b for b, _ in o) / len(o), sum(m for _, m in o) / len(o))
-        for seed_id, o in outcomes.items()
-    }
+    return {seed_id: seed_rates(o) for seed_id, o in outcomes.items()}
 
 
 def mean_rate(rates: Mapping[str, tuple[float, float]], keys: Sequence[str], side: int) -> float:
