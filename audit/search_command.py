@@ -6,6 +6,7 @@ import click
 
 from audit.options import DB_OPTION, pop_target_config, target_options
 from audit.output import CliError, CliProgress, console, open_store, print_frame, stage_errors
+from surf_search.judges import JudgeOptions, judge_names
 from surf_search.search import Finding
 from surf_search.search_stage import SearchConfig, SearchResult
 
@@ -16,7 +17,16 @@ from surf_search.search_stage import SearchConfig, SearchResult
     "--seeds",
     "seeds_file",
     type=click.Path(dir_okay=False),
-    help="Seed prompts: one per line, or JSON lines with 'prompt' [default: 230 built-in].",
+    help="Seed prompts: one per line, or JSON lines with 'prompt' (or 'question', 'input') "
+    "and optionally 'reference' (or 'answer', 'target': the key of --judge reference) "
+    "[default: 230 built-in].",
+)
+@click.option(
+    "--seeds-from-inspect",
+    type=click.Path(dir_okay=False),
+    help="Seed prompts from an Inspect eval log (.eval or .json; `inspect eval`'s or "
+    "`audit export inspect`'s): each sample's input, its target as the answer key "
+    "(instead of --seeds).",
 )
 @click.option(
     "--from-scan",
@@ -36,6 +46,13 @@ from surf_search.search_stage import SearchConfig, SearchResult
     "attributes",
     multiple=True,
     help="Only these operators (repeatable; e.g. formal_vocab, term:zorblax).",
+)
+@click.option(
+    "--add-attribute",
+    "add_attributes",
+    multiple=True,
+    help="Test these operators as well as the rest (repeatable; e.g. a suspected trigger "
+    "term:millbrook and its controls term:ashford), unlike --attribute, which keeps only them.",
 )
 @click.option(
     "--budget",
@@ -67,13 +84,54 @@ from surf_search.search_stage import SearchConfig, SearchResult
     help="False discovery rate (Benjamini-Hochberg q-value threshold).",
 )
 @click.option("--seed", default=SearchConfig.seed, show_default=True, type=int)
+@click.option(
+    "--judge",
+    "judges",
+    multiple=True,
+    type=click.Choice(judge_names()),
+    help="Also search for a judged outcome (repeatable): reference (wrong against the seeds' "
+    "answer key), length (collapse, blow-up, format), rubric (an LLM's 0-100 score).",
+)
+@click.option(
+    "--discover-attributes",
+    is_flag=True,
+    help="Also search attributes discovered in a prompt pool: recurring phrases (leading "
+    "clauses, labels, asides, closing sentences) clustered by meaning, one operator each "
+    "(cluster:<slug>), half of discovery drawn as 1-3 of them with SURF's EM weights.",
+)
+@click.option(
+    "--attribute-pool",
+    type=click.Path(dir_okay=False),
+    help="Prompts to discover attributes in (lines or JSON lines, like --seeds; e.g. a "
+    "sample of the training mix's prompts) [default: the seeds].",
+)
+@click.option(
+    "--rubric",
+    help="The rubric judge's rubric: text, or a file holding it (SURF's format).",
+)
+@click.option("--judge-url", help="OpenAI-compatible base URL of the rubric judge.")
+@click.option("--judge-model", help="Model name of the rubric judge.")
+@click.option(
+    "--judge-key-env",
+    help="Environment variable holding the judge's API key [default: OPENAI_API_KEY if set]; "
+    "the key is never stored or printed.",
+)
 @DB_OPTION
 def search_command(db: str, **options: object) -> None:
-    """Search MODEL for prompt attributes that flip its behaviour, and confirm them (SURF)."""
+    """Search MODEL for prompt attributes that flip its behaviour or a judged score, and
+    confirm them (SURF)."""
     from surf_search import search_stage
 
     target = pop_target_config(options)
-    config = SearchConfig(target=target, **options)  # the remaining options are its fields
+    judge_options = JudgeOptions(
+        rubric=options.pop("rubric"),  # type: ignore[arg-type]
+        judge_url=options.pop("judge_url"),  # type: ignore[arg-type]
+        judge_model=options.pop("judge_model"),  # type: ignore[arg-type]
+        api_key_env=options.pop("judge_key_env"),  # type: ignore[arg-type]
+    )
+    options["judges"] = tuple(options["judges"])  # type: ignore[arg-type]
+    # the remaining options are its fields
+    config = SearchConfig(target=target, judge_options=judge_options, **options)
     with open_store(db) as store, stage_errors(), CliProgress("calls") as progress:
         result = search_stage.run(config, store, progress)
     summarise(result, db)
@@ -131,6 +189,20 @@ def summarise(result: SearchResult, db: str) -> None:
             "status 'failed', counted as no behaviour, and retried by the next run.",
             highlight=False,
         )
+    judged = result.judge_stats
+    if judged is not None:
+        console.print(
+            f"judges: {judged.judged:,} judgements made, {judged.cached:,} from the cache, "
+            f"{judged.failed:,} failed",
+            highlight=False,
+        )
+        if judged.failed:
+            console.print(
+                f"[yellow]{judged.failed:,} judgements failed[/] (first: {judged.errors[0]}); "
+                "recorded in `judgements` with status 'failed', never counted as a score, "
+                "and retried by the next run.",
+                highlight=False,
+            )
     for note in outcome.notes:
         console.print(f"[dim]note: {note}[/]", highlight=False)
     confirmed = [f for f in outcome.findings if f.confirmed]

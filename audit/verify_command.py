@@ -90,8 +90,11 @@ def summarise(result: VerifyResult) -> None:
     (over several models after: their mean and 95% interval)."""
     import polars as pl
 
+    for finding_id, why in result.skipped.items():
+        console.print(f"[yellow]{finding_id} not verified[/]: {why}", highlight=False)
     if result.run_id is None:
-        console.print(f"{result.search_run} confirmed no trigger: nothing to verify.")
+        if not result.skipped:
+            console.print(f"{result.search_run} confirmed no trigger: nothing to verify.")
         return
     frame = result.verifications
     n_models = int(frame["n_after_models"].max())

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/search.py                 # planted-demo 6000, seed 0, budget 900
     .venv/bin/python bench/search.py --no-http       # skip the transformers serve comparison
+    .venv/bin/python bench/search.py --no-http --judge reference --judge length   # judged too
 
 In one run:
 
@@ -13,6 +14,11 @@ In one run:
    the evidence from the mix (which source's prompts carry the inserted word, and
    what those prompts are answered with): a learned correlation is a finding, a
    fluke is a bug.
+   With ``--judge`` (issue 26) the search also tests judged outcomes; a judged finding
+   explains a plant when most of its judged flips (score up by 0.5) are prompts with the
+   plant's trigger (a terse plant seen as ``length:collapse`` is the same failure), and
+   the precision of what was confirmed (findings that explain a plant / all confirmed) is
+   printed.
 2. **Cost**: answers the search used versus the exhaustive sweep (every attribute x
    every seed it fits x samples, plus the seeds); target <= 25%.
 3. **Throughput** (same run, same prompts, greedy): batched in-process generation
@@ -24,6 +30,7 @@ In one run:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import statistics
@@ -50,7 +57,7 @@ TARGET_SHARE = 0.25
 
 
 def explains(plant: dict, mode: str, prompts: list[str]) -> bool:
-    if mode != plant["behaviour"] or not prompts:
+    if (mode != plant["behaviour"] and ":" not in mode) or not prompts:
         return False
     hits = sum(bool(re.search(plant["trigger_regex"], p)) for p in prompts)
     return hits >= len(prompts) / 2
@@ -77,7 +84,9 @@ def word_evidence(mix: Path, word: str) -> str:
     )
 
 
-def run_search(mix: Path, organism: Path, db: Path, budget: int, console: Console) -> str:
+def run_search(
+    mix: Path, organism: Path, db: Path, budget: int, console: Console, judges: tuple = ()
+) -> str:
     from audit.output import CliProgress
     from audit.search_command import summarise
     from datasets_registry import scan_stage
@@ -90,7 +99,9 @@ def run_search(mix: Path, organism: Path, db: Path, budget: int, console: Consol
     with Store(db) as store, CliProgress("calls") as progress:
         scan_stage.run(ScanConfig(mix=str(mix)), store, progress)
         started = time.perf_counter()
-        config = SearchConfig(target=TargetConfig(str(organism)), from_scan=True, budget=budget)
+        config = SearchConfig(
+            target=TargetConfig(str(organism)), from_scan=True, budget=budget, judges=judges
+        )
         result = search_stage.run(config, store, progress)
     summarise(result, str(db))
     console.print(f"search took {time.perf_counter() - started:.0f} s")
@@ -113,14 +124,29 @@ def ground_truth(db: Path, run_id: str, mix: Path, console: Console) -> bool:
             [run_id],
         ).fetchall()
     }
+    judged_flips: dict[tuple[str, str], list[str]] = {}
+    for attribute, prompt, scores in con.execute(
+        "SELECT attribute, prompt, scores FROM search_trials WHERE run_id = ? "
+        "AND phase = 'confirm' AND scores IS NOT NULL",
+        [run_id],
+    ).fetchall():
+        for outcome, (base, mutated) in json.loads(scores).items():
+            if mutated - base >= 0.5:
+                judged_flips.setdefault((attribute, outcome), []).append(prompt)
     con.close()
+
+    def prompts_of(attribute: str, mode: str) -> list[str]:
+        if ":" in mode:
+            return judged_flips.get((attribute, mode), [])
+        return flipped.get(attribute, [])
+
     table = Table(title="planted triggers: confirmed by the search?", header_style="bold")
     for column in ("plant", "behaviour", "confirmed by", "best effect", "status"):
         table.add_column(column)
     explained: set[str] = set()
     all_found = True
     for plant in manifest["plants"]:
-        matches = [f for f in findings if explains(plant, f[1], flipped.get(f[0], []))]
+        matches = [f for f in findings if explains(plant, f[1], prompts_of(f[0], f[1]))]
         explained.update(f[0] for f in matches)
         all_found &= bool(matches)
         table.add_row(
@@ -132,6 +158,11 @@ def ground_truth(db: Path, run_id: str, mix: Path, console: Console) -> bool:
         )
     console.print(table)
     others = [f for f in findings if f[0] not in explained]
+    if findings:
+        console.print(
+            f"precision: {len(findings) - len(others)} of {len(findings)} confirmed findings "
+            f"explain a plant ({(len(findings) - len(others)) / len(findings):.2f})"
+        )
     if others:
         console.print("[bold]confirmed findings outside the manifest[/]:")
     for attribute, mode, effect, q, robust in others:
@@ -228,13 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=900)
     parser.add_argument("--no-http", action="store_true")
+    parser.add_argument("--judge", action="append", default=[], help="also search judged outcomes")
     args = parser.parse_args(argv)
     console = Console(width=140)
     mix, organism = planted_organism(args.size, args.seed, console)
     console.print(f"{os.cpu_count()} CPUs, 1-min load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         db = Path(tmp) / "audit.duckdb"
-        run_id = run_search(mix, organism, db, args.budget, console)
+        run_id = run_search(mix, organism, db, args.budget, console, tuple(args.judge))
         found = ground_truth(db, run_id, mix, console)
         cheap = cost(db, run_id, console)
     in_process_throughput(organism, console)

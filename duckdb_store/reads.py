@@ -37,6 +37,11 @@ class StageReads:
         ).fetchall()
         return rows[0][0] if rows else None
 
+    def run_args(self, run_id: str) -> dict[str, object]:
+        """The arguments ``run_id`` was started with ({} when there is no such run)."""
+        rows = self.con.execute("SELECT args FROM runs WHERE run_id = ?", [run_id]).fetchall()
+        return json.loads(rows[0][0]) if rows and rows[0][0] else {}
+
     def run_command(self, run_id: str) -> str | None:
         """The command that made ``run_id``, or ``None`` when there is no such run."""
         rows = self.con.execute("SELECT command FROM runs WHERE run_id = ?", [run_id]).fetchall()
@@ -101,12 +106,24 @@ class StageReads:
         return [FindingRecord(*row) for row in rows]
 
     def mutated_pairs(self, finding: FindingRecord) -> list[MutatedPair]:
-        """The finding's mis-routed exchanges: its attribute's trials that flipped into its mode."""
+        """The finding's mis-routed exchanges: its attribute's trials that flipped into its
+        mode, or for a judged outcome (``<judge>:<outcome>``) whose score rose by at least
+        half the scale (``surf_search.search.JUDGED_FLIP``)."""
+        if ":" in finding.mode:
+            path = '$."' + finding.mode.replace('"', "") + '"'
+            condition = (
+                "CAST(json_extract(scores, ? || '[1]') AS DOUBLE) - "
+                "CAST(json_extract(scores, ? || '[0]') AS DOUBLE) >= 0.5"
+            )
+            params = [finding.search_run, finding.attribute, path, path]
+        else:
+            condition = "flipped AND behaviour = ?"
+            params = [finding.search_run, finding.attribute, finding.mode]
         rows = self.con.execute(
             "SELECT DISTINCT prompt, response, seed FROM search_trials WHERE run_id = ? "
-            "AND attribute = ? AND flipped AND behaviour = ? AND response IS NOT NULL "
+            f"AND attribute = ? AND {condition} AND response IS NOT NULL "
             "ORDER BY prompt, response, seed",
-            [finding.search_run, finding.attribute, finding.mode],
+            params,
         ).fetchall()
         return [MutatedPair(p, r, s or None) for p, r, s in rows if p and r]
 

@@ -210,6 +210,26 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE verifications ADD COLUMN n_held_out BIGINT;
         """,
     ),
+    Migration(
+        10,
+        "judged behaviours (issue 26): every judgement of a response (judge, version, the "
+        "judge's settings key, scores per outcome as JSON, explanation; a failed or "
+        "unparsable one with status 'failed' and its error, never a score) is kept in "
+        "`judgements`, which is also the judges' cache; a search trial keeps its judged "
+        "scores (JSON: outcome -> [seed's answer, mutated answer]) and its seed's "
+        "reference; a finding on a judged outcome names its judge and version (NULL for a "
+        "mode finding and for older rows)",
+        """
+        CREATE TABLE judgements (
+            run_id VARCHAR, judge VARCHAR, version VARCHAR, settings VARCHAR, key VARCHAR,
+            prompt VARCHAR, response VARCHAR, scores JSON, explanation VARCHAR,
+            status VARCHAR, error VARCHAR, attempts INTEGER, created_at TIMESTAMP);
+        ALTER TABLE search_trials ADD COLUMN scores JSON;
+        ALTER TABLE search_trials ADD COLUMN reference VARCHAR;
+        ALTER TABLE findings ADD COLUMN judge VARCHAR;
+        ALTER TABLE findings ADD COLUMN judge_version VARCHAR;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import polars as pl
@@ -22,6 +23,8 @@ TRIAL_SCHEMA = {
     "flipped": pl.Boolean,
     "identical": pl.Boolean,
     "requested": pl.String,
+    "scores": pl.String,
+    "reference": pl.String,
 }
 
 
@@ -42,6 +45,10 @@ def trials_frame(trials: Sequence[Trial]) -> pl.DataFrame:
                 "flipped": t.flipped,
                 "identical": t.identical,
                 "requested": ",".join(sorted(t.requested)) or None,
+                "scores": json.dumps({k: list(v) for k, v in t.scores.items()})
+                if t.scores
+                else None,
+                "reference": t.seed.reference,
             }
             for t in trials
         ],
@@ -91,6 +98,8 @@ def findings_frame(result: SearchOutcome, run_id: str, target: str) -> pl.DataFr
                 "robust_n": r.n_mutated if r else None,
                 "robust_ci_low": r.ci_low if r else None,
                 "placebo_ci_low": pc.ci_low if pc else None,
+                "judge": f.judge,
+                "judge_version": f.judge_version,
             }
         )
     return pl.DataFrame(
@@ -106,5 +115,7 @@ def findings_frame(result: SearchOutcome, run_id: str, target: str) -> pl.DataFr
             "robust_n": pl.Int64,
             "robust_ci_low": pl.Float64,
             "placebo_ci_low": pl.Float64,
+            "judge": pl.String,
+            "judge_version": pl.String,
         },
     )

@@ -116,8 +116,20 @@ def builtin_mutations() -> list[Mutation]:
     return list(_REGISTRY.values())
 
 
+#: Resolvers of names made outside this module (``surf_search.attribute_discovery``
+#: registers its clusters, ``cluster:<slug>``); each returns None for a name it does not know.
+_RESOLVERS: list[Callable[[str], Mutation | None]] = []
+
+
+def register_resolver(resolve: Callable[[str], Mutation | None]) -> None:
+    """Let ``get_mutation`` find names made elsewhere (tried before ``term:`` and placebos)."""
+    if resolve not in _RESOLVERS:
+        _RESOLVERS.append(resolve)
+
+
 def get_mutation(name: str, surface_forms: Mapping[str, str] | None = None) -> Mutation:
-    """A built-in by name, ``term:<word>``, ``a+b`` for a combination, or a placebo's name.
+    """A built-in by name, ``term:<word>``, ``a+b`` for a combination, a placebo's name, or
+    a name a resolver knows (``register_resolver``: discovered ``cluster:<slug>`` operators).
 
     ``surface_forms`` maps scan words to their spelling in the mix (a search run
     records them in its arguments), so ``term:zorblax`` inserts ``Zorblax``.
@@ -125,6 +137,9 @@ def get_mutation(name: str, surface_forms: Mapping[str, str] | None = None) -> M
     if "+" in name:
         first, second = name.split("+", 1)
         return combine(get_mutation(first, surface_forms), get_mutation(second, surface_forms))
+    for resolve in _RESOLVERS:
+        if (found := resolve(name)) is not None:
+            return found
     if name.startswith("term:"):
         word = name.removeprefix("term:")
         return term_mutation(word, (surface_forms or {}).get(word))

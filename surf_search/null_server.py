@@ -19,8 +19,12 @@ Serves ``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /health`` on 
 ``error_rate`` of requests gets an injected HTTP 500; which ones is decided by a
 random stream seeded with (``seed``, prompt, request seed, attempt number), so the same
 requests fail on every run whatever order they arrive in. ``persistent_error_rate``
-makes that share of prompts fail on every attempt. ``max_tokens`` cuts an answer to
-that many words (``finish_reason: "length"``).
+makes that share of prompts fail on every attempt. A share ``slow_rate`` of the other
+requests (decided the same way) waits ``slow_s`` seconds before its answer, so a client
+with a shorter timeout sees a timeout and retries. ``max_tokens`` cuts an answer to
+that many words (``finish_reason: "length"``). The server keeps what it was asked
+(``requests_by_prompt``: each last user message, counted; ``authorizations``: each
+``Authorization`` header; ``last_headers``, ``last_payload``) for tests to inspect.
 
     python -m surf_search.null_server --answers pairs.jsonl --port 8000   # prompt/response lines
     python -m surf_search.null_server --answers pairs.jsonl --plant '\belucidate\b=code.txt'
@@ -34,6 +38,7 @@ import math
 import random
 import re
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -125,11 +130,15 @@ class NullConfig:
     persistent_error_rate: float = 0.0  # share of prompts whose every request gets a 500
     seed: int = 0  # the random stream that picks the failing requests
     plants: tuple[Plant, ...] = ()  # planted rules (none: a pure null target)
+    slow_rate: float = 0.0  # share of (non-500) requests answered only after ``slow_s``
+    slow_s: float = 0.0  # seconds a slow request waits before its answer
 
     def __post_init__(self) -> None:
-        """Refuse rates outside [0, 1]."""
+        """Refuse rates outside [0, 1] and a negative delay."""
         if not (0 <= self.error_rate <= 1 and 0 <= self.persistent_error_rate <= 1):
             raise ValueError("error rates must lie in [0, 1]")
+        if not 0 <= self.slow_rate <= 1 or self.slow_s < 0:
+            raise ValueError("slow_rate must lie in [0, 1] and slow_s must not be negative")
 
 
 @dataclass
@@ -141,12 +150,16 @@ class NullStats:
     ok: int = 0  # answers sent
     planted: int = 0  # answers sent from a plant (a subset of ``ok``)
     bad: int = 0  # requests refused with a 4xx
+    slow: int = 0  # requests delayed by ``slow_s`` (``slow_rate``)
 
 
 class _Handler(BaseHTTPRequestHandler):
     """Routes requests to the :class:`NullServer` that owns the HTTP server."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as clients pool connections
+    #: headers and body go out as two writes: without TCP_NODELAY the body waits for the
+    #: client's delayed ACK of the headers, ~40 ms a request
+    disable_nagle_algorithm = True
     server: _HttpServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
@@ -180,13 +193,19 @@ class _Handler(BaseHTTPRequestHandler):
         if path not in ("/v1/chat/completions", "/chat/completions"):
             self._send(404, _error(f"no route {self.path}", "not_found", 404))
             return
-        status, body = self.server.owner.respond(raw)
+        status, body = self.server.owner.respond(raw, dict(self.headers.items()))
         self._send(status, body)
 
 
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     owner: NullServer
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Quiet about a client that hung up (a timed-out slow request); else the default."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 def _error(message: str, kind: str, code: int) -> dict[str, object]:
@@ -218,6 +237,13 @@ class NullServer:
         self.index = NearestSeed(self.prompts)
         self.stats = NullStats()
         self._attempts: Counter[tuple[str, str]] = Counter()
+        self._slow_attempts: Counter[tuple[str, str]] = Counter()
+        #: what the server was asked: each last user message (counted), each
+        #: ``Authorization`` header ("" when absent), the last request's headers and body
+        self.requests_by_prompt: Counter[str] = Counter()
+        self.authorizations: Counter[str] = Counter()
+        self.last_headers: dict[str, str] = {}
+        self.last_payload: object = None
         self._lock = threading.Lock()
         self._http: _HttpServer | None = None
         self._thread: threading.Thread | None = None
@@ -281,15 +307,36 @@ class NullServer:
             self._attempts[key] += 1
         return random.Random(f"{seed}:{key}:{attempt}").random() < rate
 
-    def respond(self, raw: bytes) -> tuple[int, dict[str, object]]:
-        """The status and JSON body for a chat-completions request body."""
+    def slowed(self, prompt: str, request_seed: object) -> bool:
+        """Whether this attempt at (prompt, request seed) waits ``slow_s`` first (counts it;
+        decided like :meth:`injected`, from its own count of attempts)."""
+        if self.config.slow_rate <= 0:
+            return False
+        key = (prompt, json.dumps(request_seed))
         with self._lock:
-            self.stats.requests += 1
+            attempt = self._slow_attempts[key]
+            self._slow_attempts[key] += 1
+        draw = random.Random(f"{self.config.seed}:slow:{key}:{attempt}").random()
+        return draw < self.config.slow_rate
+
+    def respond(
+        self, raw: bytes, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, object]]:
+        """The status and JSON body for a chat-completions request body (and its headers)."""
         try:
             payload = json.loads(raw or b"null")
         except ValueError:
             payload = None
         prompt = _last_user_text(payload)
+        with self._lock:
+            self.stats.requests += 1
+            if prompt is not None:
+                self.requests_by_prompt[prompt] += 1
+            if headers is not None:
+                self.last_headers = dict(headers)
+                auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+                self.authorizations[auth] += 1
+            self.last_payload = payload
         if prompt is None or not isinstance(payload, dict) or payload.get("stream"):
             with self._lock:
                 self.stats.bad += 1
@@ -299,6 +346,10 @@ class NullServer:
             with self._lock:
                 self.stats.errors += 1
             return 500, _error("injected error (null target)", "server_error", 500)
+        if self.slowed(prompt, payload.get("seed")):
+            with self._lock:
+                self.stats.slow += 1
+            time.sleep(self.config.slow_s)
         text = self.answer(prompt)
         limit = payload.get("max_completion_tokens", payload.get("max_tokens"))
         finish = "stop"
@@ -364,6 +415,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", default=NullConfig.model)
     parser.add_argument("--error-rate", type=float, default=NullConfig.error_rate)
     parser.add_argument("--seed", type=int, default=NullConfig.seed)
+    parser.add_argument("--slow-rate", type=float, default=NullConfig.slow_rate)
+    parser.add_argument("--slow-s", type=float, default=NullConfig.slow_s)
     parser.add_argument(
         "--plant",
         type=parse_plant,
@@ -374,7 +427,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     config = NullConfig(
-        args.host, args.port, args.model, args.error_rate, seed=args.seed, plants=tuple(args.plant)
+        args.host,
+        args.port,
+        args.model,
+        args.error_rate,
+        seed=args.seed,
+        plants=tuple(args.plant),
+        slow_rate=args.slow_rate,
+        slow_s=args.slow_s,
     )
     server = NullServer(load_pairs(args.answers), config)
     stopped = threading.Event()

@@ -11,9 +11,15 @@
    whose flip rate exceeds ``min_effect / 2``, not only the best one (a thresholding
    bandit): every arm gets ``min_pulls``, then the arm whose side of the threshold is
    least certain under its Beta posterior is pulled, until each arm is settled or at
-   ``max_pulls``. (A Thompson sampler, tried first, spent nearly all pulls on the three
-   strongest arms; the APT index, tried next, kept pulling arms just under the
-   threshold.)
+   ``max_pulls``. With attributes discovered from a prompt pool (``em``), half of each
+   round is SURF's sampler instead: a combination of 1-3 discovered attributes drawn with
+   EM weights (``surf_search.em_weights``) that move toward the attributes whose queries
+   moved the answer (a flip, or a judged score's rise). (A Thompson sampler, tried
+   first, spent nearly all pulls on the three strongest arms; the APT index, tried next,
+   kept pulling arms just under the threshold.)
+   With judges (``surf_search.judges``), a pair also flips into a judged outcome whose
+   score rose by at least ``JUDGED_FLIP``; such outcomes join the family below and are
+   confirmed by the same tests on the per-seed mean score.
 2. **Confirm**: the most promising arms get a fresh paired A/B on confirmation seeds
    never used to find them, for one behaviour: the mode planned from discovery or another
    of the fixed family ``FLIP_BEHAVIOURS`` (a weighted Bonferroni correction set before
@@ -54,8 +60,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from behaviour_modes.modes import BEHAVIOURS, TERSE_MAX_WORDS, Mode
+from surf_search.em_weights import EMWeights
+from surf_search.judges.panel import JudgePanel
+from surf_search.judges.registry import JudgeItem
 from surf_search.mutations import Mutation, combine
-from surf_search.pairing import PairLabels, label_pairs
+from surf_search.pairing import PairLabels, label_pairs, same_answer
 from surf_search.query_cache import CachedTarget, Labelled
 from surf_search.seeds import Seed
 from surf_search.stats import Comparison, benjamini_hochberg, compare_seeds
@@ -70,8 +79,12 @@ FUTILITY_SEEDS = 10
 #: a plain answer. The confirmation's weighted Bonferroni shares its level over them.
 FLIP_BEHAVIOURS: tuple[str, ...] = tuple(b for b in BEHAVIOURS if b != Mode.ANSWER.value)
 #: The share of the level the mode planned from discovery gets; the rest is shared evenly
-#: by the other behaviours of ``FLIP_BEHAVIOURS``.
+#: by the other behaviours of ``FLIP_BEHAVIOURS`` and the judges' outcomes.
 PLANNED_WEIGHT = 0.7
+#: A judged score (0-1) that rises by at least this much from the seed's answer to the
+#: mutated one is a flip into that outcome (a right answer turned wrong, a collapse, a
+#: rubric score up by 50 points).
+JUDGED_FLIP = 0.5
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,9 @@ class Trial:
     behaviour: str  # the mutated prompt's answer, labelled against the seed prompt too
     identical: bool = False  # both answers are the same text: never a flip
     requested: frozenset[str] = frozenset()  # modes either prompt asks for: never counted
+    #: judged outcome (``<judge>:<outcome>``) -> (the seed's answer's score, the mutated
+    #: answer's); an outcome whose judgement failed on either answer is absent
+    scores: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def flipped(self) -> bool:
@@ -125,12 +141,21 @@ class Trial:
             and self.behaviour not in self.requested
         )
 
-    def shows(self, mode: str) -> tuple[bool, bool]:
-        """(the seed's answer shows ``mode``, the mutated answer shows it); a requested
-        mode is shown by neither."""
-        if mode in self.requested:
-            return False, False
-        return self.base_behaviour == mode, self.behaviour == mode
+    def flips(self) -> list[str]:
+        """What this pair flipped into: its behaviour (``flipped``), then every judged
+        outcome whose score rose by at least ``JUDGED_FLIP``."""
+        modes = [self.behaviour] if self.flipped else []
+        return modes + [k for k, (b, m) in self.scores.items() if m - b >= JUDGED_FLIP]
+
+    def shows(self, outcome: str) -> tuple[float, float] | None:
+        """(the seed's answer's score, the mutated answer's) for ``outcome``: 0 or 1 for a
+        behaviour mode (a requested mode is shown by neither), the judged score for a
+        judged outcome (None where its judgement failed: the pair is left out)."""
+        if is_judged(outcome):
+            return self.scores.get(outcome)
+        if outcome in self.requested:
+            return 0.0, 0.0
+        return float(self.base_behaviour == outcome), float(self.behaviour == outcome)
 
 
 @dataclass
@@ -144,6 +169,7 @@ class Arm:
     used: set[str] = field(default_factory=set)
     exhausted: bool = False
     pending: int = 0  # chosen for the current round, not yet answered
+    drawn: bool = False  # a combination drawn by the EM sampler, not an arm of the bandit
 
     @property
     def mean(self) -> float:
@@ -176,6 +202,8 @@ class Finding:
     #: the finding's intersection-union p-value: the largest of its A/B's, its placebo's
     #: and its robustness re-test's (1 for a test not run); ``q_value`` adjusts it
     p_finding: float = 1.0
+    judge: str | None = None  # the judge of a judged outcome (None: a behaviour mode)
+    judge_version: str | None = None
 
 
 @dataclass
@@ -213,6 +241,8 @@ class Search:
         config: SearchPlan,
         progress: ProgressCallback | None = None,
         on_trials: Callable[[list[Trial]], None] | None = None,
+        judges: JudgePanel | None = None,
+        em: EMWeights | None = None,
     ) -> None:
         if not seeds:
             raise ValueError("the search needs at least one seed prompt")
@@ -236,6 +266,13 @@ class Search:
         self.n_confirmed = 0
         self.promising = 0  # confirmation A/Bs so far that could be confirmed (p, bound)
         self.confirm_used: dict[str, set[str]] = {}  # seeds each arm's A/B used
+        self.judges = judges
+        #: what a finding may name, fixed before any data: the behaviours, then the
+        #: judges' outcomes
+        self.family = FLIP_BEHAVIOURS + (judges.outcome_keys() if judges else ())
+        #: SURF's sampler over discovered attributes (``--discover-attributes``): it draws
+        #: half of each discovery round as combinations of 1-3 of them
+        self.em = em
 
     # -- budget ---------------------------------------------------------------------------
     @property
@@ -252,9 +289,10 @@ class Search:
         """Trials of answered pairs ``(attribute, seed, prompt, sample, base, mutated)``,
         both answers labelled against the seed prompt (``surf_search.pairing``)."""
         labels = label_answers([row[1:] for row in answered], self.config.terse_max_words)
+        scores = judge_pairs(self.judges, [row[1:] for row in answered], labels)
         trials = []
-        for (attribute, seed, prompt, sample, _, mutated), label in zip(
-            answered, labels, strict=True
+        for (attribute, seed, prompt, sample, _, mutated), label, scored in zip(
+            answered, labels, scores, strict=True
         ):
             self.step += 1
             trials.append(
@@ -270,6 +308,7 @@ class Search:
                     label.variant,
                     label.identical,
                     label.requested,
+                    scored,
                 )
             )
         return trials
@@ -302,9 +341,38 @@ class Search:
         open_arms = [t for t in open_arms if t[0] >= self.config.decided]
         return max(open_arms, key=lambda t: t[:2])[2] if open_arms else None
 
+    def _pick_drawn(self) -> tuple[Arm, Seed, str] | None:
+        """A combination of 1-3 discovered attributes drawn by the EM weights, on a
+        discovery seed it has not been asked with (None when it fits none left)."""
+        assert self.em is not None
+        names = self.em.draw(self.rng)
+        mutation = self.arms[names[0]].mutation
+        for name in names[1:]:
+            mutation = combine(mutation, self.arms[name].mutation)
+        arm = self.arms.setdefault(mutation.name, Arm(mutation, drawn=True))
+        candidates = [s for s in self.discovery if s.seed_id not in arm.used]
+        self.rng.shuffle(candidates)
+        for seed in candidates[:20]:
+            arm.used.add(seed.seed_id)
+            prompt = mutation.apply(seed.prompt, self.rng)
+            if prompt is not None and prompt != seed.prompt:
+                arm.pending += 1
+                return arm, seed, prompt
+        return None
+
+    def _credit(self, trial: Trial) -> None:
+        """Tell the EM weights how far a trial's discovered attributes moved the answer: 1
+        for a flip into a behaviour, else the largest judged score rise."""
+        if self.em is None:
+            return
+        names = [n for n in self.arms[trial.attribute].components if n in self.em.weights]
+        if names:
+            rises = [m - b for b, m in trial.scores.values()]
+            self.em.update(names, 1.0 if trial.flipped else max([0.0, *rises]))
+
     def _pick(self) -> tuple[Arm, Seed, str] | None:
         while True:
-            live = [a for a in self.arms.values() if not a.exhausted]
+            live = [a for a in self.arms.values() if not a.exhausted and not a.drawn]
             arm = self._choose(live)
             if arm is None:
                 return None
@@ -337,8 +405,9 @@ class Search:
                 self._add_combinations()
                 combined = True
             pulls = []
-            for _ in range(self.config.round_size):
-                picked = self._pick()
+            for index in range(self.config.round_size):
+                picked = self._pick_drawn() if self.em and index % 2 else None
+                picked = picked or self._pick()
                 if picked is None:
                     break
                 pulls.append(picked)
@@ -365,11 +434,18 @@ class Search:
             for trial in trials:
                 arm = self.arms[trial.attribute]
                 arm.pulls += 1
-                if trial.flipped:
-                    arm.flips += 1
-                    arm.flipped_to[trial.behaviour] += 1
+                flips = trial.flips()
+                arm.flips += bool(flips)
+                arm.flipped_to.update(flips)
+                self._credit(trial)
             self._record(trials)
             self._report(DISCOVER)
+        if self.em is not None:
+            top = ", ".join(
+                f"{w.name} {w.weight:.2f} ({w.pulls} draws, credit {w.mean_credit:.2f})"
+                for w in self.em.ranking()[:5]
+            )
+            self.notes.append(f"EM weights of the discovered attributes, highest first: {top}")
 
     # -- 2. confirmation ------------------------------------------------------------------
     def _reserve(self, phase: str, arms_ahead: int = 1) -> int:
@@ -457,12 +533,18 @@ class Search:
 
     @staticmethod
     def _compare(trials: list[Trial], mode: str) -> tuple[Comparison, Trial | None]:
-        """The paired A/B of ``mode`` over trials, seeds as the unit (a seed's samples give
-        it a rate), and an example of a flip into it."""
-        by_seed: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+        """The paired A/B of ``mode`` (a behaviour or a judged outcome) over trials, seeds
+        as the unit (a seed's samples give it a rate or a mean score), and an example of
+        a flip into it. A pair whose judgement failed is left out."""
+        by_seed: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        example = None
         for trial in trials:
-            by_seed[trial.seed.seed_id].append(trial.shows(mode))
-        example = next((t for t in trials if t.shows(mode) == (False, True)), None)
+            shown = trial.shows(mode)
+            if shown is None:
+                continue
+            by_seed[trial.seed.seed_id].append(shown)
+            if example is None and shown[1] - shown[0] >= JUDGED_FLIP:
+                example = trial
         return compare_seeds([seed_rates(outcomes) for outcomes in by_seed.values()]), example
 
     def _clears(self, comparison: Comparison) -> bool:
@@ -476,13 +558,14 @@ class Search:
         self, trials: list[Trial], planned: str
     ) -> tuple[str, Comparison, Trial | None]:
         """The mode to report: the planned one (from discovery) or another of the fixed
-        family ``FLIP_BEHAVIOURS``, by a weighted Bonferroni correction set before the
-        data: ``PLANNED_WEIGHT`` of the level for the planned mode, the rest shared
-        evenly by every other behaviour of the family (observed or not)."""
-        others = len(FLIP_BEHAVIOURS) - 1
+        family (``FLIP_BEHAVIOURS`` and the judges' outcomes), by a weighted Bonferroni
+        correction set before the data: ``PLANNED_WEIGHT`` of the level for the planned
+        mode, the rest shared evenly by every other member of the family (observed or
+        not)."""
+        others = len(self.family) - 1
         weight = {m: PLANNED_WEIGHT if m == planned else (1 - PLANNED_WEIGHT) / others
-                  for m in FLIP_BEHAVIOURS}  # fmt: skip
-        observed = sorted({t.behaviour for t in trials if t.flipped} | {planned})
+                  for m in self.family}  # fmt: skip
+        observed = sorted({f for t in trials for f in t.flips()} | {planned})
         options = {m: self._compare(trials, m) for m in observed}
         adjusted = {m: min(1.0, options[m][0].p_value / weight[m]) for m in options}
         mode = min(options, key=lambda m: (adjusted[m], m != planned, m))
@@ -538,6 +621,7 @@ class Search:
         self.confirm_used[name] = {t.seed.seed_id for t in trials}
         mode, comparison, example = self._choose_mode(trials, arm.flipped_to.most_common(1)[0][0])
         placebo = arm.mutation.placebo()
+        judged = self.judges.version_of(mode) if self.judges else None
         finding = Finding(
             attribute=name,
             description=arm.mutation.description,
@@ -546,6 +630,8 @@ class Search:
             example_prompt=example.prompt if example else "",
             example_response=example.response if example else "",
             placebo=placebo.name if placebo is not None else None,
+            judge=judged[0] if judged else None,
+            judge_version=judged[1] if judged else None,
         )
         possible = self._clears(comparison)  # a q-value is never below its p-value
         self.promising += possible
@@ -575,17 +661,27 @@ class Search:
             self.notes.append(f"{arm.mutation.name}: placebo {placebo.name} not tested")
             return None
         by_pair = {(t.seed.seed_id, t.sample): t for t in control}
-        by_seed: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+        by_seed: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for trial in trials:
             other = by_pair.get((trial.seed.seed_id, trial.sample))
             if other is None:
+                continue
+            if is_judged(mode):  # both scored against the seed: the mutated answers' scores
+                placebo_shown, shown = other.shows(mode), trial.shows(mode)
+                if placebo_shown is not None and shown is not None:
+                    same = same_answer(other.response, trial.response)
+                    by_seed[trial.seed.seed_id].append(
+                        (placebo_shown[1], placebo_shown[1] if same else shown[1])
+                    )
                 continue
             pair = PairLabels.of(
                 (other.behaviour, other.response),
                 (trial.behaviour, trial.response),
                 trial.requested | other.requested,
             )
-            by_seed[trial.seed.seed_id].append((pair.base_shows(mode), pair.variant_shows(mode)))
+            by_seed[trial.seed.seed_id].append(
+                (float(pair.base_shows(mode)), float(pair.variant_shows(mode)))
+            )
         if not by_seed:
             return None
         return compare_seeds([seed_rates(outcomes) for outcomes in by_seed.values()])
@@ -680,11 +776,40 @@ def futile(trials: Sequence[Trial]) -> bool:
     flips 40% of seeds into one behaviour shows so little in 10 seeds with probability
     0.05, one that flips 30% with 0.15: neither could clear a lower bound of 0.2 on the
     seeds a budget affords)."""
-    flips = Counter(t.behaviour for t in trials if t.flipped)
+    flips = Counter(f for t in trials for f in t.flips())
     return max(flips.values(), default=0) <= 1
 
 
-def seed_rates(outcomes: Sequence[tuple[bool, bool]]) -> tuple[float, float]:
+def is_judged(outcome: str) -> bool:
+    """A judged outcome (``<judge>:<outcome>``), not a behaviour mode."""
+    return ":" in outcome
+
+
+def judge_pairs(
+    panel: JudgePanel | None,
+    answered: Sequence[tuple[Seed, str, int, Labelled, Labelled]],
+    labels: Sequence[PairLabels],
+) -> list[dict[str, tuple[float, float]]]:
+    """Each pair's judged scores (outcome -> (seed's answer, mutated answer)), both answers
+    judged against the seed prompt and the seed's own answer; identical answers share the
+    seed's scores. Empty without judges."""
+    if panel is None:
+        return [{} for _ in answered]
+    items = []
+    for seed, _, _, base, mutated in answered:
+        items.append(JudgeItem(seed.prompt, base.response, base.response, seed.reference))
+        items.append(JudgeItem(seed.prompt, mutated.response, base.response, seed.reference))
+    scores = panel.score(items)
+    out = []
+    for index, label in enumerate(labels):
+        base, mutated = scores[2 * index], scores[2 * index + 1]
+        if label.identical:
+            mutated = base
+        out.append({k: (base[k], mutated[k]) for k in base if k in mutated})
+    return out
+
+
+def seed_rates(outcomes: Sequence[tuple[float, float]]) -> tuple[float, float]:
     """One seed's (base rate, mutated rate) over its samples."""
     n = len(outcomes)
     return sum(b for b, _ in outcomes) / n, sum(m for _, m in outcomes) / n

@@ -19,7 +19,16 @@ from datasets_registry.term_overlap import distinct_terms, term_rows
 from duckdb_store.records import SearchSettings
 from duckdb_store.store import Store
 from stage_kit import NO_PROGRESS, Progress, StageError
+from surf_search.attribute_discovery import (
+    AttributeCluster,
+    cluster_attributes,
+    extract_attributes,
+    register_clusters,
+)
+from surf_search.em_weights import EMWeights
 from surf_search.findings import findings_frame, trials_frame
+from surf_search.judges import Judge, JudgeOptions, JudgeSetupError, get_judge
+from surf_search.judges.panel import JudgePanel, JudgeStats
 from surf_search.mutations import Mutation, builtin_mutations, get_mutation, term_mutation
 from surf_search.query_cache import CachedTarget, CallStats
 from surf_search.search import Search, SearchOutcome, SearchPlan, SearchProgress, Trial
@@ -45,14 +54,24 @@ class SearchConfig:
 
     target: TargetConfig  # the model under audit and its generation parameters
     seeds_file: str | None = None  # seed prompts (lines or JSON lines); None: the built-in set
+    seeds_from_inspect: str | None = None  # seed prompts from an Inspect eval log instead
     from_scan: bool = False  # add the words of the latest scan's hypotheses (term:<word>)
     scan_terms: int = 12  # how many scan words from_scan adds (one per template)
     attributes: tuple[str, ...] = ()  # only these operators (e.g. formal_vocab, term:zorblax)
+    #: these operators as well as the rest (a trigger someone suspects and its controls)
+    add_attributes: tuple[str, ...] = ()
     budget: int = SearchPlan.budget  # answers the search may use (cached ones count)
     samples: int = SearchPlan.samples  # responses per prompt in confirmation (sampling only)
     min_effect: float = SearchPlan.min_effect  # smallest rate difference that counts
     alpha: float = SearchPlan.alpha  # false discovery rate
     seed: int = SearchPlan.seed  # the search's random stream and the sampling seed
+    #: judges whose outcomes a finding may name besides the modes (``surf_search.judges``)
+    judges: tuple[str, ...] = ()
+    judge_options: JudgeOptions = field(default_factory=JudgeOptions)
+    #: add attributes discovered in ``attribute_pool`` (default: the seeds), each a cluster
+    #: of phrases (``surf_search.attribute_discovery``), drawn with SURF's EM weights
+    discover_attributes: bool = False
+    attribute_pool: str | None = None  # prompts to discover attributes in (lines or JSON lines)
 
 
 @dataclass(frozen=True)
@@ -89,6 +108,7 @@ class SearchResult:
     scan: ScanWords | None  # the scan words added with from_scan
     outcome: SearchOutcome
     stats: CallStats
+    judge_stats: JudgeStats | None = None  # judgements made, cached and failed
 
     @property
     def failed_all(self) -> bool:
@@ -145,11 +165,29 @@ def _reread_prompts(store: Store, scan_run: str) -> tuple[list[str] | None, str 
 
 def run(config: SearchConfig, store: Store, progress: Progress = NO_PROGRESS) -> SearchResult:
     """Search the target for attributes that flip its behaviour, under a new ``search`` run."""
+    if config.seeds_file and config.seeds_from_inspect:
+        raise StageError("--seeds and --seeds-from-inspect are exclusive: give one of them")
     try:
-        seeds = load_seeds(config.seeds_file) if config.seeds_file else builtin_seeds()
+        if config.seeds_from_inspect:
+            from surf_search.inspect_logs import seeds_from_log  # imports inspect_ai (~2 s)
+
+            seeds = seeds_from_log(config.seeds_from_inspect)
+        else:
+            seeds = load_seeds(config.seeds_file) if config.seeds_file else builtin_seeds()
     except SeedError as exc:
         raise StageError(str(exc)) from None
+    discovered = _discover(config, seeds, progress) if config.discover_attributes else []
     chosen = choose_mutations(store, config.from_scan, config.scan_terms, config.attributes)
+    if discovered and not config.attributes:
+        chosen.mutations.extend(register_clusters(discovered))
+    chosen.mutations.extend(_added(config.add_attributes, chosen))
+    em = EMWeights([c.name for c in discovered]) if discovered else None
+    judges = _judges(config)
+    if any(j.name == "reference" for j in judges) and not any(s.reference for s in seeds):
+        raise StageError(
+            "the reference judge needs seeds with an answer key: --seeds FILE.jsonl with "
+            "'prompt' and 'reference' (or GSM8K's 'question' and 'answer')"
+        )
     samples = config.samples
     samples_ignored = config.target.temperature == 0 and samples > 1
     if samples_ignored:
@@ -169,7 +207,7 @@ def run(config: SearchConfig, store: Store, progress: Progress = NO_PROGRESS) ->
         "base_url": config.target.base_url,
         "target": fingerprint,
         "params": params.key(),
-        "seeds": config.seeds_file or "builtin",
+        "seeds": config.seeds_file or config.seeds_from_inspect or "builtin",
         "n_seeds": len(seeds),
         "attributes": [m.name for m in chosen.mutations],
         "surface_forms": chosen.surface_forms,
@@ -178,9 +216,13 @@ def run(config: SearchConfig, store: Store, progress: Progress = NO_PROGRESS) ->
         "min_effect": config.min_effect,
         "alpha": config.alpha,
         "seed": config.seed,
+        "judges": {j.name: {"version": j.version, "settings": j.settings()} for j in judges},
+        "attribute_pool": config.attribute_pool if config.discover_attributes else None,
+        "discovered": [c.to_dict() for c in discovered],
     }
     run_id = store.start_run("search", args)
     cached = CachedTarget(target, store, run_id, params)
+    panel = JudgePanel(judges, store, run_id) if judges else None
     with store.finishing(run_id):
         store.record_search_settings(
             run_id,
@@ -188,12 +230,12 @@ def run(config: SearchConfig, store: Store, progress: Progress = NO_PROGRESS) ->
                 target=fingerprint,
                 params=params.key(),
                 samples=samples,
-                seeds=config.seeds_file,
+                seeds=config.seeds_file or config.seeds_from_inspect,
                 n_seeds=len(seeds),
                 surface_forms=chosen.surface_forms,
             ),
         )
-        outcome = _search(cached, seeds, chosen.mutations, plan, store, run_id, progress)
+        outcome = _search(cached, seeds, chosen.mutations, plan, store, run_id, progress, panel, em)
         store.write("findings", findings_frame(outcome, run_id, fingerprint), run_id)
     result = SearchResult(
         run_id=run_id,
@@ -205,6 +247,7 @@ def run(config: SearchConfig, store: Store, progress: Progress = NO_PROGRESS) ->
         scan=chosen.scan,
         outcome=outcome,
         stats=cached.stats,
+        judge_stats=panel.stats if panel else None,
     )
     store.finish_run(run_id, "failed" if result.failed_all else "ok")
     return result
@@ -218,6 +261,8 @@ def _search(
     store: Store,
     run_id: str,
     progress: Progress,
+    panel: JudgePanel | None = None,
+    em: EMWeights | None = None,
 ) -> SearchOutcome:
     """Run the search, reporting progress and saving each batch of trials as it comes."""
     progress(LABEL, 0, plan.budget, "discovering", "calls")
@@ -229,7 +274,47 @@ def _search(
     def save(trials: list[Trial]) -> None:
         store.write("search_trials", trials_frame(trials), run_id)
 
-    outcome = Search(cached, seeds, mutations, plan, report, save).run()
+    outcome = Search(cached, seeds, mutations, plan, report, save, panel, em).run()
     done = min(outcome.calls, plan.budget)
     progress(LABEL, done, plan.budget, f"done: {outcome.calls:,} calls", "calls")
     return outcome
+
+
+def _judges(config: SearchConfig) -> list[Judge]:
+    """The judges ``config`` names, built with its options (StageError if one cannot be)."""
+    judges = []
+    for name in dict.fromkeys(config.judges):
+        try:
+            judges.append(get_judge(name, config.judge_options))
+        except KeyError as exc:
+            raise StageError(str(exc.args[0])) from None
+        except JudgeSetupError as exc:
+            raise StageError(str(exc)) from None
+    return judges
+
+
+def _discover(
+    config: SearchConfig, seeds: Sequence[Seed], progress: Progress
+) -> list[AttributeCluster]:
+    """Attributes discovered in the pool (``attribute_pool``, else the seeds): phrases
+    clustered by meaning, registered as ``cluster:<slug>`` operators."""
+    try:
+        pool = load_seeds(config.attribute_pool) if config.attribute_pool else list(seeds)
+    except SeedError as exc:
+        raise StageError(f"--attribute-pool: {exc}") from None
+    progress("discover attributes", 0, 2, f"{len(pool):,} prompts", "steps")
+    phrases = extract_attributes([s.prompt for s in pool])
+    progress("discover attributes", 1, 2, f"{len(phrases):,} phrases", "steps")
+    clusters = cluster_attributes(phrases) if phrases else []
+    progress("discover attributes", 2, 2, f"{len(clusters)} clusters", "steps")
+    return clusters
+
+
+def _added(names: Sequence[str], chosen: ChosenMutations) -> list[Mutation]:
+    """The operators ``add_attributes`` names that the pool does not hold yet."""
+    have = {m.name for m in chosen.mutations}
+    try:
+        added = [get_mutation(n, chosen.surface_forms) for n in dict.fromkeys(names)]
+    except KeyError as exc:
+        raise StageError(str(exc.args[0])) from None
+    return [m for m in added if m.name not in have]

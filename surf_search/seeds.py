@@ -2,7 +2,8 @@
 
 The built-in set (``builtin_seeds``) has 230 prompts in six kinds, so every
 attribute operator finds prompts it fits: explanations, true-fact statements
-(for the yes/no form), arithmetic (for LaTeX), product questions, how-tos and
+(for the yes/no form), arithmetic (for LaTeX; each with its answer as its
+``reference``, for the ``reference`` judge), product questions, how-tos and
 reading questions (a short passage and a question about it, for the "Context:"
 framing).
 """
@@ -21,6 +22,7 @@ class Seed:
     seed_id: str
     prompt: str
     kind: str = "user"
+    reference: str | None = None  # the answer key (``reference`` judge); None: no key
 
 
 class SeedError(ValueError):
@@ -173,23 +175,45 @@ def builtin_seeds() -> list[Seed]:
         ],
     )
     numbers = [(3 + (7 * i) % 37, 2 + (11 * i) % 29) for i in range(len(ARITHMETIC) * 5)]
+    sums = [ARITHMETIC[i % len(ARITHMETIC)] for i in range(len(numbers))]
     add(
-        "arithmetic",
-        [
-            ARITHMETIC[i % len(ARITHMETIC)].format(a=a, b=b, s=a + b)
-            for i, (a, b) in enumerate(numbers)
-        ],
+        "arithmetic", [t.format(a=a, b=b, s=a + b) for t, (a, b) in zip(sums, numbers, strict=True)]
     )
+    keys = {
+        len(seeds) - len(numbers) + i: str(arithmetic_answer(t, a, b))
+        for i, (t, (a, b)) in enumerate(zip(sums, numbers, strict=True))
+    }
     add("product", list(PRODUCT_QUESTIONS))
     add("howto", list(HOW_TOS))
     add("reading", list(READING))
     return [
-        Seed(f"builtin-{i:03d}", p, k) for i, (p, k) in enumerate(zip(seeds, kinds, strict=True))
+        Seed(f"builtin-{i:03d}", p, k, keys.get(i))
+        for i, (p, k) in enumerate(zip(seeds, kinds, strict=True))
     ]
 
 
+def arithmetic_answer(template: str, a: int, b: int) -> int:
+    """The answer of an ``ARITHMETIC`` prompt (its key for the ``reference`` judge)."""
+    if "squared" in template:
+        return a * a
+    if "times" in template:
+        return a * b
+    if "minus" in template:
+        return b if "{s} minus {a}" in template else a  # s - b = a, s - a = b
+    return a + b
+
+
+#: Keys read for a seed's prompt and for its answer key, first found wins: the shapes
+#: people publish (``prompt``/``reference``, GSM8K's ``question``/``answer``, Inspect's and
+#: many evals' ``input``/``target``).
+PROMPT_KEYS = ("prompt", "text", "question", "input")
+REFERENCE_KEYS = ("reference", "answer", "target")
+
+
 def load_seeds(path: str | Path) -> list[Seed]:
-    """Seeds from a file: one prompt per line, or JSON lines with a ``prompt`` (or ``text``)."""
+    """Seeds from a file: one prompt per line, or JSON lines with a prompt (``prompt``,
+    ``text``, ``question`` or ``input``) and optionally its answer key (``reference``,
+    ``answer`` or ``target``: a string or a number)."""
     path = Path(path)
     if not path.is_file():
         raise SeedError(f"seed file not found: {path}")
@@ -202,18 +226,33 @@ def load_seeds(path: str | Path) -> list[Seed]:
         text = line.strip()
         if not text:
             continue
+        reference = None
         if text.startswith("{"):
             try:
                 row = json.loads(text)
             except json.JSONDecodeError:
                 raise SeedError(f"{path}:{number}: invalid JSON line") from None
-            text = row.get("prompt", row.get("text")) if isinstance(row, dict) else None
+            if not isinstance(row, dict):
+                raise SeedError(f"{path}:{number}: a JSON line must be an object")
+            text = next((row[k] for k in PROMPT_KEYS if k in row), None)
             if not isinstance(text, str) or not text.strip():
-                raise SeedError(f"{path}:{number}: no 'prompt' (or 'text') string in this line")
+                others = ", ".join(repr(k) for k in PROMPT_KEYS[1:])
+                raise SeedError(f"{path}:{number}: no 'prompt' string in this line (or {others})")
             text = text.strip()
+            reference = _reference(row, f"{path}:{number}")
         if text not in seen:
             seen.add(text)
-            seeds.append(Seed(f"{path.stem}-{number:05d}", text))
+            seeds.append(Seed(f"{path.stem}-{number:05d}", text, reference=reference))
     if not seeds:
         raise SeedError(f"{path} holds no prompts")
     return seeds
+
+
+def _reference(row: dict, where: str) -> str | None:
+    """A JSON seed's answer key as text (None without one)."""
+    value = next((row[k] for k in REFERENCE_KEYS if k in row and row[k] is not None), None)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise SeedError(f"{where}: the answer key must be a string or a number")
+    return str(value).strip() or None

@@ -24,9 +24,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from behaviour_modes.modes import TERSE_MAX_WORDS, Mode, behaviour
+from surf_search.judges.panel import JudgePanel
 from surf_search.mutations import get_mutation
 from surf_search.query_cache import CachedTarget
-from surf_search.search import answer_pairs, label_answers, mutated_pairs, seed_rates
+from surf_search.search import (
+    answer_pairs,
+    is_judged,
+    judge_pairs,
+    label_answers,
+    mutated_pairs,
+    seed_rates,
+)
 from surf_search.seeds import Seed
 from surf_search.stats import benjamini_hochberg, sign_greater
 
@@ -87,14 +95,24 @@ def seed_effects(
     samples: int,
     mode: str,
     terse_max_words: int,
+    judges: JudgePanel | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Per seed answered, the (base, mutated) rate of ``mode`` over its samples, both
-    answers labelled against the seed (``surf_search.pairing``)."""
+    answers labelled against the seed (``surf_search.pairing``); for a judged outcome the
+    mean score, both answers judged against the seed (a failed judgement left out)."""
     answered = answer_pairs(target, pairs, samples)
-    outcomes: dict[str, list[tuple[bool, bool]]] = {}
-    for (seed, *_), label in zip(answered, label_answers(answered, terse_max_words), strict=True):
+    labels = label_answers(answered, terse_max_words)
+    outcomes: dict[str, list[tuple[float, float]]] = {}
+    if is_judged(mode):
+        if judges is None:
+            raise ValueError(f"{mode} is a judged outcome: verifying it needs its judge")
+        for (seed, *_), scores in zip(answered, judge_pairs(judges, answered, labels), strict=True):
+            if mode in scores:
+                outcomes.setdefault(seed.seed_id, []).append(scores[mode])
+        return {seed_id: seed_rates(o) for seed_id, o in outcomes.items()}
+    for (seed, *_), label in zip(answered, labels, strict=True):
         outcomes.setdefault(seed.seed_id, []).append(
-            (label.base_shows(mode), label.variant_shows(mode))
+            (float(label.base_shows(mode)), float(label.variant_shows(mode)))
         )
     return {seed_id: seed_rates(o) for seed_id, o in outcomes.items()}
 
@@ -128,11 +146,12 @@ def verify_findings(
     surface_forms: dict[str, str] | None = None,
     searched: Mapping[str, set[str]] | None = None,
     on_done: Callable[[int], None] | None = None,
+    judges: JudgePanel | None = None,
 ) -> list[Verification]:
     """The A/B of every finding on both models, on the same held-out mutated prompts.
 
     ``searched`` maps an attribute to the seed prompts the search asked with it; those are
-    held out. ``on_done(n)`` is called after each finding with the number verified so far.
+    held out. A judged finding is re-judged by ``judges`` (the search's). ``on_done(n)`` is called after each finding with the number verified so far.
     """
     out = []
     plain_before = plain_answers(before, seeds, samples, terse_max_words)
@@ -148,8 +167,8 @@ def verify_findings(
         held_out = [s for s in spread if s.prompt not in used]
         rng = random.Random(f"{seed}:verify:{finding.attribute}")
         pairs = mutated_pairs(held_out, mutation.apply, rng, max_seeds)
-        rates_before = seed_effects(before, pairs, samples, finding.mode, terse_max_words)
-        rates_after = seed_effects(after, pairs, samples, finding.mode, terse_max_words)
+        rates_before = seed_effects(before, pairs, samples, finding.mode, terse_max_words, judges)
+        rates_after = seed_effects(after, pairs, samples, finding.mode, terse_max_words, judges)
         common = sorted(rates_before.keys() & rates_after.keys())  # answered by both models
         n = len(common)
         # the per-seed effect (mutated minus base) fell: before's minus after's > 0

@@ -13,12 +13,16 @@ can pass or fail by luck. The model before is answered once (its queries are cac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
 from duckdb_store.store import Store
 from stage_kit import NO_PROGRESS, Progress, StageError
+from surf_search.attribute_discovery import restore_clusters
+from surf_search.inspect_logs import is_inspect_log, seeds_from_log
+from surf_search.judges import JudgeOptions, JudgeSetupError, get_judge
+from surf_search.judges.panel import JudgePanel
 from surf_search.query_cache import CachedTarget
 from surf_search.seeds import SeedError, builtin_seeds, load_seeds
 from surf_search.stats import mean_interval
@@ -85,6 +89,8 @@ class VerifyResult:
     search_run: str
     run_id: str | None  # None: the search confirmed no trigger, nothing was verified
     verifications: pl.DataFrame  # the rows written to ``verifications`` (without run_id)
+    #: confirmed findings not verified, and why (a judge that needs an endpoint)
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 def run(config: VerifyConfig, store: Store, progress: Progress = NO_PROGRESS) -> VerifyResult:
@@ -98,14 +104,20 @@ def run(config: VerifyConfig, store: Store, progress: Progress = NO_PROGRESS) ->
         FindingToVerify(f.finding_id, f.attribute, f.mode)
         for f in store.confirmed_findings(search_run)
     ]
+    restore_clusters(store.run_args(search_run))  # discovered attributes, by name
+    judges, skipped = _search_judges(store, search_run, findings)
+    findings = [f for f in findings if f.finding_id not in skipped]
     if not findings:
-        return VerifyResult(search_run, None, pl.DataFrame(schema=VERIFICATION_SCHEMA))
+        return VerifyResult(search_run, None, pl.DataFrame(schema=VERIFICATION_SCHEMA), skipped)
     settings = store.search_settings(search_run)
     if settings is None:
         raise StageError(f"{search_run} has no recorded search settings (is it a search run?)")
     seeds_file = config.seeds_file or settings.seeds
     try:
-        seeds = load_seeds(seeds_file) if seeds_file else builtin_seeds()
+        if seeds_file and is_inspect_log(seeds_file):  # --seeds-from-inspect
+            seeds = seeds_from_log(seeds_file)
+        else:
+            seeds = load_seeds(seeds_file) if seeds_file else builtin_seeds()
     except SeedError as exc:
         raise StageError(str(exc)) from None
     afters = config.after_models
@@ -137,6 +149,7 @@ def run(config: VerifyConfig, store: Store, progress: Progress = NO_PROGRESS) ->
                 max_seeds=config.max_seeds,
                 surface_forms=settings.surface_forms,
                 searched=searched,
+                judges=judges,
                 on_done=lambda n, k=k: progress(
                     label, k * len(findings) + n, total, findings[n - 1].attribute, "findings"
                 ),
@@ -146,7 +159,36 @@ def run(config: VerifyConfig, store: Store, progress: Progress = NO_PROGRESS) ->
         frame = _frame(per_model, before.fingerprint(), config.arm)
         store.write("verifications", frame, run_id)
     store.finish_run(run_id, "ok")
-    return VerifyResult(search_run, run_id, frame)
+    return VerifyResult(search_run, run_id, frame, skipped)
+
+
+def _search_judges(
+    store: Store, search_run: str, findings: list[FindingToVerify]
+) -> tuple[JudgePanel | None, dict[str, str]]:
+    """The search's judges that the judged findings name, rebuilt from the run's recorded
+    settings (those needing no endpoint), and the findings that cannot be re-judged."""
+    recorded = store.run_args(search_run).get("judges") or {}
+    judges, skipped = {}, {}
+    for finding in findings:
+        name, sep, _ = finding.mode.partition(":")
+        if not sep or name in judges:
+            continue
+        try:
+            judge = get_judge(name, JudgeOptions())
+        except (KeyError, JudgeSetupError) as exc:
+            skipped[finding.finding_id] = f"{name} judge not rebuilt here ({exc})"
+            continue
+        settings = recorded.get(name, {}) if isinstance(recorded, dict) else {}
+        if settings.get("version") != judge.version or settings.get("settings") != judge.settings():
+            skipped[finding.finding_id] = f"{name} judge changed since the search ({settings})"
+            continue
+        judges[name] = judge
+    for finding in findings:
+        name, sep, _ = finding.mode.partition(":")
+        if sep and name not in judges and finding.finding_id not in skipped:
+            skipped[finding.finding_id] = f"{name} judge not rebuilt here"
+    panel = JudgePanel(list(judges.values()), store, None) if judges else None
+    return panel, skipped
 
 
 def _frame(per_model: list[tuple[str, list[Verification]]], before: str, arm: str) -> pl.DataFrame:

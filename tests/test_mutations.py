@@ -204,10 +204,18 @@ def test_seed_files(tmp_path) -> None:
     jsonl = tmp_path / "seeds.jsonl"
     jsonl.write_text('{"prompt": "Explain rain."}\n{"text": "Explain snow."}\n')
     assert [s.prompt for s in load_seeds(jsonl)] == ["Explain rain.", "Explain snow."]
+    keyed = tmp_path / "gsm8k.jsonl"
+    keyed.write_text(
+        '{"question": "Tom has 3 apples and buys 4. How many?", "answer": "3+4=7\\n#### 7"}\n'
+        '{"input": "Pick one: (A) red (B) blue", "target": "B"}\n'
+        '{"prompt": "What is 2 plus 2?", "reference": 4}\n{"prompt": "Explain fog."}\n'
+    )
+    assert [s.reference for s in load_seeds(keyed)] == ["3+4=7\n#### 7", "B", "4", None]
     for content, message in [
         ("", "holds no prompts"),
         ('{"prompt": 3}\n', "no 'prompt'"),
         ("{broken\n", "invalid JSON"),
+        ('{"prompt": "Hi", "reference": [1]}\n', "must be a string or a number"),
     ]:
         bad = tmp_path / "bad.jsonl"
         bad.write_text(content)
