@@ -212,8 +212,9 @@ REFERENCE_KEYS = ("reference", "answer", "target")
 
 def load_seeds(path: str | Path) -> list[Seed]:
     """Seeds from a file: one prompt per line, or JSON lines with a prompt (``prompt``,
-    ``text``, ``question`` or ``input``) and optionally its answer key (``reference``,
-    ``answer`` or ``target``: a string or a number)."""
+    ``text``, ``question`` or ``input``, or a chat row's last user message in ``messages``)
+    and optionally its answer key (``reference``, ``answer`` or ``target``: a string or a
+    number)."""
     path = Path(path)
     if not path.is_file():
         raise SeedError(f"seed file not found: {path}")
@@ -234,7 +235,7 @@ def load_seeds(path: str | Path) -> list[Seed]:
                 raise SeedError(f"{path}:{number}: invalid JSON line") from None
             if not isinstance(row, dict):
                 raise SeedError(f"{path}:{number}: a JSON line must be an object")
-            text = next((row[k] for k in PROMPT_KEYS if k in row), None)
+            text = next((row[k] for k in PROMPT_KEYS if k in row), None) or _last_user(row)
             if not isinstance(text, str) or not text.strip():
                 others = ", ".join(repr(k) for k in PROMPT_KEYS[1:])
                 raise SeedError(f"{path}:{number}: no 'prompt' string in this line (or {others})")
@@ -246,6 +247,15 @@ def load_seeds(path: str | Path) -> list[Seed]:
     if not seeds:
         raise SeedError(f"{path} holds no prompts")
     return seeds
+
+
+def _last_user(row: dict) -> str | None:
+    """The last user message of a chat row (``messages``: role/content), if any."""
+    messages = row.get("messages")
+    if not isinstance(messages, list):
+        return None
+    users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    return users[-1] if users and isinstance(users[-1], str) else None
 
 
 def _reference(row: dict, where: str) -> str | None:

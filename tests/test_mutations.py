@@ -209,8 +209,12 @@ def test_seed_files(tmp_path) -> None:
         '{"question": "Tom has 3 apples and buys 4. How many?", "answer": "3+4=7\\n#### 7"}\n'
         '{"input": "Pick one: (A) red (B) blue", "target": "B"}\n'
         '{"prompt": "What is 2 plus 2?", "reference": 4}\n{"prompt": "Explain fog."}\n'
+        '{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": '
+        '"Hello"}, {"role": "user", "content": "Explain hail."}]}\n'
     )
-    assert [s.reference for s in load_seeds(keyed)] == ["3+4=7\n#### 7", "B", "4", None]
+    loaded = load_seeds(keyed)
+    assert [s.reference for s in loaded] == ["3+4=7\n#### 7", "B", "4", None, None]
+    assert loaded[-1].prompt == "Explain hail."
     for content, message in [
         ("", "holds no prompts"),
         ('{"prompt": 3}\n', "no 'prompt'"),
