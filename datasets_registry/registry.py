@@ -1,7 +1,7 @@
 """Named mixes: what `audit mixes` lists and what `audit scan NAME` resolves.
 
 The registry is filled here, at import: the hub mixes are described below and
-mixes built locally (the planted mix) describe themselves in their own module
+mixes built locally (the planted mixes) describe themselves in their own module
 with a ``MixInfo`` that this module registers. The imports go one way only
 (``mix_info`` <- ``planted`` <- ``registry``), so no module imports the registry
 to register itself.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datasets_registry.mix_info import MixInfo
 from datasets_registry.planted import PLANTED_MIX
+from datasets_registry.planted_judged import PLANTED_JUDGED_MIX
 
 _MIXES: dict[str, MixInfo] = {}
 
@@ -50,5 +51,6 @@ register_mix(
     )
 )
 register_mix(PLANTED_MIX)
+register_mix(PLANTED_JUDGED_MIX)
 
 __all__ = ["MixInfo", "get_mix", "mixes", "register_mix"]
