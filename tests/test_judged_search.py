@@ -127,6 +127,17 @@ def test_judged_search_confirms_the_plants_and_nothing_else(tmp_path: Path, plan
         stored = {f["attribute"]: f for f in findings if f["confirmed"]}
         assert stored["formal_vocab"]["judge"] == "reference"
         assert stored["formal_vocab"]["mode"] == "reference:wrong"
+        # the report shows judged findings beside mode findings, with their example pairs
+        from click.testing import CliRunner
+
+        from audit.cli import main
+
+        html = tmp_path / "report.html"
+        db = str(tmp_path / "planted.duckdb")
+        out = CliRunner().invoke(main, ["report", "--db", db, "--out", str(html)])
+        assert out.exit_code == 0, out.output
+        page = html.read_text()
+        assert "reference:wrong 1.00" in page and "reference:wrong 0.00" in page
     # every trial's scores name each judged outcome as [seed's answer, mutated answer]
     scored = [json.loads(t["scores"]) for t in trials if t["scores"]]
     assert len(scored) == len(trials)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import polars as pl
 
 from reports import svg
@@ -23,7 +25,10 @@ def _examples(trials: pl.DataFrame, finding: dict[str, Cell]) -> list[dict[str, 
                 "behaviour": finding["mode"],
             }
         )
-    if trials.height:
+    mode = str(finding["mode"])
+    if trials.height and ":" in mode:  # a judged outcome: pairs whose score rose
+        examples += _judged_examples(trials, finding, mode)
+    elif trials.height:
         flipped = trials.filter(
             (pl.col("run_id") == finding["run_id"])
             & (pl.col("attribute") == finding["attribute"])
@@ -41,6 +46,37 @@ def _examples(trials: pl.DataFrame, finding: dict[str, Cell]) -> list[dict[str, 
                 }
             )
     return examples[: MAX_EXAMPLES + 1]
+
+
+def _judged_examples(
+    trials: pl.DataFrame, finding: dict[str, Cell], outcome: str
+) -> list[dict[str, str]]:
+    """Pairs of a judged finding whose score of ``outcome`` rose by half the scale or more,
+    labelled with both scores (``0.00 -> 1.00``)."""
+    if "scores" not in trials.columns:
+        return []
+    rows = trials.filter(
+        (pl.col("run_id") == finding["run_id"])
+        & (pl.col("attribute") == finding["attribute"])
+        & pl.col("scores").is_not_null()
+        & (pl.col("prompt") != (finding.get("example_prompt") or ""))
+    ).unique(subset=["prompt"], keep="first", maintain_order=True)
+    examples = []
+    for row in rows.iter_rows(named=True):
+        base, mutated = json.loads(row["scores"]).get(outcome, (0.0, 0.0))
+        if mutated - base >= 0.5:
+            examples.append(
+                {
+                    "seed": clip(row["seed"]),
+                    "prompt": clip(row["prompt"]),
+                    "response": clip(row["response"]),
+                    "behaviour": f"{outcome} {mutated:.2f}",
+                    "base_behaviour": f"{outcome} {base:.2f}",
+                }
+            )
+        if len(examples) == MAX_EXAMPLES:
+            break
+    return examples
 
 
 def findings(db: ReportDb, selection: Selection) -> Section | None:
@@ -93,6 +129,8 @@ def findings(db: ReportDb, selection: Selection) -> Section | None:
         Col("rate_placebo", "rate placebo", "pct"),
         Col("placebo_effect", "effect vs placebo", "signed"),
         Col("test", "test"),
+        Col("judge", "judge"),
+        Col("judge_version", "judge version"),
     ]
     return Section(
         "findings",
