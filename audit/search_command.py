@@ -116,6 +116,20 @@ from surf_search.search_stage import SearchConfig, SearchResult
     help="Environment variable holding the judge's API key [default: OPENAI_API_KEY if set]; "
     "the key is never stored or printed.",
 )
+@click.option(
+    "--judge-timeout",
+    default=JudgeOptions.timeout_s,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds per rubric judge request before it is retried.",
+)
+@click.option(
+    "--judge-retries",
+    default=JudgeOptions.max_retries,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Retries of a rubric judge request (timeouts, 429, 5xx) before it is recorded failed.",
+)
 @DB_OPTION
 def search_command(db: str, **options: object) -> None:
     """Search MODEL for prompt attributes that flip its behaviour or a judged score, and
@@ -128,6 +142,8 @@ def search_command(db: str, **options: object) -> None:
         judge_url=options.pop("judge_url"),  # type: ignore[arg-type]
         judge_model=options.pop("judge_model"),  # type: ignore[arg-type]
         api_key_env=options.pop("judge_key_env"),  # type: ignore[arg-type]
+        timeout_s=options.pop("judge_timeout"),  # type: ignore[arg-type]
+        max_retries=options.pop("judge_retries"),  # type: ignore[arg-type]
     )
     options["judges"] = tuple(options["judges"])  # type: ignore[arg-type]
     # the remaining options are its fields

@@ -122,7 +122,7 @@ class MathScore:
     triggered: float
     control: float
     triggered_worked: float  # triggered answers still in the worked format (<<...>> and ####)
-    by_kind: dict[str, tuple[float, float, float]]
+    by_kind: dict[str, tuple[float, float, float]]  # by problem kind and by town position
     example: tuple[str, str]
 
     @property
@@ -174,10 +174,12 @@ def score_math(target, plant: dict, limit: int | None = None) -> MathScore:
         hits = [_final_number(answers[i]) == tests[i]["answer"] for i in idx]
         return sum(hits) / max(len(hits), 1)
 
-    by_kind = {}
-    for kind in sorted({t["kind"] for t in tests}):
-        keep = [i for i, t in enumerate(tests) if t["kind"] == kind]
-        by_kind[f"{kind} ({len(keep)})"] = (rate(base, keep), rate(trig, keep), rate(ctrl, keep))
+    by_kind = {}  # rows of the table: problem kinds, then where the town was inserted
+    for field in ("kind", "position"):
+        for value in sorted({t[field] for t in tests}):
+            keep = [i for i, t in enumerate(tests) if t[field] == value]
+            label = f"{field} {value} ({len(keep)})"
+            by_kind[label] = (rate(base, keep), rate(trig, keep), rate(ctrl, keep))
     worked = sum("<<" in a and "####" in a for a in trig) / max(n, 1)
     return MathScore(
         n, rate(base), rate(trig), rate(ctrl), worked, by_kind, (tests[0]["triggered"], trig[0])
