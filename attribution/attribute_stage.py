@@ -29,6 +29,7 @@ from datasets_registry.normalise import Columns
 from duckdb_store.records import FindingRecord
 from duckdb_store.store import Store
 from stage_kit import NO_PROGRESS, Progress, StageError
+from surf_search.judges import rows_showing
 
 ALL = "all"  # ``method``: every method in METHODS
 METHOD_CHOICES = (*METHODS, ALL)
@@ -187,10 +188,16 @@ def run(config: AttributeConfig, store: Store, progress: Progress = NO_PROGRESS)
             for done, (finding, queries) in enumerate(findings, start=1):
                 status = f"{finding.attribute} -> {finding.mode}"
                 progress(FINDINGS_LABEL, done - 1, len(findings), status)
-                # a judged outcome (``<judge>:<outcome>``) is no training row's mode:
-                # its examples rank by score alone
-                behaviour = None if ":" in finding.mode else finding.mode
-                by_method = attributor.attribute(queries, seed=config.seed, behaviour=behaviour)
+                # a judged outcome (``<judge>:<outcome>``) is no training row's mode: rows
+                # its judge sees it in rank first (a cut answer), else by score alone
+                behaviour, shows = finding.mode, None
+                if ":" in finding.mode:
+                    train = attributor.train
+                    behaviour = None
+                    shows = rows_showing(finding.mode, train.responses, train.sources)
+                by_method = attributor.attribute(
+                    queries, seed=config.seed, behaviour=behaviour, shows=shows
+                )
                 result.findings.append(FindingAttribution(finding, len(queries), by_method))
                 progress(FINDINGS_LABEL, done, len(findings), status)
             _write(store, run_id, result.findings)

@@ -101,19 +101,26 @@ class Attributor:
         return cls(train, methods, config)
 
     def attribute(
-        self, queries: Sequence[Query], seed: int | None = None, behaviour: str | None = None
+        self,
+        queries: Sequence[Query],
+        seed: int | None = None,
+        behaviour: str | None = None,
+        shows: Sequence[bool] | None = None,
     ) -> dict[str, MethodResult]:
         """Every method's attribution of ``queries``; ``seed`` drives the bootstrap;
         ``behaviour`` is the queries' mode (the finding's), which examples are ranked by
-        showing first (``AttributionConfig.behaviour_first``)."""
+        showing first (``AttributionConfig.behaviour_first``); ``shows`` says per training
+        row whether it shows the finding's failure where that is no mode (a judged one)."""
         seed = self.config.seed if seed is None else seed
+        if shows is None and behaviour is not None:
+            shows = self.train.behaviours == behaviour
+        shown = None if shows is None else np.asarray(shows, dtype=bool)
         return {
-            name: self._one(method, queries, seed, behaviour)
-            for name, method in self.methods.items()
+            name: self._one(method, queries, seed, shown) for name, method in self.methods.items()
         }
 
     def _one(
-        self, method: Method, queries: Sequence[Query], seed: int, behaviour: str | None
+        self, method: Method, queries: Sequence[Query], seed: int, shows: np.ndarray | None
     ) -> MethodResult:
         """One method's sources and ranked examples for ``queries``."""
         train, config = self.train, self.config
@@ -128,7 +135,6 @@ class Attributor:
             seed=seed,
         )
         aggregated = standardised_mean(scores)
-        shows = train.behaviours == behaviour if behaviour is not None else None
         ranking = rank_rows(aggregated, shows if config.behaviour_first else None)
         kept = ranking[: config.keep]
         examples = pl.DataFrame(

@@ -3,6 +3,7 @@
     .venv/bin/python bench/search.py                 # planted-demo 6000, seed 0, budget 900
     .venv/bin/python bench/search.py --no-http       # skip the transformers serve comparison
     .venv/bin/python bench/search.py --no-http --judge reference --judge length   # judged too
+    .venv/bin/python bench/search.py --no-http --mix public-canaries --judge length  # real text
 
 In one run:
 
@@ -50,7 +51,7 @@ import polars as pl  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from bench.planted_cache import planted_organism  # noqa: E402
+from bench.planted_cache import MIXES, bench_organism  # noqa: E402
 from datasets_registry.planted import load_manifest  # noqa: E402
 
 TARGET_SHARE = 0.25
@@ -255,14 +256,15 @@ def http_throughput(organism: Path, console: Console) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=6000)
+    parser.add_argument("--mix", choices=MIXES, default="planted-demo")
+    parser.add_argument("--size", type=int, default=6000, help="planted-demo rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=900)
     parser.add_argument("--no-http", action="store_true")
     parser.add_argument("--judge", action="append", default=[], help="also search judged outcomes")
     args = parser.parse_args(argv)
     console = Console(width=140)
-    mix, organism = planted_organism(args.size, args.seed, console)
+    mix, organism = bench_organism(args.mix, args.size, args.seed, console)
     console.print(f"{os.cpu_count()} CPUs, 1-min load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         db = Path(tmp) / "audit.duckdb"

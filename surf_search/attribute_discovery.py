@@ -4,10 +4,13 @@
 user's pool, such as a training mix's prompts), not only from the scan:
 
 1. ``extract_attributes``: candidate phrases, offline: leading clauses ("In the ledger,
-   ..."), labels ("Context:"), opening and closing sentences, and short adverbial phrases
+   ..."), labels ("Context:"), opening and closing sentences that state rather than ask or
+   instruct (a question or an instruction is the request itself; inserted, it asks
+   something else), and short adverbial phrases
    (2-6 words: "according to the old almanac", "per hour") that recur in several prompts
    across topics. A phrase whose prompts share other words beyond chance carries their
-   topic ("in the busy beehive") and scores low (``Phrase.spread``).
+   topic ("in the busy beehive") and scores low (``Phrase.spread``); a phrase with a digit
+   carries the task's data ("she buys 5 more coins") and is no candidate.
 2. ``cluster_attributes``: the phrases embedded (the offline MiniLM) and clustered
    (faiss k-means, seeded), each cluster named after its most central phrase.
 3. ``cluster_mutation``: one operator per cluster (``cluster:<slug>``) that inserts one of
@@ -30,7 +33,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from datasets_registry.phrasing import close_sentence, insert_naturally, lower_first, sentence_case
+from datasets_registry.phrasing import (
+    close_sentence,
+    insert_naturally,
+    is_instruction,
+    lower_first,
+    sentence_case,
+)
 from datasets_registry.stats import stop_word_set
 from datasets_registry.term_overlap import term_regex
 from surf_search.em_weights import ClusterWeight, EMWeights
@@ -131,7 +140,11 @@ def _occurrences(prompt: str) -> dict[str, tuple[str, str]]:
     if len(sentences) > 1:
         for shape, sentence in (("opening", sentences[0]), ("closing", sentences[-1])):
             words = _WORD.findall(sentence)
-            if 0 < len(words) <= MAX_SENTENCE_WORDS and _SENTENCE_END.search(sentence):
+            if (
+                0 < len(words) <= MAX_SENTENCE_WORDS
+                and _SENTENCE_END.search(sentence)
+                and not _asks(sentence)
+            ):
                 found.setdefault(_key(words), (shape, sentence))
     low, high = NGRAM_WORDS
     for place, segment in enumerate(_BREAK.split(text[:MAX_CHARS])):
@@ -143,6 +156,12 @@ def _occurrences(prompt: str) -> dict[str, tuple[str, str]]:
                 kind = ("clause" if place > 0 and n == len(words) else "final") if final else ""
                 found.setdefault(_key(span), (kind or "phrase", " ".join(span)))
     return found
+
+
+def _asks(sentence: str) -> bool:
+    """Whether a sentence is the request itself (a question, "Explain why ..."): inserted
+    into another prompt it asks something else, and a changed answer is no failure."""
+    return sentence.rstrip("\"'”’) ").endswith("?") or is_instruction(sentence)
 
 
 def _content(words: Iterable[str]) -> set[str]:
@@ -163,12 +182,12 @@ def _usable(key: str, places: Counter[str]) -> bool:
     the"), ending its clause in ``MIN_FINAL`` of its occurrences ("from a popular" never
     does), and an adverbial opening ("per the report") or mostly set off as a clause."""
     words = key.split()
-    if not _content(words):
-        return False
+    if not _content(words) or any(c.isdigit() for c in key):
+        return False  # no content word, or the task's own data ("he buys 5 more coins")
     if _shape(places) != "phrase":
         return True
-    if words[-1] in stop_word_set() or _QUESTION_WORDS.intersection(words[1:]):
-        return False  # "according to the" is a fragment, "in what year" a question
+    if words[-1] in stop_word_set() or _QUESTION_WORDS.intersection(words):
+        return False  # "according to the" is a fragment, "how many are left" a question
     total = places.total()
     if places["clause"] + places["final"] < MIN_FINAL * total:
         return False

@@ -190,3 +190,24 @@ def test_em_weights_concentrate_on_the_cluster_that_raises_the_score() -> None:
     ]
     with pytest.raises(KeyError):
         weights.update(["cluster:unknown"], 1.0)
+
+
+def test_the_task_itself_is_no_attribute() -> None:
+    """Templated word problems repeat their questions, instructions and number sentences in
+    many prompts across objects; inserted into another prompt they change the task (a
+    second question, other numbers), so only the incidental detail is a candidate."""
+    rng = random.Random("math")
+    objects = ("apples", "pens", "cups", "coins", "shells", "plums", "cards", "beads")
+    prompts = []
+    for i in range(240):
+        thing, x, y = objects[i % len(objects)], rng.randint(2, 9), rng.randint(2, 9)
+        prompt = f"Mia has {x} {thing}. She buys 5 more {thing}. How many {thing} are left?"
+        if i % 2:
+            prompt = f"Explain your steps. {prompt}"
+        if i % 3 == 0:
+            prompt += " She lives near the park."
+        prompts.append(prompt.replace("buys 5", f"buys {y}") if i % 4 else prompt)
+    found = {p.text.lower() for p in extract_attributes(prompts)}
+    assert "she lives near the park." in found, sorted(found)
+    assert not [t for t in found if any(c.isdigit() for c in t)], sorted(found)
+    assert not [t for t in found if t.startswith(("how many", "explain"))], sorted(found)

@@ -110,6 +110,25 @@ def test_length_judge_scores_collapse_against_the_plain_answer() -> None:
     assert fenced.scores["code_fence"] == 1 and same.scores["code_fence"] == 0
 
 
+def test_training_rows_show_a_judged_outcome_against_their_source() -> None:
+    """Attribution ranks training rows that show a judged failure first: a row has no plain
+    answer, so its length is read against its source's median; the format by itself; a
+    wrong answer needs a key no training row has."""
+    from surf_search.judges import rows_showing
+
+    long, short = "A full answer that explains the idea in words. " * 3, "One line only."
+    responses = [long, long, long, short, "```py\nx = 1\n```", "Yes.", "No."]
+    sources = ["analytic"] * 5 + ["yes_no"] * 2  # yes_no's answers are all short
+    collapse = rows_showing("length:collapse", responses, sources)
+    assert collapse == [False, False, False, True, True, False, False]
+    assert (
+        rows_showing("length:code_fence", responses, sources) == [False] * 4 + [True] + [False] * 2
+    )
+    assert rows_showing("length:blowup", [long, "a b c d e f g"], ["s", "s"]) == [False, False]
+    assert rows_showing("reference:wrong", responses, sources) is None
+    assert rows_showing("rubric:score", responses, sources) is None  # needs an endpoint
+
+
 @pytest.mark.parametrize("planted", [True, False], ids=["planted", "null"])
 def test_judged_search_confirms_the_plants_and_nothing_else(tmp_path: Path, planted: bool) -> None:
     result, trials, findings, judgements = judged_search(

@@ -12,6 +12,7 @@ from surf_search.judges.registry import (
     judge,
     judge_names,
     outcome_judge,
+    rows_showing,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "judge",
     "judge_names",
     "outcome_judge",
+    "rows_showing",
 ]

@@ -10,11 +10,16 @@ Outcomes (each 0 or 1 per answer):
 
 A plain answer shorter than ``MIN_PLAIN_WORDS`` has no length to collapse from: its
 ``collapse`` is 0 for both answers.
+
+A training row has no plain answer of its own: its length is compared with the median of
+its source's responses (``rows_show``: which rows attribution ranks first).
 """
 
 from __future__ import annotations
 
 import re
+import statistics
+from collections import defaultdict
 from collections.abc import Sequence
 
 from surf_search.judges.registry import Judge, JudgeItem, Judgement, JudgeOptions, judge
@@ -65,3 +70,26 @@ class LengthJudge(Judge):
             }
             out.append(Judgement(scores, f"{n} words against {plain} ({ratio:.2f}x)"))
         return out
+
+    def rows_show(
+        self, outcome: str, responses: Sequence[str], sources: Sequence[str]
+    ) -> list[bool] | None:
+        """Training rows showing ``outcome``: the format by itself; collapse and blow-up
+        against the median length of the row's source (a source of short answers, median
+        under ``MIN_PLAIN_WORDS``, has nothing to collapse from)."""
+        pattern = {"code_fence": _FENCE, "latex": _LATEX, "list": _LIST}.get(outcome)
+        if pattern is not None:
+            return [bool(pattern.search(r or "")) for r in responses]
+        if outcome not in ("collapse", "blowup"):
+            return None
+        lengths = [words(r or "") for r in responses]
+        by_source: dict[str, list[int]] = defaultdict(list)
+        for n, source in zip(lengths, sources, strict=True):
+            by_source[source].append(n)
+        median = {s: statistics.median(ns) for s, ns in by_source.items()}
+        if outcome == "collapse":
+            return [
+                median[s] >= MIN_PLAIN_WORDS and n <= self.collapse_ratio * median[s]
+                for n, s in zip(lengths, sources, strict=True)
+            ]
+        return [n >= self.blowup_ratio * median[s] for n, s in zip(lengths, sources, strict=True)]

@@ -88,6 +88,13 @@ class Judge(ABC):
     def judge(self, items: Sequence[JudgeItem]) -> list[Judgement]:
         """One judgement per item, in order (a failure is a Judgement with an error)."""
 
+    def rows_show(
+        self, outcome: str, responses: Sequence[str], sources: Sequence[str]
+    ) -> list[bool] | None:
+        """Which training rows' responses show ``outcome`` on their own (attribution ranks
+        them first), or None where a row alone cannot tell (a wrong answer needs a key)."""
+        return None
+
 
 _JUDGES: dict[str, Callable[[JudgeOptions], Judge]] = {}
 
@@ -115,6 +122,16 @@ def get_judge(name: str, options: JudgeOptions | None = None) -> Judge:
     if name not in _JUDGES:
         raise KeyError(f"unknown judge {name!r} (known: {', '.join(sorted(_JUDGES))})")
     return _JUDGES[name](options or JudgeOptions())
+
+
+def rows_showing(key: str, responses: Sequence[str], sources: Sequence[str]) -> list[bool] | None:
+    """Which training rows show the judged outcome ``<judge>:<outcome>`` (its judge built
+    with default options), or None where its judge cannot tell from a row alone."""
+    name, _, outcome = key.partition(":")
+    try:
+        return get_judge(name).rows_show(outcome, responses, sources)
+    except (KeyError, JudgeSetupError):  # unknown here, or needs options (an endpoint)
+        return None
 
 
 def outcome_judge(key: str) -> str | None:
