@@ -161,6 +161,14 @@ def ask_all(
     """Send each request body to the judge (``config.workers`` at a time, each retried under
     the shared policy) and ``parse`` each reply; a failed call or an unreadable reply is
     returned as its JudgeError."""
+    return [result for result, _ in ask_all_counted(config, bodies, parse)]
+
+
+def ask_all_counted(
+    config: JudgeConfig, bodies: Sequence[Payload], parse: Callable[[str], T]
+) -> list[tuple[T | JudgeError, int]]:
+    """``ask_all``, each result with the HTTP attempts it took (retries included; 0 when
+    no request could be sent)."""
     try:
         client = ChatClient(
             config.url,
@@ -170,20 +178,20 @@ def ask_all(
             log_level=logging.DEBUG,
         )
     except ValueError as exc:
-        return [JudgeError(str(exc)) for _ in bodies]
+        return [(JudgeError(str(exc)), 0) for _ in bodies]
     key = config.api_key or api_key_from_env(DEFAULT_KEY_ENV, required=False)
     workers = max(1, config.workers)
 
     with client.sync_http(key, connections=workers) as http:
 
-        def one(body: Payload) -> T | JudgeError:
+        def one(body: Payload) -> tuple[T | JudgeError, int]:
             reply = client.complete(http, body, key)
             if not reply.ok:
-                return _failure(client.url, reply)
+                return _failure(client.url, reply), reply.attempts
             try:
-                return parse(reply.text or "")
+                return parse(reply.text or ""), reply.attempts
             except JudgeError as exc:
-                return exc
+                return exc, reply.attempts
 
         if len(bodies) <= 1:
             return [one(body) for body in bodies]

@@ -239,6 +239,9 @@ def test_retries_on_5xx_and_timeouts() -> None:
     assert sum(asked_items.values()) == stats.requests > len(items)
     assert set(asked_items) == {(i.prompt, i.response) for i in items}
     assert max(asked_items.values()) > 1
+    # each judgement records the attempts it took (the judgements table's `attempts`)
+    by_item = {(i.prompt, i.response): j.attempts for i, j in zip(items, judgements, strict=True)}
+    assert by_item == dict(asked_items)
 
     # a judge whose every attempt fails: the call gives up after its retries, as an error
     with judge_server(persistent_error_rate=1.0) as down:
@@ -247,7 +250,7 @@ def test_retries_on_5xx_and_timeouts() -> None:
         )
         (failed,) = get_judge("rubric", options).judge(items[:1])
         assert down.stats.requests == 2 and down.stats.errors == 2
-    assert not failed.ok and "HTTP 500" in (failed.error or "")
+    assert not failed.ok and "HTTP 500" in (failed.error or "") and failed.attempts == 2
 
 
 # -- a judged search: unparsable replies, the key, the cache ---------------------------

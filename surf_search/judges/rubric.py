@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from behaviour_modes.judge import MAX_RESPONSE_CHARS, JudgeConfig, JudgeError, ask_all
+from behaviour_modes.judge import MAX_RESPONSE_CHARS, JudgeConfig, JudgeError, ask_all_counted
 from openai_client import Payload, api_key_from_env
 from surf_search.judges.registry import (
     Judge,
@@ -138,12 +138,13 @@ class RubricJudge(Judge):
         }
 
     def judge(self, items: Sequence[JudgeItem]) -> list[Judgement]:
-        results = ask_all(self.config, [self.body(i) for i in items], parse_score)
+        results = ask_all_counted(self.config, [self.body(i) for i in items], parse_score)
         out = []
-        for result in results:
+        for result, attempts in results:
             if isinstance(result, JudgeError):
-                out.append(Judgement(error=str(result)))
+                out.append(Judgement(error=str(result), attempts=attempts))
             else:
                 score, reason = result
-                out.append(Judgement({"score": score / 100}, reason or f"score {score:g}"))
+                explanation = reason or f"score {score:g}"
+                out.append(Judgement({"score": score / 100}, explanation, attempts=attempts))
         return out
