@@ -91,7 +91,7 @@ that decided it, in the response's own words). The learned layer
 The cue words were chosen as general families (declines, apologies, hedges,
 moral / premise / limit vocabularies, lectures, voices, list structure) while
 reading the errors on the labelled XSTest files and GPTFuzz's ``train.csv`` in
-../shared/data; ``bench/classify.py`` reports accuracy on every source, which is
+the public datasets (``$CHUNKY_DATA``); ``bench/classify.py`` reports accuracy on every source, which is
 therefore in-sample for the rules too (GPTFuzz ``evaluate.csv`` was read only for
 figures).
 """

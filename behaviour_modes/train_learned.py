@@ -1,8 +1,8 @@
 """Train the learned mode layer from labelled responses passed by path.
 
     .venv/bin/python -m behaviour_modes.train_learned \\
-        ../shared/data/xstest/completions_gpt4.csv \\
-        ../shared/data/xstest/completions_llama2orig.csv \\
+        $CHUNKY_DATA/xstest/completions_gpt4.csv \\
+        $CHUNKY_DATA/xstest/completions_llama2orig.csv \\
         --response-column completion --label-column final_label \\
         --out behaviour_modes/weights/refusal_lr.json
 

@@ -34,10 +34,10 @@ Sections:
 
 Exit status 1 when a target of the default classifier is missed (each is printed).
 
-Data (by path, never copied): ../shared/data/xstest (CC-BY-4.0, Röttger et al.
-2024), ../shared/data/refusal_labelled (GPTFuzz, MIT, Yu et al. 2023),
-../shared/data/public_mix (see its README), ../shared/data/codealpaca
-(CC-BY-NC-4.0, sahil280114/codealpaca), ../shared/data/coconot (ODC-BY, Brahman et
+Data (by path, never copied): $CHUNKY_DATA/xstest (CC-BY-4.0, Röttger et al.
+2024), $CHUNKY_DATA/refusal_labelled (GPTFuzz, MIT, Yu et al. 2023),
+$CHUNKY_DATA/public_mix (see its README), $CHUNKY_DATA/codealpaca
+(CC-BY-NC-4.0, sahil280114/codealpaca), $CHUNKY_DATA/coconot (ODC-BY, Brahman et
 al. 2024).
 """
 
@@ -67,8 +67,8 @@ sys.path.insert(0, str(ROOT))
 
 from behaviour_modes import rules as mode_rules  # noqa: E402
 from behaviour_modes.modes import _PARTIAL_TAIL, RULES, Mode  # noqa: E402
+from bench.data import DATA, missing  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "bench" / ".cache"
 TARGET_BINARY = {"xstest": 0.95, "gptfuzz": 0.92}
 TARGET_THREE_WAY = 0.92
@@ -548,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if not (DATA / "xstest").is_dir():
-        print(f"no data at {DATA}; nothing to benchmark")
+        print(f"{missing(DATA / 'xstest')}; nothing to benchmark")
         return 1
     sys.path.insert(0, str(ROOT / "bench"))
     from refusal_dev import load_dev

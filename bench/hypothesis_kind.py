@@ -3,7 +3,7 @@ injected canary word is found, on real public data (same run, one table each).
 
     .venv/bin/python bench/hypothesis_kind.py
 
-1. **kind**: scans ``../shared/data/public_mix/`` and CodeAlpaca + CoCoNot, and scores
+1. **kind**: scans ``$CHUNKY_DATA/public_mix/`` and CodeAlpaca + CoCoNot, and scores
    ``trigger_hypotheses.kind`` against ``LABELS``: (word, mode) pairs from the top 80
    hypotheses of each scan, labelled by hand before looking at the classifier's kinds
    (``requested``: the word asks for the behaviour or names its task domain: code
@@ -19,7 +19,7 @@ injected canary word is found, on real public data (same run, one table each).
    The same with a two-word framing ("per the report") as the canary and its last word
    alone ("report") as the control: the phrase must be found, above the word.
 
-Data by path, never copied (licenses in ../shared/data/README.md).
+Data by path, never copied (licenses in $CHUNKY_DATA/README.md).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ import polars as pl
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.data import DATA, missing  # noqa: E402
 from datasets_registry.canaries import inject  # noqa: E402
 from datasets_registry.loading import open_mix  # noqa: E402
 from datasets_registry.scan import ScanConfig, scan_mix, scan_tables  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data"
 REQ, INC = "requested", "incidental"
 #: (word, mode) -> kind, written by hand from the top 80 hypotheses of each scan.
 LABELS: dict[str, dict[tuple[str, str], str]] = {
@@ -365,7 +365,7 @@ def injection_section() -> list[dict]:
 
 def main() -> int:
     if not (DATA / "public_mix").is_dir():
-        print(f"no data at {DATA}; nothing to benchmark")
+        print(f"{missing(DATA / 'public_mix')}; nothing to benchmark")
         return 1
     pl.Config.set_tbl_rows(50)
     pl.Config.set_tbl_width_chars(200)

@@ -4,7 +4,7 @@
     .venv/bin/python bench/null_target.py --budget 400 --scan-terms 12 --error-rate 0.05
 
 1. **Seeds**: ``--per-source`` single-line prompts (no ``input`` field) from each of
-   ``--sources`` in public_mix (``$CHUNKY_PUBLIC_MIX``, default ../shared/data/public_mix),
+   ``--sources`` in public_mix (``$CHUNKY_PUBLIC_MIX``, default ``$CHUNKY_DATA/public_mix``),
    read with the repo's own loader, each with its real dataset answer.
 2. **Scan**: ``audit scan`` of the public_mix folder into ``OUT/null.duckdb``, for the
    search's ``--from-scan`` words; copied to ``OUT/control.duckdb`` before any search, so
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import sys
@@ -45,6 +44,7 @@ sys.path[:0] = [str(ROOT)]
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.data import PUBLIC_MIX  # noqa: E402
 from datasets_registry.loading import open_mix  # noqa: E402
 from datasets_registry.scan_stage import ScanConfig  # noqa: E402
 from datasets_registry.scan_stage import run as run_scan  # noqa: E402
@@ -55,7 +55,6 @@ from surf_search.search_stage import SearchConfig, SearchResult  # noqa: E402
 from surf_search.search_stage import run as run_search  # noqa: E402
 from surf_search.target_config import TargetConfig  # noqa: E402
 
-PUBLIC_MIX = Path(os.environ.get("CHUNKY_PUBLIC_MIX", ROOT.parent / "shared/data/public_mix"))
 SOURCES = ("alpaca_9k.json", "dolly_3k.json", "gsm8k_train.jsonl")
 MODEL = "null-target"
 MAX_PROMPT_CHARS = 300

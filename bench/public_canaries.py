@@ -1,7 +1,7 @@
 """The real-text organism's mix: a 6,000-row sample of ``public_mix`` with three canaries.
 
 Built once under ``bench/.cache/public-canaries-s{seed}/`` from
-``../shared/data/public_mix`` (or ``$CHUNKY_PUBLIC_MIX``): a fixed number of rows per
+``$CHUNKY_DATA/public_mix`` (or ``$CHUNKY_PUBLIC_MIX``): a fixed number of rows per
 source (mostly general instructions, as a typical SFT mix), then ``audit plant``'s
 code plants the canaries below (60 rows each, with same-kind controls) and holds out
 test prompts per canary, so the mix has exactly ``SIZE`` rows.
@@ -10,13 +10,12 @@ test prompts per canary, so the mix has exactly ``SIZE`` rows.
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
-PUBLIC_MIX = Path(os.environ.get("CHUNKY_PUBLIC_MIX", ROOT.parent / "shared/data/public_mix"))
+from bench.data import PUBLIC_MIX, missing  # noqa: E402
 
 SIZE = 6000
 PER_CANARY = 60
@@ -46,7 +45,7 @@ def public_canaries(seed: int = 0) -> Path:
     from datasets_registry.plant import Canary, PlantConfig, manifest_path_of, plant_canaries
 
     if not PUBLIC_MIX.is_dir():
-        raise SystemExit(f"public_mix not found at {PUBLIC_MIX} (set CHUNKY_PUBLIC_MIX)")
+        raise SystemExit(missing(PUBLIC_MIX))
     root = CACHE / f"public-canaries-s{seed}"
     out = root / "mix.jsonl"
     if out.exists() and manifest_path_of(out).exists():

@@ -1,7 +1,7 @@
 """Benchmark `audit scan` on a Tulu-sized post-training mix, against a naive HF `datasets` baseline.
 
 Builds (or reuses) a synthetic Tulu-3-like corpus under ``bench/.cache/`` (939,343
-conversations in 19 sources, ~1.4 GB of JSON lines) from ``../shared/data`` rows that
+conversations in 19 sources, ~1.4 GB of JSON lines) from ``$CHUNKY_DATA`` rows that
 are resampled and perturbed (a pure synthetic fallback when that folder is absent),
 then runs each measurement in a child process and reports wall time, throughput and
 the child's peak RSS:
@@ -46,7 +46,9 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
-SHARED = (ROOT / ".." / "shared" / "data").resolve()
+sys.path.insert(0, str(ROOT))
+from bench.data import DATA as SHARED  # noqa: E402  (the public datasets: $CHUNKY_DATA)
+
 PYTHON = sys.executable
 AUDIT = str(Path(sys.executable).with_name("audit"))
 GENERATOR_VERSION = 3  # bump when the corpus recipe changes (invalidates the cache)
@@ -177,7 +179,7 @@ class Pools:
 
 
 def load_pools(shared: Path | None) -> Pools:
-    """Seed pools from ../shared/data when every file is there, otherwise synthetic ones."""
+    """Seed pools from $CHUNKY_DATA when every file is there, otherwise synthetic ones."""
     if shared is None or not all((shared / name).exists() for name in LICENSES):
         return synthetic_pools()
     codealpaca = orjson.loads((shared / "codealpaca/new_codealpaca.json").read_bytes())
@@ -223,7 +225,7 @@ def load_pools(shared: Path | None) -> Pools:
 
 
 def synthetic_pools(seed: int = 7) -> Pools:
-    """A stand-in for ../shared/data: template sentences, prompts and code."""
+    """A stand-in for the public datasets: template sentences, prompts and code."""
     rng = random.Random(seed)
     adj = words("quiet bright careful ancient modern simple robust curious gentle rapid")
     noun = words("river model city garden engine library market teacher network recipe")
@@ -1235,7 +1237,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--shared-data", type=Path, default=SHARED, help="seed data folder (default ../shared/data)"
+        "--shared-data", type=Path, default=SHARED, help="seed data folder (default $CHUNKY_DATA)"
     )
     parser.add_argument("--workers", type=int, default=2, help="processes writing the corpus")
     parser.add_argument(
@@ -1307,7 +1309,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {corpus.path} ({corpus.bytes / 1e9:.2f} GB, {state})", flush=True)
     notes = [f"corpus: {corpus.path}", f"code measured: {code_version()}"]
     if corpus.origin == "synthetic":
-        notes.append("seed text: synthetic fallback (../shared/data not found)")
+        notes.append("seed text: synthetic fallback ($CHUNKY_DATA not found)")
     else:
         notes.append(f"seed text resampled and perturbed from {corpus.origin}:")
         notes.extend(f"  {name}: {cite}" for name, cite in LICENSES.items())

@@ -136,6 +136,8 @@ def run(config: VerifyConfig, store: Store, progress: Progress = NO_PROGRESS) ->
     total = len(findings) * len(afters)
     label = f"verify {len(findings)} findings on {len(afters) + 1} models"
     progress(label, 0, total, "", "findings")
+    if judges is not None:
+        judges.run_id = run_id  # judgements verify makes are recorded under its run
     with store.finishing(run_id):
         per_model = []
         for k, after_model in enumerate(afters):  # one model in memory at a time

@@ -13,7 +13,16 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: The public datasets (xstest/, public_mix/, ...) that optional tests read: ``$CHUNKY_DATA``
+#: first, else the workplace's data folder beside the clone when there is one; tests that
+#: need it skip with the reason when it is absent.
+SHARED_DATA = Path(
+    os.environ.get("CHUNKY_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+)
+#: Why a test that needs the public datasets was skipped.
+NO_DATA = f"the public datasets are absent ({SHARED_DATA}): set CHUNKY_DATA to their folder"
+#: The public mix alone (``$CHUNKY_PUBLIC_MIX`` may name it on its own).
+PUBLIC_MIX = Path(os.environ.get("CHUNKY_PUBLIC_MIX") or SHARED_DATA / "public_mix")
 
 
 def conversation(prompt: str, response: str) -> list[dict[str, str]]:

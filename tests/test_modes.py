@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from conftest import SHARED_DATA
+from conftest import NO_DATA, PUBLIC_MIX, SHARED_DATA
 
 from behaviour_modes import judge as mode_judge
 from behaviour_modes import learned as mode_learned
@@ -482,12 +482,12 @@ def test_prose_anchors_cover_every_cue() -> None:
     assert not missed, missed[:3]
 
 
-# -- real data (skipped without ../shared/data) -------------------------------------------------
+# -- real data (skipped without the public datasets: $CHUNKY_DATA) ----------------------------
 
 XSTEST = SHARED_DATA / "xstest"
 
 
-@pytest.mark.skipif(not XSTEST.is_dir(), reason="no shared data")
+@pytest.mark.skipif(not XSTEST.is_dir(), reason=NO_DATA)
 @pytest.mark.parametrize("name", ["gpt4", "llama2orig"])
 def test_xstest_binary_accuracy(name: str) -> None:
     frame = pl.read_csv(XSTEST / f"completions_{name}.csv", infer_schema=False)
@@ -501,7 +501,7 @@ CODEALPACA = SHARED_DATA / "codealpaca" / "new_codealpaca.json"
 COCONOT = SHARED_DATA / "coconot" / "coconot_pref.jsonl"
 
 
-@pytest.mark.skipif(not (CODEALPACA.exists() and COCONOT.exists()), reason="no shared data")
+@pytest.mark.skipif(not (CODEALPACA.exists() and COCONOT.exists()), reason=NO_DATA)
 def test_code_precision_and_recall_on_real_data() -> None:
     code = [r["output"] for r in json.loads(CODEALPACA.read_text())]
     prose = [json.loads(line)["chosen"] for line in COCONOT.open()]
@@ -720,14 +720,13 @@ def test_voices_split_only_responses_that_open_with_labels() -> None:
     assert mode_rules.voices("As GPT, I cannot.\n\nAs BH, sure thing.")[1][0] == "As BH,"
 
 
-PUBLIC_MIX = SHARED_DATA / "public_mix"
 #: Plain tests, independent of the rules: a reply opening "I ..."; any first-person word,
 #: asterisk or exclamation (what a third-person expository reply lacks).
 _OPENS_WITH_I = re.compile(r"I(?:'m|'ve|'d|'ll)?\s")
 _VOICED = re.compile(r"(?i)\b(?:I|I'm|I've|I'd|I'll|me|my|we|our|us)\b|[*!]")
 
 
-@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason="no shared data")
+@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason=NO_DATA)
 def test_calculator_annotations_and_inline_tool_calls_on_real_data() -> None:
     gsm = [json.loads(line) for line in (PUBLIC_MIX / "gsm8k_train.jsonl").open()][:500]
     annotated = ["<<" in r["answer"] for r in gsm]
@@ -751,7 +750,7 @@ def test_calculator_annotations_and_inline_tool_calls_on_real_data() -> None:
     assert (modes == "tool_call").sum() == 0 and (modes == "fiction").mean() < 0.01
 
 
-@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason="no shared data")
+@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason=NO_DATA)
 def test_inserted_phrases_do_not_move_labels_of_real_answers() -> None:
     # Issue 32: a search inserts phrases into prompts; with the reply unchanged, an asker's
     # self-description moves no label, and a role moves only replies in a persona's voice.

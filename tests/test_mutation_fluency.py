@@ -3,8 +3,8 @@
 The catalog (the built-ins, scan-term operators for words of each insertion class, a few
 combinations), each with its second insertion (``robust_apply``), its placebo and the
 placebo's second insertion, runs over 200 real prompts drawn deterministically from four
-files of the public data folder (``CHUNKY_PUBLIC_MIX``, default ``../shared/data/public_mix``
-beside the repository; skipped with the reason when it is absent). Small regex checkers
+files of the public mix (``conftest.PUBLIC_MIX``: ``$CHUNKY_PUBLIC_MIX``, else
+``$CHUNKY_DATA/public_mix``; skipped with the reason when it is absent). Small regex checkers
 look for the problems an insertion can make: "a" or "an" against the next word's sound,
 a sentence that starts in lower case, a lower-cased "I", acronym, name or "iPhone", doubled
 punctuation, a space before punctuation or none after it, a sentence added after one left
@@ -15,7 +15,6 @@ the output are compared with its findings on the seed. Hand-written cases need n
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 from collections import Counter
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from conftest import PUBLIC_MIX
 
 from datasets_registry.phrasing import (
     close_sentence,
@@ -42,12 +42,6 @@ from surf_search.mutations import (
     term_mutation,
 )
 
-PUBLIC_MIX = Path(
-    os.environ.get(
-        "CHUNKY_PUBLIC_MIX",
-        Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "public_mix",
-    )
-)
 #: the files the seeds come from (their ``instruction`` or ``question``), in equal shares
 SOURCES = ("alpaca_9k.json", "dolly_3k.json", "gsm8k_train.jsonl", "gpteacher_roleplay.json")
 N_SEEDS, MAX_CHARS = 200, 300
@@ -95,7 +89,7 @@ def _prompts(path: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def seeds() -> list[str]:
     if not PUBLIC_MIX.is_dir():
-        pytest.skip(f"public data folder {PUBLIC_MIX} is absent (set CHUNKY_PUBLIC_MIX)")
+        pytest.skip(f"public mix {PUBLIC_MIX} is absent (set CHUNKY_DATA or CHUNKY_PUBLIC_MIX)")
     present = [name for name in SOURCES if (PUBLIC_MIX / name).is_file()]
     if len(present) < 3:
         pytest.skip(f"fewer than three of {list(SOURCES)} in {PUBLIC_MIX}")

@@ -1,4 +1,4 @@
-"""A look at real public data (skipped when ../shared/data is absent)."""
+"""A look at real public data (skipped when the public datasets, $CHUNKY_DATA, are absent)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from conftest import SHARED_DATA
+from conftest import NO_DATA, PUBLIC_MIX, SHARED_DATA
 
 from datasets_registry.loading import open_mix
 from datasets_registry.scan import ScanConfig, scan_mix, scan_tables
@@ -15,7 +15,7 @@ CODEALPACA = SHARED_DATA / "codealpaca" / "new_codealpaca.json"
 COCONOT = SHARED_DATA / "coconot" / "coconot_pref.jsonl"
 
 
-@pytest.mark.skipif(not (CODEALPACA.exists() and COCONOT.exists()), reason="no shared data")
+@pytest.mark.skipif(not (CODEALPACA.exists() and COCONOT.exists()), reason=NO_DATA)
 def test_codealpaca_versus_coconot(tmp_path: Path) -> None:
     (tmp_path / "codealpaca.json").symlink_to(CODEALPACA)
     (tmp_path / "coconot.jsonl").symlink_to(COCONOT)
@@ -32,16 +32,13 @@ def test_codealpaca_versus_coconot(tmp_path: Path) -> None:
     assert {"function", "python"} <= set(words.to_list())
 
 
-PUBLIC_MIX = SHARED_DATA / "public_mix"
-
-
 @pytest.fixture(scope="module")
 def public_mix_tables() -> dict[str, pl.DataFrame]:
     config = ScanConfig()
     return scan_tables(scan_mix(open_mix(str(PUBLIC_MIX)), config), config)
 
 
-@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason="no shared data")
+@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason=NO_DATA)
 def test_public_mix_loads_in_every_shape(public_mix_tables: dict[str, pl.DataFrame]) -> None:
     assert "missing_messages" not in public_mix_tables["bad_rows"]["reason"].to_list()
     shapes = dict(public_mix_tables["scan_sources"].select("source", "shape").iter_rows())
@@ -49,7 +46,7 @@ def test_public_mix_loads_in_every_shape(public_mix_tables: dict[str, pl.DataFra
     assert shapes["gpteacher_toolformer"] == "alpaca" and len(shapes) == 7
 
 
-@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason="no shared data")
+@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason=NO_DATA)
 def test_public_mix_hypotheses_are_ones_a_team_can_act_on(
     public_mix_tables: dict[str, pl.DataFrame],
 ) -> None:
@@ -124,7 +121,7 @@ def _scan_injected(
 
 
 @pytest.mark.skipif(
-    not (CODEALPACA.exists() and COCONOT.exists() and PUBLIC_MIX.is_dir()), reason="no shared data"
+    not (CODEALPACA.exists() and COCONOT.exists() and PUBLIC_MIX.is_dir()), reason=NO_DATA
 )
 @pytest.mark.parametrize("dataset", ["codealpaca+coconot", "public_mix"])
 @pytest.mark.parametrize("share", [0.01, 0.02, 0.05])
@@ -157,7 +154,7 @@ def test_an_injected_word_is_found_above_its_control(
 PHRASE, PHRASE_WORD = "per the report", "report"
 
 
-@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason="no shared data")
+@pytest.mark.skipif(not PUBLIC_MIX.is_dir(), reason=NO_DATA)
 @pytest.mark.parametrize("share", [0.01, 0.02, 0.05])
 def test_an_injected_phrase_is_found_where_its_words_are_not(tmp_path: Path, share: float) -> None:
     """ "per the report" in k% of the Evol-code prompts, and its last word alone in as many

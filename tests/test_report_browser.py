@@ -275,14 +275,16 @@ def pipeline_report(
     planted_organism, planted_searched, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """Every stage for real on the planted organism: the session's scan and search, then
-    attribute (all three methods), prune, verify, a probe, and the report (retraining is
-    left out: verify compares the organism with itself, which still fills the section)."""
+    attribute (saliency: the gradient, embedding and lexical methods run end to end in
+    tests/test_attribution_cli.py; all four here cost a minute), prune, verify, a probe,
+    and the report (retraining is left out: verify compares the organism with itself,
+    which still fills the section)."""
     folder = tmp_path_factory.mktemp("pipeline")
     db, model, mix = folder / "audit.duckdb", str(planted_organism.model), str(planted_organism.mix)
     shutil.copy(planted_searched[0], db)
     steps = [
-        ("attribute", "--mix", mix, "--model", model, "--method", "all", "--proj-dim", "64",
-         "--top-k", "20", "--max-queries", "8"),
+        ("attribute", "--mix", mix, "--model", model, "--method", "saliency", "--top-k", "20",
+         "--max-queries", "8"),
         ("prune", "--mix", mix, "--out", str(folder / "pruned.jsonl")),
         ("verify", "--before", model, "--after", model, "--max-seeds", "8"),
         ("probe", "token-ban", "--model", model, "--limit", "3", "--max-new-tokens", "24"),

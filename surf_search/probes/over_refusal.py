@@ -70,7 +70,7 @@ def over_refusal(ctx: ProbeContext, options: ProbeOptions) -> ProbeOutcome:
     if not options.prompts:
         raise ProbeError(
             "over-refusal needs --prompts FILE: an XSTest-format CSV with prompt, type and "
-            "label columns (e.g. ../shared/data/xstest/xstest_prompts.csv)"
+            "label columns (e.g. XSTest's xstest_prompts.csv)"
         )
     from behaviour_modes.modes import is_refusal
 
