@@ -90,10 +90,10 @@ that decided it, in the response's own words). The learned layer
 
 The cue words were chosen as general families (declines, apologies, hedges,
 moral / premise / limit vocabularies, lectures, voices, list structure) while
-reading the errors on the labelled XSTest files and GPTFuzz's ``train.csv`` in
-the public datasets (``$CHUNKY_DATA``); ``bench/classify.py`` reports accuracy on every source, which is
-therefore in-sample for the rules too (GPTFuzz ``evaluate.csv`` was read only for
-figures).
+reading the errors on the labelled XSTest files and GPTFuzz's ``train.csv`` in the
+public datasets (``$CHUNKY_DATA``); ``bench/classify.py`` reports accuracy on every
+source, which is therefore in-sample for the rules too (GPTFuzz ``evaluate.csv`` was read
+only for figures).
 """
 
 from __future__ import annotations
