@@ -127,6 +127,8 @@ from audit.plant_command import plant_command  # noqa: E402
 
 main.add_command(plant_command)
 
+from audit.diff_command import diff_command  # noqa: E402
 from audit.export_command import export_group  # noqa: E402
 
 main.add_command(export_group)
+main.add_command(diff_command)

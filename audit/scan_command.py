@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import polars as pl
 
 from audit.options import DB_OPTION, ID_COLUMN_OPTION, mix_column_options
-from audit.output import CliProgress, console, open_store, print_frame, stage_errors
+from audit.output import CliError, CliProgress, console, open_store, print_frame, stage_errors
 from audit.ray_options import RAY_OPTION, require_ray_cli
 from datasets_registry.normalise import MISSING_MESSAGES, REASON_TEXT, SHAPE_COLUMNS_HELP
 from datasets_registry.scan import ScanConfig
@@ -124,6 +126,12 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
     type=click.IntRange(min=0),
     help="Hypotheses printed at the end.",
 )
+@click.option(
+    "--compare",
+    type=click.Path(dir_okay=False),
+    help="An earlier audit file (e.g. the scan before a prune): print what changed "
+    "(per-source shares, hypotheses gained and lost), as `audit diff` does.",
+)
 @RAY_OPTION
 @click.option(
     "--ray-shards",
@@ -143,6 +151,7 @@ def scan_command(
     min_support: int,
     phrases: bool,
     show: int,
+    compare: str | None,
     ray: str | None,
     ray_shards: int | None,
 ) -> None:
@@ -156,6 +165,8 @@ def scan_command(
 
     if ray is not None:
         require_ray_cli()  # before anything is opened: a missing extra is a usage error
+    if compare is not None and not Path(compare).is_file():
+        raise CliError(f"--compare: no audit file at {compare}")
     with stage_errors():
         features = scan_stage.collect_features(feature_options, feature_file)
     config = ScanConfig(
@@ -173,3 +184,7 @@ def scan_command(
     with open_store(db) as store, stage_errors(), CliProgress() as progress:
         result = scan_stage.run(config, store, progress)
     summarise(result.tables, result.run_id, db, show)
+    if compare is not None:  # the same file: its scan before this one
+        from audit.diff_command import show_diff
+
+        show_diff(compare, db, None, result.run_id, show)

@@ -13,6 +13,7 @@ from duckdb_store.records import (
     AttributedFinding,
     CachedAnswer,
     FindingRecord,
+    HypothesisRecord,
     MutatedPair,
     ScanSettings,
     SearchSettings,
@@ -36,6 +37,14 @@ class StageReads:
             [command, status],
         ).fetchall()
         return rows[0][0] if rows else None
+
+    def finished_runs(self, command: str) -> list[str]:
+        """Every run of ``command`` that finished ``ok``, newest first."""
+        rows = self.con.execute(
+            "SELECT run_id FROM runs WHERE command = ? AND status = 'ok' ORDER BY started_at DESC",
+            [command],
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def run_args(self, run_id: str) -> dict[str, object]:
         """The arguments ``run_id`` was started with ({} when there is no such run)."""
@@ -75,6 +84,25 @@ class StageReads:
             [scan_run, limit],
         ).fetchall()
         return [r[0].removeprefix("term:") for r in rows]
+
+    def scan_source_sizes(self, scan_run: str) -> dict[str, int]:
+        """Rows per source that ``scan_run`` read (source -> rows)."""
+        rows = self.con.execute(
+            "SELECT source, n_rows FROM scan_sources WHERE run_id = ? ORDER BY source",
+            [scan_run],
+        ).fetchall()
+        return {source: int(n) for source, n in rows}
+
+    def scan_hypotheses(self, scan_run: str) -> list[HypothesisRecord]:
+        """``scan_run``'s trigger hypotheses in review order (scans before schema 4 have no
+        review order or kind: by rank)."""
+        rows = self.con.execute(
+            "SELECT feature, mode, source, rank, coalesce(review_rank, rank), kind, support, "
+            "p_mode_given_feature, p_mode_without FROM trigger_hypotheses WHERE run_id = ? "
+            "ORDER BY coalesce(review_rank, rank), rank",
+            [scan_run],
+        ).fetchall()
+        return [HypothesisRecord(*row) for row in rows]
 
     # -- search ----------------------------------------------------------------
     def search_settings(self, search_run: str) -> SearchSettings | None:

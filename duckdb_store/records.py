@@ -17,6 +17,26 @@ class ScanSettings:
 
 
 @dataclass(frozen=True)
+class HypothesisRecord:
+    """One trigger hypothesis of a scan: prompt feature -> mode, concentrated in a source."""
+
+    feature: str
+    mode: str
+    source: str
+    rank: int  # by strength
+    review_rank: int  # the order to act in (incidental first)
+    kind: str | None  # requested / incidental (None before schema 4)
+    support: int
+    p_mode_given_feature: float
+    p_mode_without: float
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What makes it the same hypothesis in another scan."""
+        return self.feature, self.mode, self.source
+
+
+@dataclass(frozen=True)
 class SearchSettings:
     """What a search ran with that verification and pruning must repeat."""
 
