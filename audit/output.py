@@ -23,6 +23,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     import polars as pl
@@ -51,17 +52,19 @@ class CliError(click.ClickException):
         )
 
 
-def _cell(value: object) -> str:
+def _cell(value: object) -> Text:
+    """A table cell: data text as it is (a Text is never read as rich markup, so
+    "[a javascript]" in a prompt stays in the table)."""
     if value is None:
-        return ""
+        return Text("")
     if isinstance(value, float):
         if value != value:  # NaN
-            return "nan"
+            return Text("nan")
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
-            return f"{value:.0e}"
-        return f"{value:.3f}"
+            return Text(f"{value:.0e}")
+        return Text(f"{value:.3f}")
     text = str(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return Text(text if len(text) <= 80 else text[:77] + "...")
 
 
 def print_frame(

@@ -52,6 +52,7 @@ class ScanConfig:
     phrase_share: float = 0.05  # a response phrase kept opens/ends this share of its source
     phrase_concentration: float = 0.5  # ... with at least this share of its uses there
     top_phrases: int = 20  # response phrases kept per source
+    examples: bool = True  # keyword-in-context rows per hypothesis (a second, bounded read)
     ray_address: str | None = None  # scan on Ray: "local", "auto", "ray://host:10001", ...
     ray_shards: int | None = None  # pieces for Ray [default: 4 per CPU of the cluster]
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from datasets_registry.features import Feature, catalog, parse_feature_option
+from datasets_registry.hypothesis_examples import hypothesis_examples
 from datasets_registry.loading import Batch, Mix, MixError, open_mix
 from datasets_registry.scan import SCAN_TABLES, ScanConfig, scan_mix, scan_tables
 from datasets_registry.stats import ScanStats
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from datasets_registry.pieces import Piece
 
 __all__ = ["ScanConfig", "ScanResult", "collect_features", "run"]
+
+EXAMPLES_LABEL = "examples"  # the progress line of the keyword-in-context read
 
 
 @dataclass
@@ -92,8 +95,16 @@ def run(config: ScanConfig, store: Store, progress: Progress = NO_PROGRESS) -> S
             with store.finishing(run_id):
                 stats = _count(opened, config, pieces, progress)
                 tables = scan_tables(stats, config)
+                hyps = tables["trigger_hypotheses"] if config.examples else pl.DataFrame()
+                progress(EXAMPLES_LABEL, 0, hyps.height, "keyword in context", "hypotheses")
+                tables["hypothesis_examples"] = hypothesis_examples(
+                    opened.batches(config.batch_rows), hyps, config.features
+                )
+                progress(
+                    EXAMPLES_LABEL, hyps.height, hyps.height, "keyword in context", "hypotheses"
+                )
                 with store.transaction():
-                    for name in SCAN_TABLES:
+                    for name in (*SCAN_TABLES, "hypothesis_examples"):
                         store.write(name, tables[name], run_id)
                     store.record_scan_settings(
                         run_id,

@@ -230,6 +230,18 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE findings ADD COLUMN judge_version VARCHAR;
         """,
     ),
+    Migration(
+        11,
+        "keyword in context (issue 27): up to three rows per trigger hypothesis, those "
+        "whose response shows its mode first, with the prompt around the feature and the "
+        "start of the response",
+        """
+        CREATE TABLE hypothesis_examples (
+            run_id VARCHAR, feature VARCHAR, mode VARCHAR, source VARCHAR, example INTEGER,
+            example_id VARCHAR, shows_mode BOOLEAN, prompt_context VARCHAR,
+            response_start VARCHAR);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -168,6 +168,14 @@ def hypotheses(db: ReportDb, selection: Selection) -> Section | None:
     kinds = "kind" in frame.columns and frame["kind"].null_count() < frame.height
     if kinds:  # scans before schema 4 have no kinds: their rank order stands
         frame = frame.sort("run_id", "review_rank", nulls_last=True)
+    examples = db.rows_for("hypothesis_examples", ids, "run_id, feature, mode, source, example")
+    if examples.height:  # keyword in context: three rows of the source carrying F
+        lines = examples.group_by(["run_id", "feature", "mode", "source"], maintain_order=True).agg(
+            pl.format("{} → {}", "prompt_context", "response_start")
+            .str.join("\n")
+            .alias("examples")
+        )
+        frame = frame.join(lines, on=["run_id", "feature", "mode", "source"], how="left")
     cols = [
         *(
             [Col("kind", "kind", "text", "does F ask for M? (kind_evidence says why)")]
@@ -185,6 +193,13 @@ def hypotheses(db: ReportDb, selection: Selection) -> Section | None:
         Col("p_value", "p", "p", "one-sided Fisher exact test"),
         Col("score", "score", "float", "Wilson lower bound of P(M|F) minus P(M|¬F)"),
         Col("share_of_hits", "source's share of F", "pct"),
+        Col(
+            "examples",
+            "in context",
+            "long",
+            "rows of the source that carry F, those whose response shows M first: the prompt "
+            "around F [in brackets] → the start of the response",
+        ),
     ]
     if len(ids) > 1:
         cols.insert(0, Col("run_id", "run"))

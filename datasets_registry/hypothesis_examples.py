@@ -1,0 +1,174 @@
+"""Keyword-in-context lines for each trigger hypothesis, so a reviewer judges it in seconds.
+
+For every hypothesis (feature F -> mode M in source S) the scan keeps up to ``EXAMPLES``
+rows of S that carry F, rows whose response shows M first: the prompt around the match
+(``WINDOW`` characters either side of a ``term:`` word; the prompt's start for a catalog
+feature, whose detector gives no position) and the start of the response. The rows come
+from a second, targeted read of the mix after the ranking: the first ``CARRIERS`` rows of
+S carrying F are kept (every ``term:`` feature of a source found in one Aho-Corasick pass
+over its prompts as plain words), reading stops once every hypothesis has them or after
+``MAX_ROWS_PER_SOURCE`` rows of a source, and only the kept rows are labelled with their
+mode (once each, however many hypotheses keep them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from behaviour_modes.modes import mode_frame
+from datasets_registry.features import Feature
+from datasets_registry.loading import Batch
+from datasets_registry.term_overlap import term_pattern
+
+EXAMPLES = 3  # rows kept per hypothesis
+WINDOW = 60  # prompt characters either side of a term's match
+RESPONSE_CHARS = 160  # response characters kept
+MAX_ROWS_PER_SOURCE = 10_000  # rows of a source read at most
+CARRIERS = 8  # rows carrying the feature kept per hypothesis (labelled, then 3 picked)
+EXAMPLE_SCHEMA = {
+    "feature": pl.String,
+    "mode": pl.String,
+    "source": pl.String,
+    "example": pl.Int32,
+    "example_id": pl.String,
+    "shows_mode": pl.Boolean,
+    "prompt_context": pl.String,
+    "response_start": pl.String,
+}
+
+
+@dataclass
+class _Wanted:
+    """One hypothesis and the first rows of its source that carry its feature."""
+
+    feature: str
+    mode: str
+    carriers: list[str] = field(default_factory=list)  # example ids, in mix order
+
+    @property
+    def done(self) -> bool:
+        return len(self.carriers) >= CARRIERS
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def prompt_context(prompt: str, pattern: re.Pattern[str] | None) -> str:
+    """The prompt around the first match of a ``term:`` feature's pattern (else its start)."""
+    match = pattern.search(prompt) if pattern is not None else None
+    if match is None:
+        head = prompt[: 2 * WINDOW]
+        return _one_line(head) + (" …" if len(prompt) > len(head) else "")
+    start, end = max(0, match.start() - WINDOW), min(len(prompt), match.end() + WINDOW)
+    before = _one_line(prompt[start : match.start()])
+    after = _one_line(prompt[match.end() : end])
+    return (
+        f"{'… ' if start else ''}{before} [{match.group(0)}] {after}{' …' if end < len(prompt) else ''}"
+    ).strip()
+
+
+def hypothesis_examples(
+    batches: Iterable[Batch], hypotheses: pl.DataFrame, features: Sequence[Feature]
+) -> pl.DataFrame:
+    """Up to ``EXAMPLES`` rows per hypothesis (``EXAMPLE_SCHEMA``), from ``batches`` of the
+    mix (normalised, with ``example_id``)."""
+    if not hypotheses.height:
+        return pl.DataFrame(schema=EXAMPLE_SCHEMA)
+    by_key = {f.key: f for f in features if f.side == "prompt"}
+    wanted: dict[str, list[_Wanted]] = defaultdict(list)  # source -> its hypotheses
+    for feature, mode, source in hypotheses.select("feature", "mode", "source").iter_rows():
+        wanted[source].append(_Wanted(feature, mode))
+    rows: dict[str, dict] = {}  # example id -> the kept row
+    read: dict[str, int] = defaultdict(int)
+    for batch in batches:
+        frame = batch.frame
+        for source, items in wanted.items():
+            open_items = [w for w in items if not w.done]
+            if not open_items or read[source] >= MAX_ROWS_PER_SOURCE:
+                continue
+            part = frame.filter(pl.col("source") == source)
+            part = part.head(MAX_ROWS_PER_SOURCE - read[source])
+            read[source] += part.height
+            _keep_carriers(part, open_items, by_key, rows)
+        if all(w.done or read[s] >= MAX_ROWS_PER_SOURCE for s, ws in wanted.items() for w in ws):
+            break
+    kept = list(rows.values())
+    labels = mode_frame([r["prompt"] for r in kept], [r["response"] for r in kept])["mode"]
+    mode_of = dict(zip((r["example_id"] for r in kept), labels, strict=True))
+    out = []
+    for source, items in wanted.items():
+        for w in items:
+            pattern = term_pattern(w.feature[5:]) if w.feature.startswith("term:") else None
+            showing = [i for i in w.carriers if mode_of[i] == w.mode]
+            picked = (showing + [i for i in w.carriers if mode_of[i] != w.mode])[:EXAMPLES]
+            for number, example_id in enumerate(picked, start=1):
+                row = rows[example_id]
+                out.append(
+                    {
+                        "feature": w.feature,
+                        "mode": w.mode,
+                        "source": source,
+                        "example": number,
+                        "example_id": example_id,
+                        "shows_mode": mode_of[example_id] == w.mode,
+                        "prompt_context": prompt_context(row["prompt"], pattern),
+                        "response_start": _one_line(row["response"][:RESPONSE_CHARS])
+                        + (" …" if len(row["response"]) > RESPONSE_CHARS else ""),
+                    }
+                )
+    return pl.DataFrame(out, schema=EXAMPLE_SCHEMA)
+
+
+def _term_key(text: str) -> str:
+    """A term as plain words: lower case, every run of non-word characters one space (the
+    scan's word boundaries: ``term_regex`` allows any such run between words)."""
+    return re.sub(r"\W+", " ", text.lower()).strip()
+
+
+def _term_hits(rows: pl.DataFrame, terms: Sequence[str]) -> list[set[str]]:
+    """Per row, which of ``terms`` its prompt carries, found in one Aho-Corasick pass over
+    the prompts as plain words (no pass per term, no regex of thousands of words)."""
+    by_pattern: dict[str, list[str]] = defaultdict(list)
+    for term in set(terms):
+        by_pattern[f" {_term_key(term)} "].append(term)
+    words = pl.lit(" ") + pl.col("prompt").str.to_lowercase().str.replace_all(r"\W+", " ") + " "
+    found = rows.select(words.str.extract_many(list(by_pattern), overlapping=True)).to_series()
+    return [
+        {t for m in matches for t in by_pattern[m]} if matches is not None else set()
+        for matches in found
+    ]
+
+
+def _keep_carriers(
+    part: pl.DataFrame, items: list[_Wanted], features: dict[str, Feature], rows: dict[str, dict]
+) -> None:
+    """Give each item the rows of ``part`` that carry its feature, up to ``CARRIERS``."""
+    terms = [w.feature[5:] for w in items if w.feature.startswith("term:")]
+    term_hits = _term_hits(part, terms) if terms else [set()] * part.height
+    catalog = {
+        w.feature: features[w.feature].expr(pl.col("prompt"))
+        for w in items
+        if w.feature in features
+    }
+    flags = part.select(**catalog) if catalog else None
+    by_feature: dict[str, list[_Wanted]] = defaultdict(list)
+    for item in items:
+        by_feature[item.feature].append(item)
+    ids = part["example_id"].to_list()
+    for index, hits in enumerate(term_hits):
+        carried = {f"term:{t}" for t in hits}
+        if flags is not None:
+            carried |= {f for f in catalog if flags[f][index]}
+        for feature in carried:
+            for item in by_feature.get(feature, ()):
+                if not item.done:
+                    item.carriers.append(ids[index])
+                    if ids[index] not in rows:
+                        row = part.row(index, named=True)
+                        rows[ids[index]] = {k: row[k] for k in ("example_id", "prompt", "response")}
