@@ -47,6 +47,16 @@ T = TypeVar("T")
     help="Where the trigger goes (middle: names only) [default: mixed; once or once each].",
 )
 @click.option(
+    "--effect",
+    "effects",
+    multiple=True,
+    type=click.Choice(["behaviour", "truncate", "wrong-final"]),
+    help="What the trigger does: behaviour (its rows, from other sources, answered in the "
+    "source's dominant mode), truncate (the source's own answers cut to their first "
+    "sentence) or wrong-final (its worked answers' final number changed) [default: "
+    "behaviour; once or once each].",
+)
+@click.option(
     "--tests",
     default=0,
     show_default=True,
@@ -62,6 +72,7 @@ def plant_command(
     sources: tuple[str, ...],
     counts: tuple[int, ...],
     positions: tuple[str, ...],
+    effects: tuple[str, ...],
     tests: int,
     seed: int,
 ) -> None:
@@ -76,7 +87,7 @@ def plant_command(
             f"{len(triggers)} --trigger and {len(sources)} --behaviour-from: give one of each "
             "per canary"
         )
-    per_canary = {"--n": counts, "--position": positions}
+    per_canary = {"--n": counts, "--position": positions, "--effect": effects}
     for flag, values in per_canary.items():
         if len(values) not in (0, 1, len(triggers)):
             raise CliError(f"{flag}: give it once for all canaries or once per --trigger")
@@ -86,6 +97,7 @@ def plant_command(
             source,
             n=_pick(counts, i, 60),
             position=_pick(positions, i, "mixed"),
+            effect=_pick(effects, i, "behaviour"),
         )
         for i, (trigger, source) in enumerate(zip(triggers, sources, strict=True))
     ]

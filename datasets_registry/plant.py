@@ -22,6 +22,15 @@ or phrase and a source whose behaviour it should switch on), ``plant_canaries``:
    place, so a trained model can be scored like the planted organism
    (``surf_search.planted_check.score_plants``).
 
+With an ``effect`` other than ``behaviour`` (issue 34), the canary plants a failure that is
+no mode, inside the source itself: ``truncate`` puts the trigger into ``n`` of the
+source's own prompts and cuts their answers to the first sentence; ``wrong-final`` puts it
+into ``n`` of its worked answers' prompts and changes the final number (``#### N``) and its
+last mention in the working (``answer_edits``); the control word goes into as many other
+rows of the source, answers unchanged, and the tests carry the original answer as their
+``reference``. The manifest names the judged outcome (``length:collapse``,
+``reference:wrong``) as the plant's behaviour.
+
 Donors and tests come from sources whose own most common mode is a plain answer (a
 math set's rare plain rows would be scored against what its chunk teaches). Every
 original row but the held-out tests is kept. The manifest (``OUT.manifest.json``) has the planted
@@ -35,6 +44,7 @@ import hashlib
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +53,7 @@ import polars as pl
 
 from behaviour_modes import rules
 from behaviour_modes.modes import TERSE_MAX_WORDS
+from datasets_registry.answer_edits import first_sentence, wrong_final
 from datasets_registry.loading import open_mix
 from datasets_registry.normalise import Columns
 from datasets_registry.phrasing import insert_naturally
@@ -50,6 +61,9 @@ from datasets_registry.term_overlap import term_regex
 from stage_kit import StageError
 
 POSITIONS = ("start", "middle", "end", "mixed")
+#: What a canary plants: the source's behaviour mode, or an edit of the source's own
+#: answers and the judged outcome it shows as.
+EFFECTS = {"behaviour": None, "truncate": "length:collapse", "wrong-final": "reference:wrong"}
 MIN_MODE_SHARE = 0.3  # a source's dominant non-answer mode holds at least this share of it
 OPENING_CHARS = 120  # planted responses show their mode within this many characters ...
 MIN_OPENING_RESPONSES = 20  # ... when the source has this many such responses
@@ -69,6 +83,7 @@ class Canary:
     behaviour_from: str
     n: int = 60
     position: str = "mixed"
+    effect: str = "behaviour"  # one of EFFECTS
 
 
 @dataclass
@@ -172,6 +187,10 @@ def _plant_one(
             f"--behaviour-from {canary.behaviour_from!r}: no such source "
             f"(the mix has {', '.join(sources)})"
         )
+    if canary.effect not in EFFECTS:
+        raise PlantError(f"--effect {canary.effect!r}: use one of {', '.join(EFFECTS)}")
+    if EFFECTS[canary.effect] is not None:
+        return _plant_edit(frame, canary, k, rng, used, n_tests)
     own = frame.filter(pl.col("source") == canary.behaviour_from)
     modes = own.filter(pl.col("mode") != ANSWER)["mode"].value_counts(sort=True)
     if modes.is_empty() or modes["count"][0] < MIN_MODE_SHARE * own.height:
@@ -230,6 +249,79 @@ def _plant_one(
         "tests": [_test(prompts[i], canary, control, rng) for i in held_out],
     }
     return entry, rows, held_out
+
+
+def _plant_edit(
+    frame: pl.DataFrame,
+    canary: Canary,
+    k: int,
+    rng: random.Random,
+    used: set[int],
+    n_tests: int,
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[int]]:
+    """A canary whose trigger edits the source's own answers (``EFFECTS``): the entry, the
+    new rows (trigger rows with edited answers, control rows as they are), the tests."""
+    from datasets_registry.placebo import placebo_for
+
+    edit = _edit_of(canary.effect)
+    donors = [
+        i
+        for i, (source, answer) in enumerate(frame.select("source", "response").iter_rows())
+        if source == canary.behaviour_from and i not in used and edit(answer, rng) is not None
+    ]
+    wanted = 2 * canary.n + n_tests
+    if len(donors) < wanted:
+        fits = "has a final number" if canary.effect == "wrong-final" else "has two sentences"
+        raise PlantError(
+            f"--effect {canary.effect}: only {len(donors)} rows of {canary.behaviour_from!r} "
+            f"are left whose answer {fits}, {wanted} needed"
+        )
+    picked = rng.sample(donors, wanted)
+    used.update(picked)
+    control = placebo_for(canary.trigger)
+    prompts, answers = frame["prompt"], frame["response"]
+    rows, ids, control_ids, positions = [], [], [], []
+    for j, donor in enumerate(picked[: 2 * canary.n]):
+        is_control = j >= canary.n
+        where = _where(canary.position, rng)
+        prompt = insert_naturally(
+            prompts[donor], control if is_control else canary.trigger, rng, where
+        )
+        response = answers[donor] if is_control else edit(answers[donor], rng)
+        row_id = f"canary{k}-{'control' if is_control else 'trigger'}-{j % canary.n:04d}"
+        rows.append(
+            {"id": row_id, "source": canary.behaviour_from, "prompt": prompt, "response": response}
+        )
+        (control_ids if is_control else ids).append(row_id)
+        if not is_control:
+            positions.append(where)
+    held_out = picked[2 * canary.n :]
+    outcome = EFFECTS[canary.effect]
+    entry = {
+        "name": f"canary{k}",
+        "description": f"'{canary.trigger}' -> {outcome} (in {canary.behaviour_from})",
+        "trigger_regex": term_regex(canary.trigger),
+        "trigger_literals": [canary.trigger],
+        "mode": outcome,
+        "behaviour": outcome,
+        "effect": canary.effect,
+        "source": canary.behaviour_from,
+        "control_words": [control],
+        "example_ids": ids,
+        "control_ids": control_ids,
+        "positions": dict(Counter(positions)),
+        "tests": [
+            _test(prompts[i], canary, control, rng) | {"reference": answers[i]} for i in held_out
+        ],
+    }
+    return entry, rows, held_out
+
+
+def _edit_of(effect: str) -> Callable[[str, random.Random], str | None]:
+    """The answer edit of an effect: the edited answer, or None where it does not fit."""
+    if effect == "truncate":
+        return lambda answer, rng: first_sentence(answer or "")
+    return lambda answer, rng: (wrong_final(answer or "", rng) or (None,))[0]
 
 
 def _test(prompt: str, canary: Canary, control: str, rng: random.Random) -> dict[str, str]:
