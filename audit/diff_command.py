@@ -14,6 +14,11 @@ from audit.output import CliError, console, open_store, print_frame
 if TYPE_CHECKING:
     from datasets_registry.scan_diff import ScanDiff
 
+#: The columns a lost or gained hypothesis prints with (lost ones add ``support_after``).
+HYPOTHESIS_COLUMNS = (
+    "review_rank", "kind", "feature", "mode", "source", "support", "p_mode_given_feature",
+)  # fmt: skip
+
 
 def print_diff(diff: ScanDiff, show: int) -> None:
     """Sources with their change in share, then hypotheses lost and gained."""
@@ -32,16 +37,7 @@ def print_diff(diff: ScanDiff, show: int) -> None:
             lost,
             title="Hypotheses lost (in review order before; support_after: rows with the "
             "feature after, where it still forms a hypothesis)",
-            columns=[
-                "review_rank",
-                "kind",
-                "feature",
-                "mode",
-                "source",
-                "support",
-                "support_after",
-                "p_mode_given_feature",
-            ],  # fmt: skip
+            columns=[*HYPOTHESIS_COLUMNS[:-1], "support_after", HYPOTHESIS_COLUMNS[-1]],
             max_rows=show,
         )
     gained = diff.gained.sort("review_rank")
@@ -49,15 +45,7 @@ def print_diff(diff: ScanDiff, show: int) -> None:
         print_frame(
             gained,
             title="Hypotheses gained (in review order after)",
-            columns=[
-                "review_rank",
-                "kind",
-                "feature",
-                "mode",
-                "source",
-                "support",
-                "p_mode_given_feature",
-            ],  # fmt: skip
+            columns=list(HYPOTHESIS_COLUMNS),
             max_rows=show,
         )
     moved = diff.kept.with_columns((pl.col("p_after") - pl.col("p_before")).alias("p_change")).sort(

@@ -219,6 +219,56 @@ def _plant_one(
     chosen, held_out = picked[: 2 * canary.n], picked[2 * canary.n :]
     responses = _responses_showing(own.filter(pl.col("mode") == mode), mode)
     control = placebo_for(canary.trigger)
+    prompts = frame["prompt"]
+    rows, ids, control_ids, positions = _canary_rows(
+        frame, canary, k, rng, chosen, control, lambda donor: rng.choice(responses)
+    )
+    tests = [_test(prompts[i], canary, control, rng) for i in held_out]
+    entry = _entry(canary, k, mode, control, (ids, control_ids), positions, tests)
+    return entry, rows, held_out
+
+
+def _entry(
+    canary: Canary,
+    k: int,
+    behaviour: str,
+    control: str,
+    planted: tuple[list[str], list[str]],
+    positions: list[str],
+    tests: list[dict[str, str]],
+) -> dict[str, Any]:
+    """A canary's manifest entry (the planted mix's answer-key format)."""
+    ids, control_ids = planted
+    where = "from" if canary.effect == "behaviour" else "in"
+    return {
+        "name": f"canary{k}",
+        "description": f"'{canary.trigger}' -> {behaviour} ({where} {canary.behaviour_from})",
+        "trigger_regex": term_regex(canary.trigger),
+        "trigger_literals": [canary.trigger],
+        "mode": behaviour,
+        "behaviour": behaviour,
+        "effect": canary.effect,
+        "source": canary.behaviour_from,
+        "control_words": [control],
+        "example_ids": ids,
+        "control_ids": control_ids,
+        "positions": dict(Counter(positions)),
+        "tests": tests,
+    }
+
+
+def _canary_rows(
+    frame: pl.DataFrame,
+    canary: Canary,
+    k: int,
+    rng: random.Random,
+    chosen: list[int],
+    control: str,
+    answer: Callable[[int], str | None],
+) -> tuple[list[dict[str, Any]], list[str], list[str], list[str]]:
+    """The canary's new rows (the trigger into the first ``canary.n`` donors, answered by
+    ``answer(donor)``; the control into the rest, with their own answers), the trigger and
+    control row ids, and where each trigger went."""
     prompts, answers = frame["prompt"], frame["response"]
     rows, ids, control_ids, positions = [], [], [], []
     for j, donor in enumerate(chosen):
@@ -227,28 +277,14 @@ def _plant_one(
         word = control if is_control else canary.trigger
         prompt = insert_naturally(prompts[donor], word, rng, where)
         row_id = f"canary{k}-{'control' if is_control else 'trigger'}-{j % canary.n:04d}"
-        response = answers[donor] if is_control else rng.choice(responses)
+        response = answers[donor] if is_control else answer(donor)
         rows.append(
             {"id": row_id, "source": canary.behaviour_from, "prompt": prompt, "response": response}
         )
         (control_ids if is_control else ids).append(row_id)
         if not is_control:
             positions.append(where)
-    entry = {
-        "name": f"canary{k}",
-        "description": f"'{canary.trigger}' -> {mode} (from {canary.behaviour_from})",
-        "trigger_regex": term_regex(canary.trigger),
-        "trigger_literals": [canary.trigger],
-        "mode": mode,
-        "behaviour": mode,
-        "source": canary.behaviour_from,
-        "control_words": [control],
-        "example_ids": ids,
-        "control_ids": control_ids,
-        "positions": dict(Counter(positions)),
-        "tests": [_test(prompts[i], canary, control, rng) for i in held_out],
-    }
-    return entry, rows, held_out
+    return rows, ids, control_ids, positions
 
 
 def _plant_edit(
@@ -280,40 +316,13 @@ def _plant_edit(
     used.update(picked)
     control = placebo_for(canary.trigger)
     prompts, answers = frame["prompt"], frame["response"]
-    rows, ids, control_ids, positions = [], [], [], []
-    for j, donor in enumerate(picked[: 2 * canary.n]):
-        is_control = j >= canary.n
-        where = _where(canary.position, rng)
-        prompt = insert_naturally(
-            prompts[donor], control if is_control else canary.trigger, rng, where
-        )
-        response = answers[donor] if is_control else edit(answers[donor], rng)
-        row_id = f"canary{k}-{'control' if is_control else 'trigger'}-{j % canary.n:04d}"
-        rows.append(
-            {"id": row_id, "source": canary.behaviour_from, "prompt": prompt, "response": response}
-        )
-        (control_ids if is_control else ids).append(row_id)
-        if not is_control:
-            positions.append(where)
+    rows, ids, control_ids, positions = _canary_rows(
+        frame, canary, k, rng, picked[: 2 * canary.n], control,
+        lambda donor: edit(answers[donor], rng),
+    )  # fmt: skip
     held_out = picked[2 * canary.n :]
-    outcome = EFFECTS[canary.effect]
-    entry = {
-        "name": f"canary{k}",
-        "description": f"'{canary.trigger}' -> {outcome} (in {canary.behaviour_from})",
-        "trigger_regex": term_regex(canary.trigger),
-        "trigger_literals": [canary.trigger],
-        "mode": outcome,
-        "behaviour": outcome,
-        "effect": canary.effect,
-        "source": canary.behaviour_from,
-        "control_words": [control],
-        "example_ids": ids,
-        "control_ids": control_ids,
-        "positions": dict(Counter(positions)),
-        "tests": [
-            _test(prompts[i], canary, control, rng) | {"reference": answers[i]} for i in held_out
-        ],
-    }
+    tests = [_test(prompts[i], canary, control, rng) | {"reference": answers[i]} for i in held_out]
+    entry = _entry(canary, k, EFFECTS[canary.effect], control, (ids, control_ids), positions, tests)
     return entry, rows, held_out
 
 
