@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from datasets_registry.scan_diff import ScanDiff
 
 #: The columns a lost or gained hypothesis prints with (lost ones add ``support_after``).
-HYPOTHESIS_COLUMNS = (
+PRINTED_COLUMNS = (
     "review_rank", "kind", "feature", "mode", "source", "support", "p_mode_given_feature",
 )  # fmt: skip
 
@@ -37,7 +37,7 @@ def print_diff(diff: ScanDiff, show: int) -> None:
             lost,
             title="Hypotheses lost (in review order before; support_after: rows with the "
             "feature after, where it still forms a hypothesis)",
-            columns=[*HYPOTHESIS_COLUMNS[:-1], "support_after", HYPOTHESIS_COLUMNS[-1]],
+            columns=[*PRINTED_COLUMNS[:-1], "support_after", PRINTED_COLUMNS[-1]],
             max_rows=show,
         )
     gained = diff.gained.sort("review_rank")
@@ -45,7 +45,7 @@ def print_diff(diff: ScanDiff, show: int) -> None:
         print_frame(
             gained,
             title="Hypotheses gained (in review order after)",
-            columns=list(HYPOTHESIS_COLUMNS),
+            columns=list(PRINTED_COLUMNS),
             max_rows=show,
         )
     moved = diff.kept.with_columns((pl.col("p_after") - pl.col("p_before")).alias("p_change")).sort(

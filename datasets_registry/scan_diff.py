@@ -69,14 +69,13 @@ def compare_scans(
     before_run, after_run = _runs(before, after, before_run, after_run)
     old = before.scan_hypotheses(before_run)
     new = after.scan_hypotheses(after_run)
-    old_keys = {h.key for h in old}
+    by_key = {h.key: h for h in old}
     new_keys = {h.key for h in new}
     support_after = {h.feature: h.support for h in new}
     lost = _frame([h for h in old if h.key not in new_keys]).with_columns(
         pl.col("feature").replace_strict(support_after, default=None, return_dtype=pl.Int64)
         .alias("support_after")
     )  # fmt: skip
-    by_key = {h.key: h for h in old}
     kept = pl.DataFrame(
         [
             {
@@ -90,7 +89,7 @@ def compare_scans(
                 "p_after": h.p_mode_given_feature,
             }
             for h in new
-            if h.key in old_keys
+            if h.key in by_key
         ],
         schema={
             "feature": pl.String,
@@ -107,7 +106,7 @@ def compare_scans(
         before_run,
         after_run,
         _sources(before.scan_source_sizes(before_run), after.scan_source_sizes(after_run)),
-        _frame([h for h in new if h.key not in old_keys]),
+        _frame([h for h in new if h.key not in by_key]),
         lost,
         kept,
     )
