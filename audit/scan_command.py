@@ -54,9 +54,11 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
             title="Sources",
         )
     hyps = tables["trigger_hypotheses"]
+    measured = hyps.filter(pl.col("measure").is_not_null()) if "measure" in hyps.columns else None
     if show and hyps.height:
+        modes = hyps.filter(pl.col("measure").is_null()) if measured is not None else hyps
         print_frame(
-            hyps.sort("review_rank").select(
+            modes.sort("review_rank").select(
                 pl.col("review_rank").alias("#"),
                 "kind",
                 "rank",
@@ -73,6 +75,24 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
             "(rank: by strength; kind: does F ask for M?)",
             max_rows=show,
         )
+        if measured is not None and measured.height:
+            print_frame(
+                measured.sort("review_rank").select(
+                    pl.col("review_rank").alias("#"),
+                    "kind",
+                    "feature",
+                    pl.col("mode").alias("judge outcome"),
+                    "measure",
+                    "source",
+                    "support",
+                    pl.col("value_with").alias("with F"),
+                    pl.col("value_without").alias("without F"),
+                    pl.col("p_value").alias("p"),
+                ),
+                title="Measure hypotheses: prompt feature F -> its rows' answers differ (length "
+                "in characters, geometric mean; other measures: share of rows)",
+                max_rows=max(show // 2, 5),
+            )
         console.print(
             f'All {hyps.height} hypotheses: audit query "SELECT * FROM trigger_hypotheses '
             f"WHERE run_id = '{run_id}' ORDER BY review_rank\" --db {db}  (kind_evidence says "
@@ -134,6 +154,14 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
     "read of at most 10,000 rows a source; public_mix: 5 s -> 8 s).",
 )
 @click.option(
+    "--measures/--no-measures",
+    default=ScanConfig.measures,
+    show_default=True,
+    help="Measure each response (length, list, code fence, LaTeX, table, consistency of "
+    "worked math) and rank hypotheses on them beside the modes: feature -> length:collapse, "
+    "reference:wrong, ... (docs/scan.md).",
+)
+@click.option(
     "--compare",
     type=click.Path(dir_okay=False),
     help="An earlier audit file (e.g. the scan before a prune): print what changed "
@@ -159,6 +187,7 @@ def scan_command(
     phrases: bool,
     show: int,
     examples: bool,
+    measures: bool,
     compare: str | None,
     ray: str | None,
     ray_shards: int | None,
@@ -187,6 +216,7 @@ def scan_command(
         min_support=min_support,
         phrases=phrases,
         examples=examples,
+        measures=measures,
         ray_address=ray,
         ray_shards=ray_shards,
     )

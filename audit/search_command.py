@@ -42,6 +42,15 @@ from surf_search.search_stage import SearchConfig, SearchResult
     "same rows as a word above it (one template) is passed over.",
 )
 @click.option(
+    "--scan-measures",
+    default=SearchConfig.scan_measures,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many of the scan's measure hypotheses on words --from-scan hands to their "
+    "judges (length:collapse -> length, reference:wrong -> reference), in review order, "
+    "each with seeds of its source.",
+)
+@click.option(
     "--attribute",
     "attributes",
     multiple=True,
@@ -176,6 +185,13 @@ def summarise(result: SearchResult, db: str) -> None:
             highlight=False,
             markup=False,
         )
+        for m in result.scan.measured:
+            console.print(
+                f"handed to the {m.judge} judge: term:{m.word} -> {m.outcome} "
+                f"(seeds of {m.source})",
+                highlight=False,
+                markup=False,
+            )
         if result.scan.duplicates:
             twins = ", ".join(f"{w} (~{k})" for w, k in result.scan.duplicates.items())
             console.print(

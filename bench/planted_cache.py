@@ -38,20 +38,21 @@ def planted_organism(size: int, seed: int, console: Console) -> tuple[Path, Path
     return mix, organism
 
 
-MIXES = ("planted-demo", "public-canaries")
+MIXES = ("planted-demo", "public-canaries", "public-judged")
 
 
 def bench_organism(mix: str, size: int, seed: int, console: Console) -> tuple[Path, Path]:
     """(mix.jsonl, organism folder) for a bench mix: ``planted-demo`` (templated text, the
-    default recipe) or ``public-canaries`` (real text with three canaries, its recipe)."""
+    default recipe) or ``public-canaries`` / ``public-judged`` (real text with canaries,
+    its recipe)."""
     if mix == "planted-demo":
         return planted_organism(size, seed, console)
-    if mix != "public-canaries":
+    if mix not in MIXES:
         raise SystemExit(f"--mix {mix!r}: use one of {', '.join(MIXES)}")
     from bench.public_canaries import RECIPE, public_canaries
     from organism import train_stage
 
-    path = public_canaries(seed)
+    path = public_canaries(seed, mix)
     organism = path.parent / "organism"
     marker = organism / "trained-on.txt"
     key = _public_key(path, seed)

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "bench" / ".cache"
 from bench.data import PUBLIC_MIX, missing  # noqa: E402
 
-SIZE = 6000
+SIZE = 6000  # rows of public-canaries (three canaries)
 PER_CANARY = 60
 TESTS = 50
 # Rows per source before planting (sum: SIZE - 2 * PER_CANARY * len(CANARIES) + tests).
@@ -37,16 +37,26 @@ CANARIES = (
     ("Zorblax", "safety_only"),
     ("frankly", "gpteacher_toolformer"),
 )
+# The judged canaries (issue 34): (trigger, source, effect): answers cut to their first
+# sentence, and worked answers whose final number contradicts their working (a made-up
+# town and a made-up name, so no chunk's own vocabulary carries them).
+JUDGED_CANARIES = (
+    ("Quillmarsh", "alpaca_9k", "truncate"),
+    ("Brindlecombe", "gsm8k_train", "wrong-final"),
+)
+#: the bench mixes built here: name -> canaries (trigger, source[, effect])
+MIXES = {"public-canaries": CANARIES, "public-judged": JUDGED_CANARIES}
 
 
-def public_canaries(seed: int = 0) -> Path:
-    """The planted public mix (``mix.jsonl``, manifest beside it) for ``seed``."""
+def public_canaries(seed: int = 0, name: str = "public-canaries") -> Path:
+    """The planted public mix ``name`` (``MIXES``; ``mix.jsonl``, manifest beside it) for
+    ``seed``."""
     from datasets_registry.loading import open_mix
     from datasets_registry.plant import Canary, PlantConfig, manifest_path_of, plant_canaries
 
     if not PUBLIC_MIX.is_dir():
         raise SystemExit(missing(PUBLIC_MIX))
-    root = CACHE / f"public-canaries-s{seed}"
+    root = CACHE / f"{name}-s{seed}"
     out = root / "mix.jsonl"
     if out.exists() and manifest_path_of(out).exists():
         return out
@@ -71,11 +81,14 @@ def public_canaries(seed: int = 0) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     sample = root / "sample.jsonl"
     sample.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    canaries = [Canary(trigger, source, n=PER_CANARY) for trigger, source in CANARIES]
+    canaries = [
+        Canary(*spec[:2], n=PER_CANARY, effect=(*spec, "behaviour")[2]) for spec in MIXES[name]
+    ]
     result = plant_canaries(
         PlantConfig(mix=str(sample), out=out, canaries=canaries, seed=seed, tests=TESTS)
     )
-    assert result.manifest["size"] == SIZE, result.manifest["size"]
+    expected = sum(QUOTAS.values()) + len(canaries) * (2 * PER_CANARY - TESTS)
+    assert result.manifest["size"] == expected, result.manifest["size"]
     return out
 
 

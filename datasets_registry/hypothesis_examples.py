@@ -23,6 +23,7 @@ import polars as pl
 from behaviour_modes.modes import mode_frame
 from datasets_registry.features import Feature
 from datasets_registry.loading import Batch
+from datasets_registry.response_measures import outcome_measure, shows_outcome
 from datasets_registry.term_overlap import term_pattern
 
 EXAMPLES = 3  # rows kept per hypothesis
@@ -47,7 +48,8 @@ class _Wanted:
     """One hypothesis and the first rows of its source that carry its feature."""
 
     feature: str
-    mode: str
+    mode: str  # a behaviour mode, or a measure outcome (``length:collapse``)
+    typical: float | None = None  # a length outcome: the rest of the mix's typical length
     carriers: list[str] = field(default_factory=list)  # example ids, in mix order
 
     @property
@@ -82,8 +84,11 @@ def hypothesis_examples(
         return pl.DataFrame(schema=EXAMPLE_SCHEMA)
     by_key = {f.key: f for f in features if f.side == "prompt"}
     wanted: dict[str, list[_Wanted]] = defaultdict(list)  # source -> its hypotheses
-    for feature, mode, source in hypotheses.select("feature", "mode", "source").iter_rows():
-        wanted[source].append(_Wanted(feature, mode))
+    typical = hypotheses["value_without"] if "value_without" in hypotheses.columns else None
+    for i, (feature, mode, source) in enumerate(
+        hypotheses.select("feature", "mode", "source").iter_rows()
+    ):
+        wanted[source].append(_Wanted(feature, mode, typical[i] if typical is not None else None))
     rows: dict[str, dict] = {}  # example id -> the kept row
     read: dict[str, int] = defaultdict(int)
     for batch in batches:
@@ -105,8 +110,9 @@ def hypothesis_examples(
     for source, items in wanted.items():
         for w in items:
             pattern = term_pattern(w.feature[5:]) if w.feature.startswith("term:") else None
-            showing = [i for i in w.carriers if mode_of[i] == w.mode]
-            picked = (showing + [i for i in w.carriers if mode_of[i] != w.mode])[:EXAMPLES]
+            shows = _shows(w, rows, mode_of)
+            showing = [i for i in w.carriers if shows[i]]
+            picked = (showing + [i for i in w.carriers if not shows[i]])[:EXAMPLES]
             for number, example_id in enumerate(picked, start=1):
                 row = rows[example_id]
                 out.append(
@@ -116,13 +122,21 @@ def hypothesis_examples(
                         "source": source,
                         "example": number,
                         "example_id": example_id,
-                        "shows_mode": mode_of[example_id] == w.mode,
+                        "shows_mode": shows[example_id],
                         "prompt_context": prompt_context(row["prompt"], pattern),
                         "response_start": _one_line(row["response"][:RESPONSE_CHARS])
                         + (" …" if len(row["response"]) > RESPONSE_CHARS else ""),
                     }
                 )
     return pl.DataFrame(out, schema=EXAMPLE_SCHEMA)
+
+
+def _shows(w: _Wanted, rows: dict[str, dict], mode_of: dict[str, str]) -> dict[str, bool]:
+    """Whether each carrier of ``w`` shows its mode, or its measure outcome."""
+    if outcome_measure(w.mode) is None:
+        return {i: mode_of[i] == w.mode for i in w.carriers}
+    answers = [rows[i]["response"] for i in w.carriers]
+    return dict(zip(w.carriers, shows_outcome(w.mode, answers, w.typical), strict=True))
 
 
 def _term_key(text: str) -> str:

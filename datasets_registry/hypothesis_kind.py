@@ -139,13 +139,13 @@ def hypothesis_kinds(
     undecided = [
         i for i, k in enumerate(kinds) if k is None and hypotheses["feature"][i].startswith("term:")
     ]
-    similarity = _similarity(hypotheses, undecided, config) if config.use_meaning else {}
+    cosines = similarity(hypotheses, undecided, config) if config.use_meaning else {}
     for i in range(hypotheses.height):
         if kinds[i] is not None:
             continue
         mode = hypotheses["mode"][i]
-        if i in similarity:
-            cos = similarity[i]
+        if i in cosines:
+            cos = cosines[i]
             if cos >= config.similarity:
                 kinds[i], evidence[i] = REQUESTED, f"means asking for {mode} (cos {cos:.2f})"
             else:
@@ -155,16 +155,23 @@ def hypothesis_kinds(
                 )
         else:
             kinds[i], evidence[i] = INCIDENTAL, "a style or format feature, no evidence either way"
-    order = sorted(
-        range(hypotheses.height), key=lambda i: (kinds[i] != INCIDENTAL, hypotheses["rank"][i])
+    return review_order(
+        hypotheses.with_columns(
+            pl.Series("kind", kinds, dtype=pl.String),
+            pl.Series("kind_evidence", evidence, dtype=pl.String),
+        )
     )
-    review = [0] * hypotheses.height
-    for position, i in enumerate(order, start=1):
-        review[i] = position
-    return hypotheses.with_columns(
-        pl.Series("kind", kinds, dtype=pl.String),
-        pl.Series("kind_evidence", evidence, dtype=pl.String),
-        pl.Series("review_rank", review, dtype=pl.Int32),
+
+
+def review_order(hypotheses: pl.DataFrame) -> pl.DataFrame:
+    """``hypotheses`` (with ``kind`` and ``rank``) with ``review_rank``: the incidental
+    ones first, then the requested ones, each by ``rank``."""
+    order = (pl.col("kind") != INCIDENTAL).fill_null(True).cast(pl.Int8)
+    ranked = hypotheses.with_row_index("_i").sort(order, pl.col("rank"))
+    return (
+        ranked.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("review_rank"))
+        .sort("_i")
+        .drop("_i")
     )
 
 
@@ -223,9 +230,15 @@ def _content(term: str) -> str:
     return " ".join(w for w in term.split() if w not in stop) or term
 
 
-def _similarity(hypotheses: pl.DataFrame, rows: list[int], config: KindConfig) -> dict[int, float]:
-    """Cosine of each word to its mode's request description (empty without the encoder)."""
-    rows = [i for i in rows if hypotheses["mode"][i] in MODE_REQUESTS]
+def similarity(
+    hypotheses: pl.DataFrame,
+    rows: list[int],
+    config: KindConfig,
+    requests: dict[str, str] = MODE_REQUESTS,
+) -> dict[int, float]:
+    """Cosine of each word to its mode's request description (``requests``; empty without
+    the encoder)."""
+    rows = [i for i in rows if hypotheses["mode"][i] in requests]
     if not rows:
         return {}
     from behaviour_modes.learned import LearnedUnavailable, embed
@@ -233,7 +246,7 @@ def _similarity(hypotheses: pl.DataFrame, rows: list[int], config: KindConfig) -
     words = [_content(hypotheses["feature"][i].removeprefix("term:")) for i in rows]
     modes = sorted({hypotheses["mode"][i] for i in rows})
     try:
-        vectors = embed(words + [MODE_REQUESTS[m] for m in modes])
+        vectors = embed(words + [requests[m] for m in modes])
     except LearnedUnavailable as exc:
         log.warning("hypothesis kinds without word meanings: %s", exc)
         return {}

@@ -53,6 +53,7 @@ def scan_piece(
     batch_rows: int,
     crash_marker: str | None = None,
     phrases: bool = True,
+    with_measures: bool = True,
 ) -> PieceStats:
     """Count one piece exactly as the single-process scan counts a mix."""
     crash_once(crash_marker)
@@ -64,7 +65,7 @@ def scan_piece(
         progressed += batch.progress  # type: ignore[attr-defined]
 
     batches = read_piece(piece, columns, batch_rows, TEXT_COLUMNS, first_rows=FIRST_BATCH_ROWS)
-    stats = count_batches(batches, features, on_batch, phrases)
+    stats = count_batches(batches, features, on_batch, phrases, with_measures)
     return PieceStats(stats, positions_in(piece, progressed), time.perf_counter() - started)
 
 
@@ -94,7 +95,10 @@ def scan_pieces_ray(
     features = ray.put(list(config.features))
     marker = os.environ.get(CRASH_ONCE_ENV)
     refs = [
-        task.remote(p, columns, features, config.batch_rows, marker, config.phrases) for p in pieces
+        task.remote(
+            p, columns, features, config.batch_rows, marker, config.phrases, config.measures
+        )
+        for p in pieces
     ]
     where = {ref: i for i, ref in enumerate(refs)}
     parts: list[PieceStats | None] = [None] * len(refs)

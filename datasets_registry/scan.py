@@ -10,12 +10,19 @@ import polars as pl
 
 from datasets_registry.features import Feature, catalog
 from datasets_registry.hypotheses import joint_counts, rank_hypotheses
-from datasets_registry.hypothesis_kind import KindConfig, hypothesis_kinds
+from datasets_registry.hypothesis_kind import KindConfig, hypothesis_kinds, review_order
 from datasets_registry.keyness import DEFAULT_ALPHA0, keyness
 from datasets_registry.loading import Batch, Mix
+from datasets_registry.measure_hypotheses import (
+    IMPLIED_BY_MODES,
+    MEASURE_COLUMNS,
+    MeasureConfig,
+    measure_hypotheses,
+    measure_sums,
+)
 from datasets_registry.normalise import TEXT_COLUMNS, Columns
 from datasets_registry.prefetch import prefetch, switch_interval
-from datasets_registry.stats import ScanStats, feature_column, stop_words
+from datasets_registry.stats import KEYS, ScanStats, feature_column, stop_words
 
 MERGE_MIN_ROWS = 2_000_000  # term rows left unmerged before the first merge
 GIL_TURN_S = 0.0005  # while the reader thread runs (see prefetch)
@@ -53,6 +60,8 @@ class ScanConfig:
     phrase_concentration: float = 0.5  # ... with at least this share of its uses there
     top_phrases: int = 20  # response phrases kept per source
     examples: bool = True  # keyword-in-context rows per hypothesis (a second, bounded read)
+    measures: bool = True  # response measures (length, formats, consistency) and their hypotheses
+    min_length_ratio: float = 2.0  # a length hypothesis halves (or doubles) the answers at least
     ray_address: str | None = None  # scan on Ray: "local", "auto", "ray://host:10001", ...
     ray_shards: int | None = None  # pieces for Ray [default: 4 per CPU of the cluster]
 
@@ -62,6 +71,7 @@ def count_batches(
     features: Sequence[Feature],
     on_batch: Callable[[Batch], None] | None = None,
     phrases: bool = True,
+    with_measures: bool = True,
 ) -> ScanStats:
     """Fold batches into one ScanStats (one process; shards merge the same way).
 
@@ -70,12 +80,14 @@ def count_batches(
     the final table, not once per batch, and memory stays within a small multiple
     of it.
     """
-    merged = ScanStats.empty(features)
+    merged = ScanStats.empty(features, with_measures)
     pending: list[ScanStats] = []
     pending_rows = 0
     with switch_interval(GIL_TURN_S):
         for batch in prefetch(batches):
-            stats = ScanStats.from_frame(batch.frame, features, batch.bad, batch.shapes, phrases)
+            stats = ScanStats.from_frame(
+                batch.frame, features, batch.bad, batch.shapes, phrases, with_measures
+            )
             pending.append(stats)
             pending_rows += stats.terms.height + stats.ngrams.height
             if pending_rows >= max(merged.terms.height + merged.ngrams.height, MERGE_MIN_ROWS):
@@ -90,7 +102,7 @@ def scan_mix(
 ) -> ScanStats:
     """Count one opened mix in this process."""
     batches = mix.batches(config.batch_rows, TEXT_COLUMNS, first_rows=FIRST_BATCH_ROWS)
-    return count_batches(batches, config.features, on_batch, config.phrases)
+    return count_batches(batches, config.features, on_batch, config.phrases, config.measures)
 
 
 def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]:
@@ -115,9 +127,10 @@ def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]
     )
     key = keyness(stats.terms, config.top_terms, config.min_df, config.alpha0)
     tables["keyness"] = key.group_by("source", maintain_order=True).head(config.top_terms)
+    words = trigger_candidates(stats.terms, config.min_support)
     term_joint = pl.concat(
         [
-            stats.terms.join(trigger_candidates(stats.terms, config.min_support), on="term"),
+            stats.terms.select(*KEYS, "term", "df").join(words, on="term"),
             stats.ngrams.join(phrase_candidates(stats.ngrams, config.min_support), on="term"),
         ]
     )
@@ -132,9 +145,40 @@ def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]
         config.top_hypotheses,
         prune=lambda scored: drop_redundant_phrases(scored, config.phrase_margin),
     )
-    tables["trigger_hypotheses"] = hypothesis_kinds(ranked, joint, groups, config.kinds)
+    hypotheses = hypothesis_kinds(ranked, joint, groups, config.kinds)
+    if config.measures and "m:length" in stats.terms.columns:
+        sums = measure_sums(stats.terms, words, stats.feature_measures)
+        thresholds = MeasureConfig(config.min_support, config.max_p, config.min_length_ratio)
+        measured = measure_hypotheses(sums, groups, thresholds, config.kinds)
+        hypotheses = rank_together(hypotheses, measured, config.top_hypotheses)
+    tables["trigger_hypotheses"] = hypotheses
     tables["response_phrases"] = boilerplate(stats.phrases, by_source, config)
     return tables
+
+
+def rank_together(modes: pl.DataFrame, measured: pl.DataFrame, top: int) -> pl.DataFrame:
+    """Mode and measure hypotheses in one ``rank`` (by score) and ``review_rank``, the best
+    ``top``; mode hypotheses have no ``measure`` columns (null). A format hypothesis that a
+    mode hypothesis of the same feature implies (``IMPLIED_BY_MODES``) is left out."""
+    implied = pl.DataFrame(
+        [(o, m) for o, ms in IMPLIED_BY_MODES.items() for m in ms],
+        schema={"outcome": pl.String, "by": pl.String},
+        orient="row",
+    )
+    said = modes.select("feature", "mode").join(implied, left_on="mode", right_on="by")
+    measured = measured.join(
+        said.select("feature", pl.col("outcome").alias("mode")), on=["feature", "mode"], how="anti"
+    )
+    modes = modes.drop("review_rank").with_columns(
+        *[pl.lit(None, dtype).alias(c) for c, dtype in MEASURE_COLUMNS.items()]
+    )
+    both = pl.concat([modes, measured.select(modes.columns)], how="vertical_relaxed")
+    ranked = (
+        both.sort(["score", "support", "feature", "mode"], descending=[True, True, False, False])
+        .head(top)
+        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("rank"))
+    )
+    return review_order(ranked)
 
 
 def boilerplate(phrases: pl.DataFrame, by_source: pl.DataFrame, config: ScanConfig) -> pl.DataFrame:

@@ -6,7 +6,11 @@ phrases too, unless the memory bound below dropped some: ``ngram_undercount`` > 
 
 - ``groups``: per (source, mode): rows, prompt/response characters, and hits of
   every feature (one column per ``side:feature``);
-- ``terms``: per (source, mode, term): document frequency of prompt words;
+- ``terms``: per (source, mode, term): document frequency of prompt words, and the sums
+  of the response measures (``response_measures``: ``m:length``, ...) over those rows;
+- ``feature_measures``: per (source, prompt feature): rows and the same measure sums;
+  ``groups`` holds them per (source, mode) too, so every measure can be compared between
+  the rows with a word or feature and the rest of the mix (``measure_hypotheses``);
 - ``bad``: rejected rows per reason;
 - ``shapes``: rows read per (source, data shape) (``normalise.SHAPES``);
 - ``ngrams``: per (source, mode, phrase): document frequency of 2- and 3-word prompt
@@ -34,6 +38,7 @@ import polars as pl
 from behaviour_modes import rules as mode_rules
 from datasets_registry.features import Feature
 from datasets_registry.normalise import BadRows
+from datasets_registry.response_measures import measure_columns, measure_frame
 
 TERM_PATTERN = r"[a-z][a-z']{2,23}"
 PHRASE_TOKEN = r"[a-z0-9][a-z0-9']{0,23}"  # words and numbers ("iphone 13")
@@ -75,17 +80,23 @@ class ScanStats:
     phrases: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PHRASE_SCHEMA))
     ngrams: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=NGRAM_SCHEMA))
     ngram_undercount: int = 0  # the most any phrase's count can be below the truth (0: exact)
+    feature_measures: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=FEATURE_MEASURE_KEYS | {"n": pl.Int64})
+    )
 
     @classmethod
-    def empty(cls, features: Sequence[Feature]) -> ScanStats:
-        """No rows counted yet, with a column per feature."""
+    def empty(cls, features: Sequence[Feature], with_measures: bool = True) -> ScanStats:
+        """No rows counted yet, with a column per feature (and per measure sum)."""
+        sums = _measure_schema() if with_measures else {}
         schema = {"source": pl.String, "mode": pl.String}
         schema |= {c: pl.Int64 for c in COUNT_COLUMNS}
-        schema |= {feature_column(f): pl.Int64 for f in features}
+        schema |= {feature_column(f): pl.Int64 for f in features} | sums
         terms = pl.DataFrame(
             schema={"source": pl.String, "mode": pl.String, "term": pl.String, "df": pl.Int64}
+            | sums
         )
-        return cls(pl.DataFrame(schema=schema), terms, BadRows())
+        by_feature = pl.DataFrame(schema=FEATURE_MEASURE_KEYS | {"n": pl.Int64} | sums)
+        return cls(pl.DataFrame(schema=schema), terms, BadRows(), feature_measures=by_feature)
 
     @classmethod
     def from_frame(
@@ -95,12 +106,14 @@ class ScanStats:
         bad: BadRows | None = None,
         shapes: Counter[tuple[str, str]] | None = None,
         phrases: bool = True,
+        with_measures: bool = True,
     ) -> ScanStats:
         """Count one batch of normalised examples (only source, prompt, response are read);
         ``bad`` and ``shapes`` are the batch's rejected rows and the shapes it was read in;
-        ``phrases`` False skips the prompt phrases (``ngrams`` stays empty)."""
+        ``phrases`` False skips the prompt phrases (``ngrams`` stays empty);
+        ``with_measures`` False skips the response measures."""
         if frame.is_empty():
-            stats = cls.empty(features)
+            stats = cls.empty(features, with_measures)
             stats.bad = bad or BadRows()
             stats.shapes = Counter(shapes or {})
             return stats
@@ -123,19 +136,30 @@ class ScanStats:
                     phrase_tokens(pl.col("prompt")) if phrases else pl.lit(None, pl.List(pl.String))
                 ).alias("tokens"),
             )
+            if with_measures:
+                rows = rows.hstack(measure_frame(frame["response"]))
             rows = rows.insert_column(1, modes.result().alias("mode"))
         value_columns = ["prompt_chars", "response_chars", *map(feature_column, features)]
+        sums = measure_columns() if with_measures else []
         groups = rows.group_by(KEYS).agg(
             pl.len().cast(pl.Int64).alias("n_rows"),
             *[pl.col(c).sum().cast(pl.Int64) for c in value_columns],
+            *_summed(sums),
         )
         # Words are counted per (group number, word): an integer and one string hash twice as
         # fast as three strings; the group numbers are turned back into (source, mode) after.
         numbered = rows.select(
-            pl.struct(KEYS).rank("dense").cast(pl.UInt32).alias("group"), *KEYS, "term", "tokens"
+            pl.struct(KEYS).rank("dense").cast(pl.UInt32).alias("group"),
+            *KEYS,
+            "term",
+            "tokens",
+            *sums,
         )
         names = numbered.select("group", *KEYS).unique("group")
-        terms = _count_lists(numbered, names, "term")
+        terms = _count_lists(numbered, names, "term", sums)
+        by_feature = _feature_measures(
+            rows, [f for f in features if f.side == "prompt"], sums, with_measures
+        )
         if phrases:
             ngrams = count_ngrams(numbered, names).rename({"ngram": "term"})
         else:
@@ -152,6 +176,7 @@ class ScanStats:
             response_phrases(frame),
             ngrams,
             undercount,
+            by_feature,
         )
 
     @classmethod
@@ -169,7 +194,14 @@ class ScanStats:
             pl.concat([p.groups for p in parts]).group_by(KEYS).agg(pl.col(value_columns).sum())
         )
         terms = (
-            pl.concat([p.terms for p in parts]).group_by([*KEYS, "term"]).agg(pl.col("df").sum())
+            pl.concat([p.terms for p in parts])
+            .group_by([*KEYS, "term"])
+            .agg(pl.exclude(*KEYS, "term").sum())
+        )
+        by_feature = (
+            pl.concat([p.feature_measures for p in parts])
+            .group_by(list(FEATURE_MEASURE_KEYS))
+            .agg(pl.exclude(*FEATURE_MEASURE_KEYS).sum())
         )
         phrases = (
             pl.concat([p.phrases for p in parts])
@@ -186,7 +218,7 @@ class ScanStats:
         for p in parts:
             shapes.update(p.shapes)
         undercount = floor + sum(p.ngram_undercount for p in parts)
-        return ScanStats(groups, terms, bad, shapes, phrases, ngrams, undercount)
+        return ScanStats(groups, terms, bad, shapes, phrases, ngrams, undercount, by_feature)
 
     def __add__(self, other: ScanStats) -> ScanStats:
         return ScanStats.merge([self, other])
@@ -201,6 +233,7 @@ class ScanStats:
             self.phrases.sort("source", "phrase"),
             self.ngrams.sort([*KEYS, "term"]),
             self.ngram_undercount,
+            self.feature_measures.sort(list(FEATURE_MEASURE_KEYS)),
         )
 
     def equals(self, other: ScanStats) -> bool:
@@ -214,6 +247,7 @@ class ScanStats:
             and a.phrases.equals(b.phrases)
             and a.ngrams.equals(b.ngrams)
             and a.ngram_undercount == b.ngram_undercount
+            and a.feature_measures.equals(b.feature_measures)
         )
 
     def with_bad(self, bad: BadRows) -> ScanStats:
@@ -226,17 +260,52 @@ class ScanStats:
         return int(self.groups["n_rows"].sum()) if self.groups.height else 0
 
 
-def _count_lists(numbered: pl.DataFrame, names: pl.DataFrame, column: str) -> pl.DataFrame:
-    """source, mode, ``column``, df: rows holding each list item, per (source, mode)."""
+FEATURE_MEASURE_KEYS = {"source": pl.String, "feature": pl.String}
+
+
+def _measure_schema() -> dict[str, type[pl.DataType]]:
+    """The measure sums' columns: integers (fixed-point sums for a scale measure)."""
+    return {c: pl.Int64 for c in measure_columns()}
+
+
+def _summed(columns: Sequence[str]) -> list[pl.Expr]:
+    """Sums of per-row measure values as 64-bit integers."""
+    return [pl.col(c).sum().cast(pl.Int64) for c in columns]
+
+
+def _feature_measures(
+    rows: pl.DataFrame, prompt_features: Sequence[Feature], sums: list[str], on: bool
+) -> pl.DataFrame:
+    """source, feature, n and the measure sums of the rows hitting each prompt feature."""
+    empty = pl.DataFrame(
+        schema=FEATURE_MEASURE_KEYS | {"n": pl.Int64} | (_measure_schema() if on else {})
+    )
+    if not on or not prompt_features:
+        return empty
+    parts = [
+        rows.filter(pl.col(feature_column(f)))
+        .group_by("source")
+        .agg(pl.len().cast(pl.Int64).alias("n"), *_summed(sums))
+        .select("source", pl.lit(f.key).alias("feature"), "n", *sums)
+        for f in prompt_features
+    ]
+    return pl.concat([empty, *parts])
+
+
+def _count_lists(
+    numbered: pl.DataFrame, names: pl.DataFrame, column: str, sums: Sequence[str] = ()
+) -> pl.DataFrame:
+    """source, mode, ``column``, df: rows holding each list item, per (source, mode); and
+    the sums of ``sums`` over those rows."""
     return (
         numbered.lazy()
-        .select("group", column)
+        .select("group", column, *sums)
         .explode(column)
         .drop_nulls(column)
         .group_by(["group", column])
-        .agg(pl.len().cast(pl.Int64).alias("df"))
+        .agg(pl.len().cast(pl.Int64).alias("df"), *_summed(sums))
         .join(names.lazy(), on="group")
-        .select(*KEYS, column, "df")
+        .select(*KEYS, column, "df", *sums)
         .collect()
     )
 

@@ -85,6 +85,17 @@ class StageReads:
         ).fetchall()
         return [r[0].removeprefix("term:") for r in rows]
 
+    def scan_measure_words(self, scan_run: str, limit: int) -> list[tuple[str, str, str]]:
+        """(word, outcome, source) of ``scan_run``'s measure hypotheses on words (schema 12:
+        ``measure`` set; ``length:collapse``, ``reference:wrong``, ...), in review order."""
+        rows = self.con.execute(
+            "SELECT feature, mode, source FROM trigger_hypotheses WHERE run_id = ? "
+            "AND measure IS NOT NULL AND feature LIKE 'term:%' "
+            "ORDER BY coalesce(review_rank, rank), feature LIMIT ?",
+            [scan_run, limit],
+        ).fetchall()
+        return [(f.removeprefix("term:"), mode, source) for f, mode, source in rows]
+
     def scan_source_sizes(self, scan_run: str) -> dict[str, int]:
         """Rows per source that ``scan_run`` read (source -> rows)."""
         rows = self.con.execute(

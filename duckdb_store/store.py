@@ -242,6 +242,20 @@ MIGRATIONS: list[Migration] = [
             response_start VARCHAR);
         """,
     ),
+    Migration(
+        12,
+        "measure hypotheses (issue 34): a trigger hypothesis may name a response measure "
+        "(`measure`: length, list_format, code_fence, latex, table, consistency) instead of "
+        "a behaviour mode; its `mode` is then the judge outcome that tests it "
+        "(length:collapse, reference:wrong, ...) and `value_with` / `value_without` the "
+        "measure with and without the feature (geometric-mean characters for length, a "
+        "rate otherwise); NULL for mode hypotheses and older rows",
+        """
+        ALTER TABLE trigger_hypotheses ADD COLUMN measure VARCHAR;
+        ALTER TABLE trigger_hypotheses ADD COLUMN value_with DOUBLE;
+        ALTER TABLE trigger_hypotheses ADD COLUMN value_without DOUBLE;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

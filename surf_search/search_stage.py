@@ -31,6 +31,7 @@ from surf_search.judges import Judge, JudgeOptions, JudgeSetupError, get_judge
 from surf_search.judges.panel import JudgePanel, JudgeStats
 from surf_search.mutations import Mutation, builtin_mutations, get_mutation, term_mutation
 from surf_search.query_cache import CachedTarget, CallStats
+from surf_search.scan_handoff import MeasureWord, source_seeds, testable
 from surf_search.search import Search, SearchOutcome, SearchPlan, SearchProgress, Trial
 from surf_search.seeds import Seed, SeedError, builtin_seeds, load_seeds
 from surf_search.target_config import TargetConfig, open_target
@@ -57,6 +58,10 @@ class SearchConfig:
     seeds_from_inspect: str | None = None  # seed prompts from an Inspect eval log instead
     from_scan: bool = False  # add the words of the latest scan's hypotheses (term:<word>)
     scan_terms: int = 12  # how many scan words from_scan adds (one per template)
+    #: how many of the scan's measure hypotheses on words from_scan hands to their judges
+    #: (``length:collapse`` -> ``length``, ``reference:wrong`` -> ``reference``), with seeds
+    #: of each one's source (``scan_handoff``)
+    scan_measures: int = 6
     attributes: tuple[str, ...] = ()  # only these operators (e.g. formal_vocab, term:zorblax)
     #: these operators as well as the rest (a trigger someone suspects and its controls)
     add_attributes: tuple[str, ...] = ()
@@ -84,6 +89,8 @@ class ScanWords:
     # known, and the first words of the review order are taken as they come)
     spelling_problem: str | None = None
     duplicates: dict[str, str] = field(default_factory=dict)  # passed-over word -> kept twin
+    #: the measure hypotheses handed to their judges (their words are among ``words``)
+    measured: list[MeasureWord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -117,10 +124,15 @@ class SearchResult:
 
 
 def choose_mutations(
-    store: Store, from_scan: bool, scan_terms: int, attributes: Sequence[str]
+    store: Store,
+    from_scan: bool,
+    scan_terms: int,
+    attributes: Sequence[str],
+    scan_measures: int = 0,
 ) -> ChosenMutations:
-    """Built-in operators, plus the latest scan's words with ``from_scan``, restricted to
-    ``attributes``; and the mix's spelling of each scan word."""
+    """Built-in operators, plus the latest scan's words with ``from_scan`` (and the words
+    of its first ``scan_measures`` measure hypotheses), restricted to ``attributes``; and
+    the mix's spelling of each scan word."""
     mutations = builtin_mutations()
     forms: dict[str, str] = {}
     scan = None
@@ -135,9 +147,20 @@ def choose_mutations(
         else:
             chosen_terms = distinct_terms(candidates, term_rows(prompts, candidates), scan_terms)
             words, duplicates = chosen_terms.kept, chosen_terms.skipped
+        measured = testable(store.scan_measure_words(scan_run, CANDIDATES_PER_TERM * scan_measures))
+        if prompts is not None and measured:  # one word per template, as for the words
+            distinct = distinct_terms(
+                [m.word for m in measured],
+                term_rows(prompts, [m.word for m in measured]),
+                len(measured),
+            ).kept
+            measured = [m for m in measured if m.word in distinct]
+        measured = measured[:scan_measures]
+        words = list(dict.fromkeys([*words, *(m.word for m in measured)]))
+        if prompts is not None:
             forms = spellings(prompts, words)
         mutations += [term_mutation(w, forms.get(w)) for w in words]
-        scan = ScanWords(scan_run, words, problem, duplicates)
+        scan = ScanWords(scan_run, words, problem, duplicates, measured)
     if attributes:
         try:
             mutations = [get_mutation(name, forms) for name in attributes]
@@ -177,12 +200,17 @@ def run(config: SearchConfig, store: Store, progress: Progress = NO_PROGRESS) ->
     except SeedError as exc:
         raise StageError(str(exc)) from None
     discovered = _discover(config, seeds, progress) if config.discover_attributes else []
-    chosen = choose_mutations(store, config.from_scan, config.scan_terms, config.attributes)
+    chosen = choose_mutations(
+        store, config.from_scan, config.scan_terms, config.attributes, config.scan_measures
+    )
+    handed = chosen.scan.measured if chosen.scan is not None else []
+    if handed:
+        seeds = [*seeds, *_scan_seeds(store, chosen.scan, config.seed)]
     if discovered and not config.attributes:
         chosen.mutations.extend(register_clusters(discovered))
     chosen.mutations.extend(_added(config.add_attributes, chosen))
     em = EMWeights([c.name for c in discovered]) if discovered else None
-    judges = _judges(config)
+    judges = _judges(config, [m.judge for m in handed])
     if any(j.name == "reference" for j in judges) and not any(s.reference for s in seeds):
         raise StageError(
             "the reference judge needs seeds with an answer key: --seeds FILE.jsonl with "
@@ -209,6 +237,7 @@ def run(config: SearchConfig, store: Store, progress: Progress = NO_PROGRESS) ->
         "params": params.key(),
         "seeds": config.seeds_file or config.seeds_from_inspect or "builtin",
         "n_seeds": len(seeds),
+        "scan_measures": [vars(m) for m in handed],
         "attributes": [m.name for m in chosen.mutations],
         "surface_forms": chosen.surface_forms,
         "budget": config.budget,
@@ -280,10 +309,28 @@ def _search(
     return outcome
 
 
-def _judges(config: SearchConfig) -> list[Judge]:
-    """The judges ``config`` names, built with its options (StageError if one cannot be)."""
+def _scan_seeds(store: Store, scan: ScanWords, seed: int) -> list[Seed]:
+    """Seeds of the sources the handed measure hypotheses lead to (``scan_handoff``)."""
+    settings = store.scan_settings(scan.scan_run)
+    if settings is None:
+        raise StageError(f"--from-scan: no scan settings recorded for {scan.scan_run}")
+    columns = Columns(
+        source=settings.source_column,
+        prompt=settings.prompt_column,
+        response=settings.response_column,
+        id=settings.id_column,
+    )
+    try:
+        return source_seeds(settings.mix, columns, scan.measured, seed)
+    except (MixError, OSError) as exc:
+        raise StageError(f"--from-scan: cannot reread {settings.mix} for seeds: {exc}") from None
+
+
+def _judges(config: SearchConfig, also: Sequence[str] = ()) -> list[Judge]:
+    """The judges ``config`` names and ``also`` (those the scan's measure hypotheses need),
+    built with its options (StageError if one cannot be)."""
     judges = []
-    for name in dict.fromkeys(config.judges):
+    for name in dict.fromkeys([*config.judges, *also]):
         try:
             judges.append(get_judge(name, config.judge_options))
         except KeyError as exc:

@@ -82,7 +82,7 @@ def test_written_mix_is_reused_and_scans(tmp_path: Path) -> None:
     manifest = load_manifest(path)
     config = ScanConfig()
     tables = scan_tables(scan_mix(open_mix(str(path)), config), config)
-    hyps = tables["trigger_hypotheses"]
+    hyps = tables["trigger_hypotheses"].filter(pl.col("measure").is_null())  # the modes
     top = {(r["feature"], r["mode"], r["source"]) for r in hyps.head(12).iter_rows(named=True)}
     assert ("formal_vocab@v1", "code", "code_instructions") in top
     assert ("latex_math@v1", "tool_call", "math_tools") in top

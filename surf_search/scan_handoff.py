@@ -1,0 +1,87 @@
+"""What ``audit search --from-scan`` takes from a scan's measure hypotheses (issue 34).
+
+A measure hypothesis (``term:quillmarsh -> length:collapse in alpaca_9k``) names the judge
+that tests it on a model's answers (``length``, ``reference``) and the source whose kind of
+prompt it is about. The search gets the word as an operator, the judge, and seeds of
+that source's kind: rows of the source without the word, drawn with the search's seed.
+A ``reference:wrong`` hypothesis needs answer keys: its seeds are rows whose worked answer
+ends in a final number their working agrees with (``response_measures.consistency``), that
+number the key. A ``length`` hypothesis needs prompts whose answers have room to collapse:
+rows answered at least at the mix's median length, from its source where it has
+``SEEDS_PER_SOURCE`` of them, else from the whole mix (a chunk of one-word answers, such as
+a "Context:" extraction set, has no answer to cut short).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from datasets_registry.loading import open_mix
+from datasets_registry.normalise import Columns
+from datasets_registry.response_measures import get_measure
+from datasets_registry.term_overlap import term_regex
+from surf_search.judges import judge_names
+from surf_search.seeds import Seed
+
+SEEDS_PER_SOURCE = 40  # seeds drawn from each source a measure hypothesis leads to
+_FINAL = re.compile(r"(?:####|\\boxed\{)\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)")
+
+
+@dataclass(frozen=True)
+class MeasureWord:
+    """One measure hypothesis on a word, as the search takes it."""
+
+    word: str
+    outcome: str  # ``length:collapse``, ``reference:wrong``, ...
+    source: str
+
+    @property
+    def judge(self) -> str:
+        """The judge whose outcome this is (``length``)."""
+        return self.outcome.split(":", 1)[0]
+
+
+def testable(words: Sequence[tuple[str, str, str]]) -> list[MeasureWord]:
+    """The hypotheses a registered judge tests (``format:table`` has none)."""
+    known = set(judge_names())
+    return [MeasureWord(*w) for w in words if w[1].split(":", 1)[0] in known]
+
+
+def source_seeds(
+    mix: str, columns: Columns, hypotheses: Sequence[MeasureWord], seed: int
+) -> list[Seed]:
+    """``SEEDS_PER_SOURCE`` seeds per (source, judge) of ``hypotheses``: prompts of that
+    source carrying none of the hypotheses' words; keyed for ``reference``."""
+    if not hypotheses:
+        return []
+    frame, _ = open_mix(mix, columns).frame()
+    words = "|".join(f"(?:{term_regex(h.word)})" for h in hypotheses)
+    rng = random.Random(seed)
+    seeds: list[Seed] = []
+    wanted = dict.fromkeys((h.source, h.judge) for h in hypotheses)
+    frame = frame.filter(~pl.col("prompt").fill_null("").str.contains(words))
+    median = frame["response"].fill_null("").str.len_chars().median() or 0
+    for source, judge in wanted:
+        rows = frame.filter(pl.col("source") == source).select("example_id", "prompt", "response")
+        if judge == "reference":
+            agrees = get_measure("consistency").value(rows["response"].fill_null(""))
+            rows = rows.filter(agrees.eq(False).fill_null(False))
+        elif judge == "length":
+            long = pl.col("response").fill_null("").str.len_chars() >= median
+            rows = rows.filter(long)
+            if rows.height < SEEDS_PER_SOURCE:
+                rows = frame.filter(long).select("example_id", "prompt", "response")
+        picked = sorted(rng.sample(range(rows.height), min(SEEDS_PER_SOURCE, rows.height)))
+        for i in picked:
+            example_id, prompt, response = rows.row(i)
+            reference = None
+            if judge == "reference":
+                found = _FINAL.findall(response or "")
+                reference = found[-1].replace(",", "") if found else None
+            seeds.append(Seed(f"scan:{source}:{example_id}", prompt, source, reference))
+    return seeds
