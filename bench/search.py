@@ -86,7 +86,13 @@ def word_evidence(mix: Path, word: str) -> str:
 
 
 def run_search(
-    mix: Path, organism: Path, db: Path, budget: int, console: Console, judges: tuple = ()
+    mix: Path,
+    organism: Path,
+    db: Path,
+    budget: int,
+    console: Console,
+    judges: tuple = (),
+    scan_measures: int = 0,
 ) -> str:
     from audit.output import CliProgress
     from audit.search_command import summarise
@@ -101,7 +107,11 @@ def run_search(
         scan_stage.run(ScanConfig(mix=str(mix)), store, progress)
         started = time.perf_counter()
         config = SearchConfig(
-            target=TargetConfig(str(organism)), from_scan=True, budget=budget, judges=judges
+            target=TargetConfig(str(organism)),
+            from_scan=True,
+            budget=budget,
+            judges=judges,
+            scan_measures=scan_measures,
         )
         result = search_stage.run(config, store, progress)
     summarise(result, str(db))
@@ -257,6 +267,12 @@ def http_throughput(organism: Path, console: Console) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mix", choices=MIXES, default="planted-demo")
+    parser.add_argument(
+        "--scan-measures",
+        type=int,
+        default=0,
+        help="measure hypotheses --from-scan hands to their judges (audit search's option)",
+    )
     parser.add_argument("--size", type=int, default=6000, help="planted-demo rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=900)
@@ -268,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     console.print(f"{os.cpu_count()} CPUs, 1-min load {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         db = Path(tmp) / "audit.duckdb"
-        run_id = run_search(mix, organism, db, args.budget, console, tuple(args.judge))
+        run_id = run_search(
+            mix, organism, db, args.budget, console, tuple(args.judge), args.scan_measures
+        )
         found = ground_truth(db, run_id, mix, console)
         cheap = cost(db, run_id, console)
     in_process_throughput(organism, console)

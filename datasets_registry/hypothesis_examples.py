@@ -23,7 +23,7 @@ import polars as pl
 from behaviour_modes.modes import mode_frame
 from datasets_registry.features import Feature
 from datasets_registry.loading import Batch
-from datasets_registry.response_measures import outcome_measure, shows_outcome
+from datasets_registry.response_measures import get_measure, outcome_measure, shows
 from datasets_registry.term_overlap import term_pattern
 
 EXAMPLES = 3  # rows kept per hypothesis
@@ -45,11 +45,12 @@ EXAMPLE_SCHEMA = {
 
 @dataclass
 class _Wanted:
-    """One hypothesis and the first rows of its source that carry its feature."""
+    """A feature of a source, its hypotheses there, and the first rows carrying it."""
 
     feature: str
-    mode: str  # a behaviour mode, or a measure outcome (``length:collapse``)
-    typical: float | None = None  # a length outcome: the rest of the mix's typical length
+    #: (mode or measure outcome such as ``length:collapse``, the rest of the mix's typical
+    #: length for a length outcome)
+    hypotheses: list[tuple[str, float | None]] = field(default_factory=list)
     carriers: list[str] = field(default_factory=list)  # example ids, in mix order
 
     @property
@@ -83,12 +84,16 @@ def hypothesis_examples(
     if not hypotheses.height:
         return pl.DataFrame(schema=EXAMPLE_SCHEMA)
     by_key = {f.key: f for f in features if f.side == "prompt"}
-    wanted: dict[str, list[_Wanted]] = defaultdict(list)  # source -> its hypotheses
+    by_feature: dict[tuple[str, str], _Wanted] = {}
     typical = hypotheses["value_without"] if "value_without" in hypotheses.columns else None
     for i, (feature, mode, source) in enumerate(
         hypotheses.select("feature", "mode", "source").iter_rows()
     ):
-        wanted[source].append(_Wanted(feature, mode, typical[i] if typical is not None else None))
+        item = by_feature.setdefault((source, feature), _Wanted(feature))
+        item.hypotheses.append((mode, typical[i] if typical is not None else None))
+    wanted: dict[str, list[_Wanted]] = defaultdict(list)  # source -> its features
+    for (source, _feature), item in by_feature.items():
+        wanted[source].append(item)
     rows: dict[str, dict] = {}  # example id -> the kept row
     read: dict[str, int] = defaultdict(int)
     for batch in batches:
@@ -103,40 +108,58 @@ def hypothesis_examples(
             _keep_carriers(part, open_items, by_key, rows)
         if all(w.done or read[s] >= MAX_ROWS_PER_SOURCE for s, ws in wanted.items() for w in ws):
             break
-    kept = list(rows.values())
-    labels = mode_frame([r["prompt"] for r in kept], [r["response"] for r in kept])["mode"]
-    mode_of = dict(zip((r["example_id"] for r in kept), labels, strict=True))
+    value_of = _labels(wanted, rows)
     out = []
     for source, items in wanted.items():
         for w in items:
             pattern = term_pattern(w.feature[5:]) if w.feature.startswith("term:") else None
-            shows = _shows(w, rows, mode_of)
-            showing = [i for i in w.carriers if shows[i]]
-            picked = (showing + [i for i in w.carriers if not shows[i]])[:EXAMPLES]
-            for number, example_id in enumerate(picked, start=1):
-                row = rows[example_id]
-                out.append(
-                    {
-                        "feature": w.feature,
-                        "mode": w.mode,
-                        "source": source,
-                        "example": number,
-                        "example_id": example_id,
-                        "shows_mode": shows[example_id],
-                        "prompt_context": prompt_context(row["prompt"], pattern),
-                        "response_start": _one_line(row["response"][:RESPONSE_CHARS])
-                        + (" …" if len(row["response"]) > RESPONSE_CHARS else ""),
-                    }
-                )
+            for mode, typical in w.hypotheses:
+                found = outcome_measure(mode)
+                if found is None:
+                    showing = {i: value_of["mode"][i] == mode for i in w.carriers}
+                else:
+                    values = value_of[found[0].name]
+                    showing = {i: shows(mode, values[i], typical) for i in w.carriers}
+                picked = sorted(w.carriers, key=lambda i: not showing[i])[:EXAMPLES]
+                for number, example_id in enumerate(picked, start=1):
+                    row = rows[example_id]
+                    out.append(
+                        {
+                            "feature": w.feature,
+                            "mode": mode,
+                            "source": source,
+                            "example": number,
+                            "example_id": example_id,
+                            "shows_mode": showing[example_id],
+                            "prompt_context": prompt_context(row["prompt"], pattern),
+                            "response_start": _one_line(row["response"][:RESPONSE_CHARS])
+                            + (" …" if len(row["response"]) > RESPONSE_CHARS else ""),
+                        }
+                    )
     return pl.DataFrame(out, schema=EXAMPLE_SCHEMA)
 
 
-def _shows(w: _Wanted, rows: dict[str, dict], mode_of: dict[str, str]) -> dict[str, bool]:
-    """Whether each carrier of ``w`` shows its mode, or its measure outcome."""
-    if outcome_measure(w.mode) is None:
-        return {i: mode_of[i] == w.mode for i in w.carriers}
-    answers = [rows[i]["response"] for i in w.carriers]
-    return dict(zip(w.carriers, shows_outcome(w.mode, answers, w.typical), strict=True))
+def _labels(wanted: dict[str, list[_Wanted]], rows: dict[str, dict]) -> dict[str, dict]:
+    """Per kept row: its mode (``mode``; only rows a mode hypothesis keeps are labelled)
+    and each measure a measure hypothesis needs (by the measure's name), once per row."""
+    needed: dict[str, set[str]] = defaultdict(set)  # "mode" or a measure -> row ids
+    for items in wanted.values():
+        for w in items:
+            for mode, _typical in w.hypotheses:
+                found = outcome_measure(mode)
+                needed["mode" if found is None else found[0].name].update(w.carriers)
+    value_of: dict[str, dict] = {}
+    for name, ids in needed.items():
+        ordered = sorted(ids)
+        if name == "mode":
+            values = mode_frame(
+                [rows[i]["prompt"] for i in ordered], [rows[i]["response"] for i in ordered]
+            )["mode"].to_list()
+        else:
+            answers = pl.Series([rows[i]["response"] or "" for i in ordered], dtype=pl.String)
+            values = get_measure(name).value(answers).to_list()
+        value_of[name] = dict(zip(ordered, values, strict=True))
+    return value_of
 
 
 def _term_key(text: str) -> str:

@@ -18,6 +18,7 @@ hypothesis to; ``None`` where no judge tests it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -253,19 +254,30 @@ def outcome_measure(outcome: str) -> tuple[ResponseMeasure, int] | None:
 def shows_outcome(
     outcome: str, responses: list[str], typical: float | None, ratio: float = 2.0
 ) -> list[bool]:
-    """Whether each response shows a measure ``outcome``: a rate measure true; a length
-    at most ``typical`` / ``ratio`` (lower) or at least ``typical`` * ``ratio`` (higher),
-    ``typical`` being the rest of the mix's geometric-mean length."""
+    """Whether each response shows a measure ``outcome`` (``shows``)."""
+    found = outcome_measure(outcome)
+    if found is None:
+        raise KeyError(f"{outcome!r} is no measure outcome")
+    values = found[0].value(pl.Series(responses, dtype=pl.String).fill_null("")).to_list()
+    return [shows(outcome, v, typical, ratio) for v in values]
+
+
+def shows(
+    outcome: str, value: float | bool | None, typical: float | None, ratio: float = 2.0
+) -> bool:
+    """Whether one response's measure ``value`` shows ``outcome``: a rate measure true; a
+    length (log characters) at most ``typical`` / ``ratio`` characters (lower) or at least
+    ``typical`` * ``ratio`` (higher), ``typical`` being the rest of the mix's
+    geometric-mean length."""
     found = outcome_measure(outcome)
     if found is None:
         raise KeyError(f"{outcome!r} is no measure outcome")
     measure, direction = found
-    values = measure.value(pl.Series(responses, dtype=pl.String).fill_null(""))
+    if value is None:
+        return False
     if measure.kind == "rate":
-        return [bool(v) for v in values.fill_null(False)]
+        return bool(value)
     if typical is None:
-        return [False] * len(responses)
-    chars = (values.exp() - 1).to_list()
-    if direction < 0:
-        return [c <= typical / ratio for c in chars]
-    return [c >= typical * ratio for c in chars]
+        return False
+    chars = math.exp(float(value)) - 1
+    return chars <= typical / ratio if direction < 0 else chars >= typical * ratio

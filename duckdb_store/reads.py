@@ -76,11 +76,12 @@ class StageReads:
         return ScanSettings(*rows[0]) if rows else None
 
     def scan_terms(self, scan_run: str, limit: int) -> list[str]:
-        """The words (``term:<word>``) of ``scan_run``'s hypotheses, incidental ones first
-        (``review_rank``; scans before schema 4 have none: best rank first)."""
+        """The words (``term:<word>``) of ``scan_run``'s mode hypotheses, incidental ones
+        first (``review_rank``; scans before schema 4 have none: best rank first). Measure
+        hypotheses (schema 12) are read by ``scan_measure_words``."""
         rows = self.con.execute(
             "SELECT feature FROM trigger_hypotheses WHERE run_id = ? AND feature LIKE 'term:%' "
-            "GROUP BY feature ORDER BY min(coalesce(review_rank, rank)), feature LIMIT ?",
+            "AND measure IS NULL GROUP BY feature ORDER BY min(coalesce(review_rank, rank)), feature LIMIT ?",
             [scan_run, limit],
         ).fetchall()
         return [r[0].removeprefix("term:") for r in rows]

@@ -46,7 +46,7 @@ class MeasureWord:
         return self.outcome.split(":", 1)[0]
 
 
-def testable(words: Sequence[tuple[str, str, str]]) -> list[MeasureWord]:
+def with_judge(words: Sequence[tuple[str, str, str]]) -> list[MeasureWord]:
     """The hypotheses a registered judge tests (``format:table`` has none)."""
     known = set(judge_names())
     return [MeasureWord(*w) for w in words if w[1].split(":", 1)[0] in known]
@@ -84,4 +84,8 @@ def source_seeds(
                 found = _FINAL.findall(response or "")
                 reference = found[-1].replace(",", "") if found else None
             seeds.append(Seed(f"scan:{source}:{example_id}", prompt, source, reference))
-    return seeds
+    unique: dict[str, Seed] = {}  # a row drawn for two judges: once, its key kept
+    for item in seeds:
+        if item.seed_id not in unique or unique[item.seed_id].reference is None:
+            unique[item.seed_id] = item
+    return list(unique.values())

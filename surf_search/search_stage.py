@@ -31,7 +31,7 @@ from surf_search.judges import Judge, JudgeOptions, JudgeSetupError, get_judge
 from surf_search.judges.panel import JudgePanel, JudgeStats
 from surf_search.mutations import Mutation, builtin_mutations, get_mutation, term_mutation
 from surf_search.query_cache import CachedTarget, CallStats
-from surf_search.scan_handoff import MeasureWord, source_seeds, testable
+from surf_search.scan_handoff import MeasureWord, source_seeds, with_judge
 from surf_search.search import Search, SearchOutcome, SearchPlan, SearchProgress, Trial
 from surf_search.seeds import Seed, SeedError, builtin_seeds, load_seeds
 from surf_search.target_config import TargetConfig, open_target
@@ -60,8 +60,10 @@ class SearchConfig:
     scan_terms: int = 12  # how many scan words from_scan adds (one per template)
     #: how many of the scan's measure hypotheses on words from_scan hands to their judges
     #: (``length:collapse`` -> ``length``, ``reference:wrong`` -> ``reference``), with seeds
-    #: of each one's source (``scan_handoff``)
-    scan_measures: int = 6
+    #: of each one's source (``scan_handoff``). None by default: on planted-demo the first
+    #: ones are the extraction chunk's words asking for brevity, which the kind decision
+    #: does not yet tell from a trigger, and handing them spends budget the mode plants need
+    scan_measures: int = 0
     attributes: tuple[str, ...] = ()  # only these operators (e.g. formal_vocab, term:zorblax)
     #: these operators as well as the rest (a trigger someone suspects and its controls)
     add_attributes: tuple[str, ...] = ()
@@ -147,7 +149,9 @@ def choose_mutations(
         else:
             chosen_terms = distinct_terms(candidates, term_rows(prompts, candidates), scan_terms)
             words, duplicates = chosen_terms.kept, chosen_terms.skipped
-        measured = testable(store.scan_measure_words(scan_run, CANDIDATES_PER_TERM * scan_measures))
+        measured = with_judge(
+            store.scan_measure_words(scan_run, CANDIDATES_PER_TERM * scan_measures)
+        )
         if prompts is not None and measured:  # one word per template, as for the words
             distinct = distinct_terms(
                 [m.word for m in measured],
