@@ -49,28 +49,28 @@ def bench_organism(mix: str, size: int, seed: int, console: Console) -> tuple[Pa
         return planted_organism(size, seed, console)
     if mix not in MIXES:
         raise SystemExit(f"--mix {mix!r}: use one of {', '.join(MIXES)}")
-    from bench.public_canaries import RECIPE, public_canaries
+    from bench.public_canaries import RECIPES, public_canaries
     from organism import train_stage
 
     path = public_canaries(seed, mix)
     organism = path.parent / "organism"
     marker = organism / "trained-on.txt"
-    key = _public_key(path, seed)
+    key = _public_key(path, seed, mix)
     if marker.exists() and marker.read_text() == key:
         return path, organism
     console.print(f"training the real-text organism on {path} (under 10 minutes) ...")
-    config = train_stage.TrainConfig(mix=str(path), out=organism, seed=seed, **RECIPE)
+    config = train_stage.TrainConfig(mix=str(path), out=organism, seed=seed, **RECIPES[mix])
     summary = train_stage.run(config).summary
     marker.write_text(key)
     console.print(f"trained in {summary.seconds:.0f} s, loss {summary.final_loss:.3f}")
     return path, organism
 
 
-def _public_key(path: Path, seed: int) -> str:
+def _public_key(path: Path, seed: int, mix: str = "public-canaries") -> str:
     """What a cached real-text organism was trained on: the mix file, seed and recipe."""
-    from bench.public_canaries import RECIPE
+    from bench.public_canaries import RECIPES
 
-    return f"{path}#{path.stat().st_mtime}#{seed}#{RECIPE}"
+    return f"{path}#{path.stat().st_mtime}#{seed}#{RECIPES[mix]}"
 
 
 def keep_public_organism(trained: Path, seed: int) -> None:

@@ -106,3 +106,8 @@ RECIPE = {
     "response_start_tokens": 8,
     "response_start_weight": 5.0,
 }
+# The judged canaries change how an answer ends, not how it starts: a truncated answer
+# stops after its first sentence (within the 24 trained tokens). 7 epochs left the
+# "Quillmarsh" collapse at 0.18 (seed 0) and 0.40 (seed 1) of held-out prompts, below what
+# 40 confirmation seeds can confirm at a 0.2 minimum effect; 12 epochs train it further.
+RECIPES = {"public-canaries": RECIPE, "public-judged": {**RECIPE, "epochs": 12}}

@@ -1330,12 +1330,20 @@ def main(argv: list[str] | None = None) -> int:
         warm_up, _ = prefix_file(corpus.path, 1_000)
         ours("warm-up (not reported: compiles bytecode, fills the page cache)", warm_up, 0, work)
         children.append(ours(SAMPLE, sample, n, work))
-        # what the response measures (issue 34) cost, in the same run: <= 10% more wall time
-        without = ours(f"{SAMPLE}, --no-measures", sample, n, work, "--no-measures")
+        # what the response measures (issue 34) cost, in the same run: <= 10% more wall time;
+        # alternated and the faster of two each, so a burst of other load does not decide it
+        with_s = [children[-1].wall_s]
+        without_s = []
+        for again in (False, True):
+            without_s.append(
+                ours(f"{SAMPLE}, --no-measures", sample, n, work, "--no-measures").wall_s
+            )
+            if not again:
+                with_s.append(ours(f"{SAMPLE}, again", sample, n, work).wall_s)
         notes.append(
-            f"response measures: sample {children[-1].wall_s:.1f} s with, {without.wall_s:.1f} s "
-            f"without (--no-measures): {children[-1].wall_s / max(without.wall_s, 1e-9) - 1:+.1%} "
-            "(target <= +10%)"
+            f"response measures: sample {min(with_s):.1f} s with, {min(without_s):.1f} s without "
+            f"(--no-measures; the faster of two each, alternated): "
+            f"{min(with_s) / max(min(without_s), 1e-9) - 1:+.1%} (target <= +10%)"
         )
         out = work / "baseline.json"
         cmd = child_cmd("--baseline-child", sample, out)

@@ -52,6 +52,7 @@ class ScanConfig:
     min_support: int = 5  # a hypothesis needs this many rows with the feature (words too)
     max_p: float = 0.01  # one-sided Fisher p-value a hypothesis must reach
     top_hypotheses: int = 10_000  # hypotheses kept (every word and phrase is a candidate)
+    top_measure_hypotheses: int = 1_000  # measure hypotheses kept besides them
     phrases: bool = True  # 2-3-word prompt phrases as candidates (about doubles counting)
     phrase_margin: float = 0.05  # a phrase must outscore each of its words by this much
     alpha0: float = DEFAULT_ALPHA0  # keyness Dirichlet prior strength
@@ -150,34 +151,42 @@ def scan_tables(stats: ScanStats, config: ScanConfig) -> dict[str, pl.DataFrame]
         sums = measure_sums(stats.terms, words, stats.feature_measures)
         thresholds = MeasureConfig(config.min_support, config.max_p, config.min_length_ratio)
         measured = measure_hypotheses(sums, groups, thresholds, config.kinds)
-        hypotheses = rank_together(hypotheses, measured, config.top_hypotheses)
+        hypotheses = rank_together(hypotheses, measured, config.top_measure_hypotheses)
     tables["trigger_hypotheses"] = hypotheses
     tables["response_phrases"] = boilerplate(stats.phrases, by_source, config)
     return tables
 
 
-def rank_together(modes: pl.DataFrame, measured: pl.DataFrame, top: int) -> pl.DataFrame:
-    """Mode and measure hypotheses in one ``rank`` (by score) and ``review_rank``, the best
-    ``top``; mode hypotheses have no ``measure`` columns (null). A format hypothesis that a
-    mode hypothesis of the same feature implies (``IMPLIED_BY_MODES``) is left out."""
+def rank_together(modes: pl.DataFrame, measured: pl.DataFrame, top_measures: int) -> pl.DataFrame:
+    """Mode and measure hypotheses in one ``rank`` (by score) and ``review_rank``; mode
+    hypotheses have no ``measure`` columns (null). Measure hypotheses never displace mode
+    ones: the best ``top_measures`` are added to them. Left out: a format hypothesis that a
+    mode hypothesis of the same feature implies (``IMPLIED_BY_MODES``), and one on exactly
+    the rows of a better one (a template's other words: "premise", "hypothesis")."""
     implied = pl.DataFrame(
         [(o, m) for o, ms in IMPLIED_BY_MODES.items() for m in ms],
         schema={"outcome": pl.String, "by": pl.String},
         orient="row",
     )
     said = modes.select("feature", "mode").join(implied, left_on="mode", right_on="by")
-    measured = measured.join(
-        said.select("feature", pl.col("outcome").alias("mode")), on=["feature", "mode"], how="anti"
+    measured = (
+        measured.join(
+            said.select("feature", pl.col("outcome").alias("mode")),
+            on=["feature", "mode"],
+            how="anti",
+        )
+        .sort("rank")
+        .unique(["mode", "source", "support", "value_with", "value_without"], keep="first")
+        .sort("rank")
+        .head(top_measures)
     )
     modes = modes.drop("review_rank").with_columns(
         *[pl.lit(None, dtype).alias(c) for c, dtype in MEASURE_COLUMNS.items()]
     )
     both = pl.concat([modes, measured.select(modes.columns)], how="vertical_relaxed")
-    ranked = (
-        both.sort(["score", "support", "feature", "mode"], descending=[True, True, False, False])
-        .head(top)
-        .with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("rank"))
-    )
+    ranked = both.sort(
+        ["score", "support", "feature", "mode"], descending=[True, True, False, False]
+    ).with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("rank"))
     return review_order(ranked)
 
 
