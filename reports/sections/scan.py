@@ -193,6 +193,26 @@ def hypotheses(db: ReportDb, selection: Selection) -> Section | None:
         Col("p_value", "p", "p", "one-sided Fisher exact test"),
         Col("score", "score", "float", "Wilson lower bound of P(M|F) minus P(M|¬F)"),
         Col("share_of_hits", "source's share of F", "pct"),
+        *(
+            [
+                Col(
+                    "measure",
+                    "measure",
+                    "text",
+                    "a measure hypothesis's response measure "
+                    "(M is then the judge outcome that tests it)",
+                ),
+                Col(
+                    "value_with",
+                    "with F",
+                    "float",
+                    "the measure with F: characters (geometric mean) for length, else a rate",
+                ),
+                Col("value_without", "without F", "float", "the same without F"),
+            ]
+            if "measure" in frame.columns and frame["measure"].null_count() < frame.height
+            else []
+        ),
         Col(
             "examples",
             "in context",
