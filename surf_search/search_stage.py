@@ -16,7 +16,7 @@ from datasets_registry.loading import MixError
 from datasets_registry.normalise import Columns
 from datasets_registry.surface import sample_prompts, spellings
 from datasets_registry.term_overlap import distinct_terms, term_rows
-from duckdb_store.records import SearchSettings
+from duckdb_store.records import ScanSettings, SearchSettings
 from duckdb_store.store import Store
 from stage_kit import NO_PROGRESS, Progress, StageError
 from surf_search.attribute_discovery import (
@@ -178,14 +178,8 @@ def _reread_prompts(store: Store, scan_run: str) -> tuple[list[str] | None, str 
     settings = store.scan_settings(scan_run)
     if settings is None:
         return None, f"no scan settings recorded for {scan_run}"
-    columns = Columns(
-        source=settings.source_column,
-        prompt=settings.prompt_column,
-        response=settings.response_column,
-        id=settings.id_column,
-    )
     try:
-        return sample_prompts(settings.mix, columns), None
+        return sample_prompts(settings.mix, _columns(settings)), None
     except (MixError, OSError) as exc:
         return None, str(exc)
 
@@ -313,19 +307,23 @@ def _search(
     return outcome
 
 
-def _scan_seeds(store: Store, scan: ScanWords, seed: int) -> list[Seed]:
-    """Seeds of the sources the handed measure hypotheses lead to (``scan_handoff``)."""
-    settings = store.scan_settings(scan.scan_run)
-    if settings is None:
-        raise StageError(f"--from-scan: no scan settings recorded for {scan.scan_run}")
-    columns = Columns(
+def _columns(settings: ScanSettings) -> Columns:
+    """Where the scanned mix keeps its sources, prompts, responses and ids."""
+    return Columns(
         source=settings.source_column,
         prompt=settings.prompt_column,
         response=settings.response_column,
         id=settings.id_column,
     )
+
+
+def _scan_seeds(store: Store, scan: ScanWords, seed: int) -> list[Seed]:
+    """Seeds of the sources the handed measure hypotheses lead to (``scan_handoff``)."""
+    settings = store.scan_settings(scan.scan_run)
+    if settings is None:
+        raise StageError(f"--from-scan: no scan settings recorded for {scan.scan_run}")
     try:
-        return source_seeds(settings.mix, columns, scan.measured, seed)
+        return source_seeds(settings.mix, _columns(settings), scan.measured, seed)
     except (MixError, OSError) as exc:
         raise StageError(f"--from-scan: cannot reread {settings.mix} for seeds: {exc}") from None
 
