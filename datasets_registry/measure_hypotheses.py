@@ -11,7 +11,11 @@ P(M | not F):
   ``min_ratio`` or more; ``score`` is the share of length lost (or gained, as 1 - 1/r)
   at the 95% bound of a Welch interval, 1 - exp(upper bound of the log difference), so a
   few rows cannot top the list, as the Wilson bound does for modes; ``p_value`` is the
-  one-sided Welch z test;
+  one-sided Welch z test. The same contrast is made within the lead source (F's rows
+  there against the source's other rows), and the stronger bound counts: a chunk whose
+  answers are all short ("Context:" extraction) shows against the mix, a trigger inside
+  a chunk of long answers in a mix of short ones against its chunk (``kind_evidence``
+  then ends "against the rest of <source>", and ``value_without`` is that rest);
 - a **rate** measure (formats; ``consistency``: final answers their working
   contradicts) by its share among the rows it applies to, exactly as a mode: Wilson lower
   bound minus the rate without F, one-sided Fisher p-value.
@@ -138,9 +142,13 @@ def measure_hypotheses(
         .with_columns(pl.col("rank").cast(pl.Int32))
     )
     kind, evidence = _kinds(scored, kinds)
+    against = [
+        f"{e}; against the rest of {src}" if w else e
+        for e, w, src in zip(evidence, scored["_within"], scored["source"], strict=True)
+    ]
     return scored.with_columns(
         pl.Series("kind", kind, dtype=pl.String),
-        pl.Series("kind_evidence", evidence, dtype=pl.String),
+        pl.Series("kind_evidence", against, dtype=pl.String),
     ).select(*MEASURE_SCHEMA)
 
 
@@ -170,17 +178,29 @@ def _score(
         )  # fmt: skip
         from scipy.special import ndtr
 
+        # the same contrast within the lead source: F's rows there against the source's
+        # other rows (a chunk's own short answers are no contrast there; a trigger inside a
+        # chunk is, where the rest of the mix answers at another length)
+        n_lead = table["n|lead"].to_numpy().astype(float)
+        diff_in, se_in, mean_f_in, mean_rest_in = _welch(
+            n_lead, lead1, lead2, table["n|src"].to_numpy(), src1, src2
+        )
         parts = []
         for sign, outcome in ((-1.0, measure.outcomes[0]), (1.0, measure.outcomes[1])):
             if outcome is None:
                 continue
-            bound = sign * diff - Z95 * se  # the shift's 95% lower bound, in its direction
             with np.errstate(divide="ignore", invalid="ignore"):
-                p = ndtr(-(sign * diff) / se)
+                # the shift's 95% lower bound in its direction, against the mix / the source
+                bound_mix = sign * diff - Z95 * se
+                bound_in = sign * diff_in - Z95 * se_in
+                within = bound_in > bound_mix
+                bound = np.where(within, bound_in, bound_mix)
+                shift = np.where(within, diff_in, diff)
+                p = ndtr(-(sign * shift) / np.where(within, se_in, se))
                 out_bound = sign * out_diff - Z95 * out_se
             keep = (
-                (n_f >= config.min_support)
-                & (sign * diff >= np.log(config.min_ratio))
+                (np.where(within, n_lead, n_f) >= config.min_support)
+                & (sign * shift >= np.log(config.min_ratio))
                 & (bound > 0)
                 & (p <= config.max_p)
             )
@@ -192,13 +212,14 @@ def _score(
                     outcome,
                     1 - np.exp(-bound),
                     p,
-                    np.exp(mean_f) - 1,
-                    np.exp(mean_rest) - 1,
+                    np.exp(np.where(within, mean_f_in, mean_f)) - 1,
+                    np.exp(np.where(within, mean_rest_in, mean_rest)) - 1,
                     None,
                     None,
                     1 - np.exp(-out_bound),
                     np.abs(out_diff) <= np.log(1.25),
-                    n_f - table["n|lead"].to_numpy(),
+                    n_f - n_lead,
+                    within,
                 )  # fmt: skip
             )
         return parts
@@ -242,6 +263,7 @@ def _score(
             out_gain,
             p_out <= np.maximum(2 * p0_out, p0_out + 0.05),
             s_out,
+            np.zeros(len(a), dtype=bool),
         )  # fmt: skip
     ]
 
@@ -278,6 +300,7 @@ def _frame(
     out_score: np.ndarray,
     out_none: np.ndarray,
     n_out: np.ndarray,
+    within: np.ndarray,
 ) -> pl.DataFrame:
     support = table[measure.applies_column or "n"].to_numpy()
     ratio = value_with / np.maximum(value_without, 1e-12)
@@ -298,6 +321,7 @@ def _frame(
         "_out_score": out_score,
         "_out_none": out_none,
         "_n_out": n_out,
+        "_within": within,
     }
     frame = pl.DataFrame(columns).filter(pl.Series(keep))
     return frame.with_columns(pl.col("p_mode_given_feature", "p_mode_without").fill_nan(None))
