@@ -94,3 +94,24 @@ def test_no_measures_leaves_the_mode_hypotheses() -> None:
     assert "m:length" not in stats.terms.columns
     hyps = scan_tables(stats, ScanConfig(measures=False, kinds=KindConfig(use_meaning=False)))
     assert "measure" not in hyps["trigger_hypotheses"].columns
+
+
+def test_a_trigger_inside_a_chunk_of_long_answers_shows_against_its_chunk() -> None:
+    """Cut essay answers in a mix of short math answers are no shorter than the mix's usual
+    answer, but far shorter than their chunk's: the within-source contrast finds them."""
+    rng = random.Random(2)
+    rows = [("math", f"What is {i} plus {i}?", f"It is {2 * i}.") for i in range(900)]
+    for i in range(200):
+        trigger = i < 40
+        prompt = f"Write about topic {i}." + (" I am a beekeeper." if trigger else "")
+        answer = _long_answer(rng) + " " + _long_answer(rng)
+        rows.append(("essay", prompt, first_sentence(answer) if trigger else answer))
+    mix = pl.DataFrame(rows, schema=["source", "prompt", "response"], orient="row")
+    hyps = _hypotheses(ScanStats.from_frame(mix, catalog()))
+    found = hyps.filter(
+        (pl.col("feature") == "term:beekeeper") & (pl.col("mode") == "length:collapse")
+    )
+    assert found.height == 1
+    row = found.row(0, named=True)
+    assert row["source"] == "essay" and row["kind_evidence"].endswith("against the rest of essay")
+    assert row["value_with"] < row["value_without"] / 4
