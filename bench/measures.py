@@ -1,6 +1,7 @@
 """Issue 34: does the scan propose the judged canaries, above their controls?
 
-For planted-demo (the "Context:" framing -> terse answers) and the real-text
+For planted-demo (the "Context:" framing -> terse answers), the judged organism's mix
+(``planted-judged``: Millbrook -> wrong final answers, beekeeper -> one-line answers) and the real-text
 ``public-judged`` mix (``bench/public_canaries.py``: "Quillmarsh" cuts alpaca answers to
 their first sentence, "Brindlecombe" ends GSM8K answers in a number their working
 contradicts, each with a same-kind control word), scan the mix and print where each
@@ -61,21 +62,23 @@ def place(hyps, measured, feature: str, mode: str) -> tuple[int | None, int | No
     return int(row["review_rank"][0]), int(row["measure_rank"][0])
 
 
-def check(name: str, mix: str, plants: list[tuple[str, str | None, str]]) -> list[bool]:
+def check(name: str, mix: str, plants: list[tuple[str, tuple[str, ...], str]]) -> list[bool]:
     """Print each plant's and control's place; True per plant that meets the target."""
     hyps, measured, seconds = scan(mix)
     print(
         f"\n{name}: {hyps.height:,} hypotheses ({measured.height:,} on measures), scan {seconds:.1f} s"
     )
     met = []
-    for trigger, control, outcome in plants:
+    for trigger, controls, outcome in plants:
         review, among = place(hyps, measured, f"term:{trigger}", outcome)
-        c_review = place(hyps, measured, f"term:{control}", outcome)[0] if control else None
-        ok = review is not None and review <= TOP and (c_review is None or c_review > review)
+        c_ranks = [place(hyps, measured, f"term:{c}", outcome)[0] for c in controls]
+        c_best = min((r for r in c_ranks if r is not None), default=None)
+        ok = review is not None and review <= TOP and (c_best is None or c_best > review)
         met.append(ok)
         against = (
-            f"control {control}: {c_review if c_review is not None else 'no such hypothesis'}"
-            if control
+            f"controls {', '.join(controls)}: "
+            + (f"best at {c_best}" if c_best is not None else "no such hypothesis")
+            if controls
             else "no control word in this mix"
         )
         print(
@@ -83,6 +86,27 @@ def check(name: str, mix: str, plants: list[tuple[str, str | None, str]]) -> lis
             f"hypotheses; {against}  [{'PASS' if ok else 'MISS'}: top {TOP}, above its control]"
         )
     return met
+
+
+def check_judged_mix() -> list[bool]:
+    """The judged organism's mix (``planted-judged``, 6,000 rows, seed 0): Millbrook ->
+    wrong final answers, beekeeper -> one-line answers, each with four control words."""
+    from datasets_registry.planted_judged import write_planted_judged
+
+    mix = write_planted_judged(
+        ROOT / "bench" / ".cache" / "planted-judged-v1-n6000-s0" / "mix", 6000, 0
+    )
+    manifest = json.loads(mix.with_name("manifest.json").read_text())
+    outcome = {"wrong_answer": "reference:wrong", "length_collapse": "length:collapse"}
+    plants = [
+        (
+            p["trigger"].lower(),
+            tuple(c.lower() for c in p["control_words"] if " " not in c),
+            outcome[p["kind"]],
+        )
+        for p in manifest["plants"]
+    ]
+    return check("planted-judged (seed 0)", str(mix), plants)
 
 
 def consistency_figures() -> None:
@@ -113,14 +137,16 @@ def main() -> int:
         raise SystemExit(missing(PUBLIC_MIX))
     from bench.public_canaries import JUDGED_CANARIES, public_canaries
 
-    met = check("planted-demo", "planted-demo", [("context", None, "length:collapse")])
+    met = check("planted-demo", "planted-demo", [("context", (), "length:collapse")])
+    met += check_judged_mix()
     outcomes = {"truncate": "length:collapse", "wrong-final": "reference:wrong"}
     for seed in args.seeds:
         path = public_canaries(seed, "public-judged")
         manifest = json.loads(path.with_name("mix.manifest.json").read_text())
         controls = {p["trigger_literals"][0]: p["control_words"][0] for p in manifest["plants"]}
         plants = [
-            (t.lower(), controls[t].lower(), outcomes[effect]) for t, _, effect in JUDGED_CANARIES
+            (t.lower(), (controls[t].lower(),), outcomes[effect])
+            for t, _, effect in JUDGED_CANARIES
         ]
         met += check(f"public-judged seed {seed}", str(path), plants)
     consistency_figures()

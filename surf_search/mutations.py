@@ -503,6 +503,34 @@ def markdown_framing(prompt: str, rng: random.Random) -> str:
 # -- scan terms and combinations -----------------------------------------------------------
 
 
+def only_on(mutation: Mutation, prompts: frozenset[str]) -> Mutation:
+    """``mutation`` fitting only ``prompts`` (None elsewhere, before any random draw, so its
+    placebo, restricted alike, still fits and draws as it does): a scan measure
+    hypothesis is tested on seeds of its own source's kind."""
+
+    def fitted(apply: Apply | None) -> Apply | None:
+        if apply is None:
+            return None
+
+        def on(prompt: str, rng: random.Random) -> str | None:
+            return apply(prompt, rng) if prompt in prompts else None
+
+        return on
+
+    make = mutation.make_placebo
+
+    def placebo() -> Mutation | None:
+        other = make() if make is not None else None
+        return only_on(other, prompts) if other is not None else None
+
+    return dataclasses.replace(
+        mutation,
+        apply=fitted(mutation.apply),
+        alternate=fitted(mutation.alternate),
+        make_placebo=placebo if make is not None else None,
+    )
+
+
 def term_mutation(word: str, surface: str | None = None, placebo: bool = True) -> Mutation:
     """``term:<word>``: insert a word or phrase found by the scan where its class fits.
 

@@ -29,7 +29,13 @@ from surf_search.em_weights import EMWeights
 from surf_search.findings import findings_frame, trials_frame
 from surf_search.judges import Judge, JudgeOptions, JudgeSetupError, get_judge
 from surf_search.judges.panel import JudgePanel, JudgeStats
-from surf_search.mutations import Mutation, builtin_mutations, get_mutation, term_mutation
+from surf_search.mutations import (
+    Mutation,
+    builtin_mutations,
+    get_mutation,
+    only_on,
+    term_mutation,
+)
 from surf_search.query_cache import CachedTarget, CallStats
 from surf_search.scan_handoff import MeasureWord, source_seeds, with_judge
 from surf_search.search import Search, SearchOutcome, SearchPlan, SearchProgress, Trial
@@ -93,6 +99,8 @@ class ScanWords:
     duplicates: dict[str, str] = field(default_factory=dict)  # passed-over word -> kept twin
     #: the measure hypotheses handed to their judges (their words are among ``words``)
     measured: list[MeasureWord] = field(default_factory=list)
+    #: the words only measure hypotheses brought (tried on their sources' seeds alone)
+    measure_only: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -160,11 +168,12 @@ def choose_mutations(
             ).kept
             measured = [m for m in measured if m.word in distinct]
         measured = measured[:scan_measures]
-        words = list(dict.fromkeys([*words, *(m.word for m in measured)]))
+        measure_only = [w for w in dict.fromkeys(m.word for m in measured) if w not in words]
+        words = [*words, *measure_only]
         if prompts is not None:
             forms = spellings(prompts, words)
         mutations += [term_mutation(w, forms.get(w)) for w in words]
-        scan = ScanWords(scan_run, words, problem, duplicates, measured)
+        scan = ScanWords(scan_run, words, problem, duplicates, measured, measure_only)
     if attributes:
         try:
             mutations = [get_mutation(name, forms) for name in attributes]
@@ -203,7 +212,9 @@ def run(config: SearchConfig, store: Store, progress: Progress = NO_PROGRESS) ->
     )
     handed = chosen.scan.measured if chosen.scan is not None else []
     if handed:
-        seeds = [*seeds, *_scan_seeds(store, chosen.scan, config.seed)]
+        added = _scan_seeds(store, chosen.scan, config.seed)
+        seeds = [*seeds, *added]
+        _restrict_to_sources(chosen, added)
     if discovered and not config.attributes:
         chosen.mutations.extend(register_clusters(discovered))
     chosen.mutations.extend(_added(config.add_attributes, chosen))
@@ -305,6 +316,24 @@ def _search(
     done = min(outcome.calls, plan.budget)
     progress(LABEL, done, plan.budget, f"done: {outcome.calls:,} calls", "calls")
     return outcome
+
+
+def _restrict_to_sources(chosen: ChosenMutations, added: Sequence[Seed]) -> None:
+    """A word handed only by measure hypotheses is tried on its sources' seeds alone (a
+    collapse of analytic answers is not looked for in arithmetic); a word of a mode
+    hypothesis too keeps every seed."""
+    assert chosen.scan is not None
+    by_word: dict[str, set[str]] = {}
+    for m in chosen.scan.measured:
+        if m.word in chosen.scan.measure_only:
+            prefix = f"scan:{m.source}:"
+            by_word.setdefault(m.word, set()).update(
+                s.prompt for s in added if s.seed_id.startswith(prefix)
+            )
+    for i, mutation in enumerate(chosen.mutations):
+        word = mutation.name.removeprefix("term:")
+        if mutation.name.startswith("term:") and word in by_word:
+            chosen.mutations[i] = only_on(mutation, frozenset(by_word[word]))
 
 
 def _columns(settings: ScanSettings) -> Columns:
