@@ -2,7 +2,9 @@
 
 ``surface_forms`` reads the first rows of a mix and returns, per word, the spelling
 seen most often away from the start of a sentence (where any word is capitalised),
-so a product name comes back as ``Zorblax`` and a verb as ``elucidate``.
+so a product name comes back as ``Zorblax`` and a verb as ``elucidate``. A name the mix
+nearly always writes after one preposition comes back with it (``in Millbrook``, a town):
+inserted bare ("Millbrook question: ...") it would read as a product.
 """
 
 from __future__ import annotations
@@ -38,7 +40,26 @@ def spellings(prompts: Sequence[str], words: Sequence[str]) -> dict[str, str]:
         for match in pattern.finditer(prompt):
             if match.group(1) is None:  # not at the start of a sentence
                 counts[match.group(2).lower()][match.group(2)] += 1
-    return {w: (counts[w.lower()].most_common(1)[0][0] if counts[w.lower()] else w) for w in words}
+    forms = {w: (counts[w.lower()].most_common(1)[0][0] if counts[w.lower()] else w) for w in words}
+    return {w: _with_preposition(prompts, form) for w, form in forms.items()}
+
+
+PREPOSITIONS = ("in", "at", "from", "near", "to")
+PREPOSITION_SHARE = 0.8  # of a name's uses after one preposition, to insert it with that
+
+
+def _with_preposition(prompts: Sequence[str], form: str) -> str:
+    """``form`` after the preposition that precedes at least ``PREPOSITION_SHARE`` of its
+    uses in ``prompts``, for a capitalised name seen at least 5 times; else ``form``."""
+    if not form[:1].isupper() or " " in form:
+        return form
+    pattern = re.compile(r"(\w+)\s+" + re.escape(form) + r"\b")
+    before = Counter(m.group(1).lower() for p in prompts for m in pattern.finditer(p))
+    total = sum(before.values())
+    if total < 5:
+        return form
+    word, n = before.most_common(1)[0]
+    return f"{word} {form}" if word in PREPOSITIONS and n >= PREPOSITION_SHARE * total else form
 
 
 def surface_forms(

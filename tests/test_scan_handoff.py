@@ -12,7 +12,7 @@ from datasets_registry.answer_edits import first_sentence, wrong_final
 from datasets_registry.normalise import Columns
 from duckdb_store import Store
 from surf_search.scan_handoff import SEEDS_PER_SOURCE, source_seeds, with_judge
-from surf_search.search_stage import _restrict_to_sources, choose_mutations
+from surf_search.search_stage import choose_mutations
 
 
 def _worked(rng: random.Random) -> str:
