@@ -98,7 +98,7 @@ def response_measure(
     return register
 
 
-def measure_frame(responses: pl.DataFrame) -> pl.DataFrame:
+def measure_frame(responses: pl.Series) -> pl.DataFrame:
     """Every measure's count columns (``ResponseMeasure.count_values``) for ``responses``,
     in ``measure_columns`` order. A measure with ``needs`` is computed on the rows holding
     one of them only (zeros elsewhere)."""
@@ -175,12 +175,25 @@ def table(responses: pl.Series) -> pl.Series:
 # -- answer consistency of worked math ---------------------------------------------------
 
 _NUM = r"-?\d[\d,]*(?:\.\d+)?"
-_FINAL = rf"(?:####|\\boxed\{{)\s*\$?\s*({_NUM})"
+_FINAL_MARK = r"####|\\boxed\{"
+_FINAL = rf"(?:{_FINAL_MARK})\s*\$?\s*({_NUM})"
 _EQUATION = (
     rf"(?:^|[^\d.,)*/+×x\s-])\s*(?<left>{_NUM})\s*(?<op>[-+*/×x])\s*\$?\s*(?<right>{_NUM})"
     rf"\s*=\s*\$?\s*(?<result>{_NUM})"
 )
 TOLERANCE = 0.01  # numbers within this (or within 1e-6 of their size) are equal
+
+
+def _final_text(response: pl.Expr) -> pl.Expr:
+    """The number right after the first ``####`` or ``\\boxed{`` (null without one)."""
+    return response.str.slice(response.str.find(_FINAL_MARK)).str.extract(_FINAL, 1)
+
+
+def final_answers(responses: pl.Series) -> pl.Series:
+    """Each worked response's final answer as written, commas dropped (``#### 1,512`` ->
+    ``1512``); null without a final answer."""
+    frame = pl.DataFrame({"r": responses})
+    return frame.select(_final_text(pl.col("r")).str.replace_all(",", "", literal=True))["r"]
 
 
 def _number(text: pl.Expr) -> pl.Expr:
@@ -203,13 +216,11 @@ def consistency(responses: pl.Series) -> pl.Series:
     ``a op b = c`` is false; false where they agree; null without a final answer and a
     working. Computed step by step: each part is evaluated once."""
     r = pl.col("r")
-    at = pl.col("at")
     steps = (
         pl.DataFrame({"r": responses})
-        .with_columns(at=r.str.find(r"####|\\boxed\{"))
-        .with_columns(working=r.str.slice(0, at), tail=r.str.slice(at))
+        .with_columns(working=r.str.slice(0, r.str.find(_FINAL_MARK)))
         .with_columns(
-            final=_number(pl.col("tail").str.extract(_FINAL, 1)),
+            final=_number(_final_text(r)),
             last=_number(
                 pl.col("working")
                 .str.extract_all(rf"=\s*\$?\s*{_NUM}")

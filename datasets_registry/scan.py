@@ -62,7 +62,7 @@ class ScanConfig:
     top_phrases: int = 20  # response phrases kept per source
     examples: bool = True  # keyword-in-context rows per hypothesis (a second, bounded read)
     measures: bool = True  # response measures (length, formats, consistency) and their hypotheses
-    min_length_ratio: float = 2.0  # a length hypothesis halves (or doubles) the answers at least
+    min_length_ratio: float = 2.0  # a length hypothesis at least halves the answers
     ray_address: str | None = None  # scan on Ray: "local", "auto", "ray://host:10001", ...
     ray_shards: int | None = None  # pieces for Ray [default: 4 per CPU of the cluster]
 

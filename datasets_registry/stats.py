@@ -80,9 +80,7 @@ class ScanStats:
     phrases: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PHRASE_SCHEMA))
     ngrams: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=NGRAM_SCHEMA))
     ngram_undercount: int = 0  # the most any phrase's count can be below the truth (0: exact)
-    feature_measures: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(schema=FEATURE_MEASURE_KEYS | {"n": pl.Int64})
-    )
+    feature_measures: pl.DataFrame = field(default_factory=lambda: _no_feature_measures(False))
 
     @classmethod
     def empty(cls, features: Sequence[Feature], with_measures: bool = True) -> ScanStats:
@@ -95,7 +93,7 @@ class ScanStats:
             schema={"source": pl.String, "mode": pl.String, "term": pl.String, "df": pl.Int64}
             | sums
         )
-        by_feature = pl.DataFrame(schema=FEATURE_MEASURE_KEYS | {"n": pl.Int64} | sums)
+        by_feature = _no_feature_measures(with_measures)
         return cls(pl.DataFrame(schema=schema), terms, BadRows(), feature_measures=by_feature)
 
     @classmethod
@@ -268,6 +266,12 @@ def _measure_schema() -> dict[str, type[pl.DataType]]:
     return {c: pl.Int64 for c in measure_columns()}
 
 
+def _no_feature_measures(with_measures: bool) -> pl.DataFrame:
+    """An empty ``feature_measures`` (its measure sums' columns ``with_measures``)."""
+    sums = _measure_schema() if with_measures else {}
+    return pl.DataFrame(schema=FEATURE_MEASURE_KEYS | {"n": pl.Int64} | sums)
+
+
 def _summed(columns: Sequence[str]) -> list[pl.Expr]:
     """Sums of per-row measure values as 64-bit integers."""
     return [pl.col(c).sum().cast(pl.Int64) for c in columns]
@@ -277,9 +281,7 @@ def _feature_measures(
     rows: pl.DataFrame, prompt_features: Sequence[Feature], sums: list[str], on: bool
 ) -> pl.DataFrame:
     """source, feature, n and the measure sums of the rows hitting each prompt feature."""
-    empty = pl.DataFrame(
-        schema=FEATURE_MEASURE_KEYS | {"n": pl.Int64} | (_measure_schema() if on else {})
-    )
+    empty = _no_feature_measures(on)
     if not on or not prompt_features:
         return empty
     parts = [

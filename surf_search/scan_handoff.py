@@ -15,7 +15,6 @@ a "Context:" extraction set, has no answer to cut short).
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,15 +22,14 @@ import polars as pl
 
 from datasets_registry.loading import open_mix
 from datasets_registry.normalise import Columns
-from datasets_registry.response_measures import get_measure
+from datasets_registry.response_measures import final_answers, get_measure
 from datasets_registry.term_overlap import term_regex
-from surf_search.judges import judge_names
+from surf_search.judges import judge_names, outcome_judge
 from surf_search.seeds import Seed
 
 #: seeds drawn from each source a measure hypothesis leads to (its word is tried on them
 #: alone: 40 to confirm on, 20 held out to re-test on, and some for discovery)
 SEEDS_PER_SOURCE = 80
-_FINAL = re.compile(r"(?:####|\\boxed\{)\s*\$?\s*(-?\d[\d,]*(?:\.\d+)?)")
 
 
 @dataclass(frozen=True)
@@ -45,13 +43,13 @@ class MeasureWord:
     @property
     def judge(self) -> str:
         """The judge whose outcome this is (``length``)."""
-        return self.outcome.split(":", 1)[0]
+        return outcome_judge(self.outcome) or self.outcome
 
 
 def with_judge(words: Sequence[tuple[str, str, str]]) -> list[MeasureWord]:
     """The hypotheses a registered judge tests (``format:table`` has none)."""
     known = set(judge_names())
-    return [MeasureWord(*w) for w in words if w[1].split(":", 1)[0] in known]
+    return [MeasureWord(*w) for w in words if outcome_judge(w[1]) in known]
 
 
 def source_seeds(
@@ -79,12 +77,9 @@ def source_seeds(
             if rows.height < SEEDS_PER_SOURCE:
                 rows = frame.filter(long).select("example_id", "prompt", "response")
         picked = sorted(rng.sample(range(rows.height), min(SEEDS_PER_SOURCE, rows.height)))
-        for i in picked:
-            example_id, prompt, response = rows.row(i)
-            reference = None
-            if judge == "reference":
-                found = _FINAL.findall(response or "")
-                reference = found[-1].replace(",", "") if found else None
+        rows = rows[picked]
+        keys = final_answers(rows["response"]) if judge == "reference" else [None] * rows.height
+        for (example_id, prompt, _response), reference in zip(rows.iter_rows(), keys, strict=True):
             seeds.append(Seed(f"scan:{source}:{example_id}", prompt, source, reference))
     unique: dict[str, Seed] = {}  # a row drawn for two judges: once, its key kept
     for item in seeds:
