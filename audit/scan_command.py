@@ -87,6 +87,7 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
                     "support",
                     pl.col("value_with").alias("with F"),
                     pl.col("value_without").alias("without F"),
+                    pl.col("value_matched").alias("like prompts"),
                     pl.col("p_value").alias("p"),
                 ),
                 title="Measure hypotheses: prompt feature F -> its rows' answers differ (length "

@@ -4,32 +4,27 @@ For every hypothesis (feature F -> mode M in source S) the scan keeps up to ``EX
 rows of S that carry F, rows whose response shows M first: the prompt around the match
 (``WINDOW`` characters either side of a ``term:`` word; the prompt's start for a catalog
 feature, whose detector gives no position) and the start of the response. The rows come
-from a second, targeted read of the mix after the ranking: the first ``CARRIERS`` rows of
-S carrying F are kept (every ``term:`` feature of a source found in one Aho-Corasick pass
-over its prompts as plain words), reading stops once every hypothesis has them or after
-``MAX_ROWS_PER_SOURCE`` rows of a source, and only the kept rows are labelled with their
-mode (once each, however many hypotheses keep them).
+from the scan's targeted read after the ranking (``carrier_rows``): of the first
+``CARRIERS`` rows of S carrying F only those are labelled with their mode (once each,
+however many hypotheses keep them).
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from behaviour_modes.modes import mode_frame
-from datasets_registry.features import Feature
-from datasets_registry.loading import Batch
+from datasets_registry.carrier_rows import CarrierRows
 from datasets_registry.response_measures import get_measure, outcome_measure, shows
 from datasets_registry.term_overlap import term_pattern
 
 EXAMPLES = 3  # rows kept per hypothesis
 WINDOW = 60  # prompt characters either side of a term's match
 RESPONSE_CHARS = 160  # response characters kept
-MAX_ROWS_PER_SOURCE = 10_000  # rows of a source read at most
 CARRIERS = 8  # rows carrying the feature kept per hypothesis (labelled, then 3 picked)
 EXAMPLE_SCHEMA = {
     "feature": pl.String,
@@ -53,10 +48,6 @@ class _Wanted:
     hypotheses: list[tuple[str, float | None]] = field(default_factory=list)
     carriers: list[str] = field(default_factory=list)  # example ids, in mix order
 
-    @property
-    def done(self) -> bool:
-        return len(self.carriers) >= CARRIERS
-
 
 def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
@@ -76,38 +67,30 @@ def prompt_context(prompt: str, pattern: re.Pattern[str] | None) -> str:
     ).strip()
 
 
-def hypothesis_examples(
-    batches: Iterable[Batch], hypotheses: pl.DataFrame, features: Sequence[Feature]
-) -> pl.DataFrame:
-    """Up to ``EXAMPLES`` rows per hypothesis (``EXAMPLE_SCHEMA``), from ``batches`` of the
-    mix (normalised, with ``example_id``)."""
+def example_quotas(hypotheses: pl.DataFrame) -> dict[tuple[str, str], int]:
+    """(source, feature) -> ``CARRIERS``: the rows the examples need from ``read_carriers``."""
+    return {(s, f): CARRIERS for f, s in hypotheses.select("feature", "source").iter_rows()}
+
+
+def hypothesis_examples(read: CarrierRows, hypotheses: pl.DataFrame) -> pl.DataFrame:
+    """Up to ``EXAMPLES`` rows per hypothesis (``EXAMPLE_SCHEMA``), from the carriers ``read``
+    kept (the first ``CARRIERS`` of each hypothesis's source and feature are labelled)."""
     if not hypotheses.height:
         return pl.DataFrame(schema=EXAMPLE_SCHEMA)
-    by_key = {f.key: f for f in features if f.side == "prompt"}
     by_feature: dict[tuple[str, str], _Wanted] = {}
     typical = hypotheses["value_without"] if "value_without" in hypotheses.columns else None
     for i, (feature, mode, source) in enumerate(
         hypotheses.select("feature", "mode", "source").iter_rows()
     ):
-        item = by_feature.setdefault((source, feature), _Wanted(feature))
+        item = by_feature.setdefault(
+            (source, feature),
+            _Wanted(feature, carriers=read.carriers.get((source, feature), [])[:CARRIERS]),
+        )
         item.hypotheses.append((mode, typical[i] if typical is not None else None))
     wanted: dict[str, list[_Wanted]] = defaultdict(list)  # source -> its features
     for (source, _feature), item in by_feature.items():
         wanted[source].append(item)
-    rows: dict[str, dict] = {}  # example id -> the kept row
-    read: dict[str, int] = defaultdict(int)
-    for batch in batches:
-        frame = batch.frame
-        for source, items in wanted.items():
-            open_items = [w for w in items if not w.done]
-            if not open_items or read[source] >= MAX_ROWS_PER_SOURCE:
-                continue
-            part = frame.filter(pl.col("source") == source)
-            part = part.head(MAX_ROWS_PER_SOURCE - read[source])
-            read[source] += part.height
-            _keep_carriers(part, open_items, by_key, rows)
-        if all(w.done or read[s] >= MAX_ROWS_PER_SOURCE for s, ws in wanted.items() for w in ws):
-            break
+    rows = read.rows
     value_of = _labels(wanted, rows)
     out = []
     for source, items in wanted.items():
@@ -160,52 +143,3 @@ def _labels(wanted: dict[str, list[_Wanted]], rows: dict[str, dict]) -> dict[str
             values = get_measure(name).value(answers).to_list()
         value_of[name] = dict(zip(ordered, values, strict=True))
     return value_of
-
-
-def _term_key(text: str) -> str:
-    """A term as plain words: lower case, every run of non-word characters one space (the
-    scan's word boundaries: ``term_regex`` allows any such run between words)."""
-    return re.sub(r"\W+", " ", text.lower()).strip()
-
-
-def _term_hits(rows: pl.DataFrame, terms: Sequence[str]) -> list[set[str]]:
-    """Per row, which of ``terms`` its prompt carries, found in one Aho-Corasick pass over
-    the prompts as plain words (no pass per term, no regex of thousands of words)."""
-    by_pattern: dict[str, list[str]] = defaultdict(list)
-    for term in set(terms):
-        by_pattern[f" {_term_key(term)} "].append(term)
-    words = pl.lit(" ") + pl.col("prompt").str.to_lowercase().str.replace_all(r"\W+", " ") + " "
-    found = rows.select(words.str.extract_many(list(by_pattern), overlapping=True)).to_series()
-    return [
-        {t for m in matches for t in by_pattern[m]} if matches is not None else set()
-        for matches in found
-    ]
-
-
-def _keep_carriers(
-    part: pl.DataFrame, items: list[_Wanted], features: dict[str, Feature], rows: dict[str, dict]
-) -> None:
-    """Give each item the rows of ``part`` that carry its feature, up to ``CARRIERS``."""
-    terms = [w.feature[5:] for w in items if w.feature.startswith("term:")]
-    term_hits = _term_hits(part, terms) if terms else [set()] * part.height
-    catalog = {
-        w.feature: features[w.feature].expr(pl.col("prompt"))
-        for w in items
-        if w.feature in features
-    }
-    flags = part.select(**catalog) if catalog else None
-    by_feature: dict[str, list[_Wanted]] = defaultdict(list)
-    for item in items:
-        by_feature[item.feature].append(item)
-    ids = part["example_id"].to_list()
-    for index, hits in enumerate(term_hits):
-        carried = {f"term:{t}" for t in hits}
-        if flags is not None:
-            carried |= {f for f in catalog if flags[f][index]}
-        for feature in carried:
-            for item in by_feature.get(feature, ()):
-                if not item.done:
-                    item.carriers.append(ids[index])
-                    if ids[index] not in rows:
-                        row = part.row(index, named=True)
-                        rows[ids[index]] = {k: row[k] for k in ("example_id", "prompt", "response")}

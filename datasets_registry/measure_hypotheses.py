@@ -44,7 +44,12 @@ from datasets_registry.hypotheses import (
 from datasets_registry.hypothesis_kind import INCIDENTAL, REQUESTED, KindConfig, similarity
 from datasets_registry.response_measures import FIXED_POINT, ResponseMeasure, measures
 
-MEASURE_COLUMNS = {"measure": pl.String, "value_with": pl.Float64, "value_without": pl.Float64}
+MEASURE_COLUMNS = {
+    "measure": pl.String,
+    "value_with": pl.Float64,
+    "value_without": pl.Float64,
+    "value_matched": pl.Float64,  # set after the scan's read (``matched_length``)
+}
 MEASURE_SCHEMA = (
     HYPOTHESIS_SCHEMA | MEASURE_COLUMNS | {"kind": pl.String, "kind_evidence": pl.String}
 )
@@ -318,13 +323,16 @@ def _frame(
         "measure": [measure.name] * table.height,
         "value_with": value_with,
         "value_without": value_without,
+        "value_matched": np.full(table.height, np.nan),
         "_out_score": out_score,
         "_out_none": out_none,
         "_n_out": n_out,
         "_within": within,
     }
     frame = pl.DataFrame(columns).filter(pl.Series(keep))
-    return frame.with_columns(pl.col("p_mode_given_feature", "p_mode_without").fill_nan(None))
+    return frame.with_columns(
+        pl.col("p_mode_given_feature", "p_mode_without", "value_matched").fill_nan(None)
+    )
 
 
 def _kinds(scored: pl.DataFrame, config: KindConfig) -> tuple[list[str | None], list[str | None]]:

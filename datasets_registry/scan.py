@@ -13,6 +13,7 @@ from datasets_registry.hypotheses import joint_counts, rank_hypotheses
 from datasets_registry.hypothesis_kind import KindConfig, hypothesis_kinds, review_order
 from datasets_registry.keyness import DEFAULT_ALPHA0, keyness
 from datasets_registry.loading import Batch, Mix
+from datasets_registry.matched_length import MatchConfig
 from datasets_registry.measure_hypotheses import (
     IMPLIED_BY_MODES,
     MEASURE_COLUMNS,
@@ -63,6 +64,7 @@ class ScanConfig:
     examples: bool = True  # keyword-in-context rows per hypothesis (a second, bounded read)
     measures: bool = True  # response measures (length, formats, consistency) and their hypotheses
     min_length_ratio: float = 2.0  # a length hypothesis at least halves the answers
+    matched: MatchConfig = field(default_factory=MatchConfig)  # length vs the nearest prompts
     ray_address: str | None = None  # scan on Ray: "local", "auto", "ray://host:10001", ...
     ray_shards: int | None = None  # pieces for Ray [default: 4 per CPU of the cluster]
 

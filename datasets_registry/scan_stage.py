@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import polars as pl
 
+from datasets_registry import matched_length
+from datasets_registry.carrier_rows import read_carriers
 from datasets_registry.features import Feature, catalog, parse_feature_option
-from datasets_registry.hypothesis_examples import hypothesis_examples
+from datasets_registry.hypothesis_examples import example_quotas, hypothesis_examples
+from datasets_registry.hypothesis_kind import review_order
 from datasets_registry.loading import Batch, Mix, MixError, open_mix
 from datasets_registry.scan import SCAN_TABLES, ScanConfig, scan_mix, scan_tables
 from datasets_registry.stats import ScanStats
@@ -95,14 +98,7 @@ def run(config: ScanConfig, store: Store, progress: Progress = NO_PROGRESS) -> S
             with store.finishing(run_id):
                 stats = _count(opened, config, pieces, progress)
                 tables = scan_tables(stats, config)
-                hyps = tables["trigger_hypotheses"] if config.examples else pl.DataFrame()
-                progress(EXAMPLES_LABEL, 0, hyps.height, "keyword in context", "hypotheses")
-                tables["hypothesis_examples"] = hypothesis_examples(
-                    opened.batches(config.batch_rows), hyps, config.features
-                )
-                progress(
-                    EXAMPLES_LABEL, hyps.height, hyps.height, "keyword in context", "hypotheses"
-                )
+                _read_rows(opened, config, tables, progress)
                 with store.transaction():
                     for name in (*SCAN_TABLES, "hypothesis_examples"):
                         store.write(name, tables[name], run_id)
@@ -120,6 +116,32 @@ def run(config: ScanConfig, store: Store, progress: Progress = NO_PROGRESS) -> S
         except MixError as exc:
             raise StageError(str(exc)) from None
     return ScanResult(run_id, tables, len(pieces) if pieces is not None else None)
+
+
+def _read_rows(
+    opened: Mix, config: ScanConfig, tables: dict[str, pl.DataFrame], progress: Progress
+) -> None:
+    """The targeted read after the ranking: length hypotheses matched against the
+    nearest prompts (then ranked anew) and keyword-in-context rows per hypothesis."""
+    hyps = tables["trigger_hypotheses"]
+    matching = config.matched if config.measures else replace(config.matched, enabled=False)
+    quotas = matched_length.quotas(hyps, matching)
+    if config.examples:
+        for key, n in example_quotas(hyps).items():
+            quotas[key] = max(n, quotas.get(key, 0))
+    reference = (
+        matched_length.reference_sizes(tables["scan_sources"]["source"].to_list(), matching)
+        if quotas and not matched_length.targets(hyps).is_empty()
+        else {}
+    )
+    progress(EXAMPLES_LABEL, 0, hyps.height, "keyword in context", "hypotheses")
+    read = read_carriers(opened.batches(config.batch_rows), quotas, config.features, reference)
+    if reference:
+        hyps = review_order(matched_length.match_lengths(hyps, read, config.features, matching))
+        tables["trigger_hypotheses"] = hyps
+    examples = hyps if config.examples else hyps.clear()
+    tables["hypothesis_examples"] = hypothesis_examples(read, examples)
+    progress(EXAMPLES_LABEL, hyps.height, hyps.height, "keyword in context", "hypotheses")
 
 
 def _count(

@@ -256,6 +256,15 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE trigger_hypotheses ADD COLUMN value_without DOUBLE;
         """,
     ),
+    Migration(
+        13,
+        "length hypotheses against the nearest prompts (issue 34): `value_matched` is the "
+        "geometric-mean characters of the answers to the prompts of the same source most "
+        "like the feature's rows that lack it; NULL where not matched",
+        """
+        ALTER TABLE trigger_hypotheses ADD COLUMN value_matched DOUBLE;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -209,6 +209,13 @@ def hypotheses(db: ReportDb, selection: Selection) -> Section | None:
                     "the measure with F: characters (geometric mean) for length, else a rate",
                 ),
                 Col("value_without", "without F", "float", "the same without F"),
+                Col(
+                    "value_matched",
+                    "like prompts",
+                    "float",
+                    "length: the answers to the prompts of the source most like F's rows "
+                    "that lack F (the rest of the prompt explains a length near it)",
+                ),
             ]
             if "measure" in frame.columns and frame["measure"].null_count() < frame.height
             else []
