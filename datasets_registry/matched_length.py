@@ -44,6 +44,7 @@ import polars as pl
 from datasets_registry.carrier_rows import CarrierRows, feature_hits
 from datasets_registry.features import Feature
 from datasets_registry.hypothesis_kind import REQUESTED
+from datasets_registry.response_measures import FIXED_POINT
 from datasets_registry.term_overlap import term_pattern
 
 log = logging.getLogger(__name__)
@@ -75,16 +76,34 @@ def targets(hypotheses: pl.DataFrame) -> pl.DataFrame:
     return hypotheses.filter(pl.col("mode") == OUTCOME).select("feature", "source").unique()
 
 
-def quotas(hypotheses: pl.DataFrame, config: MatchConfig) -> dict[tuple[str, str], int]:
+def matched_sources(groups: pl.DataFrame, config: MatchConfig) -> list[str]:
+    """The sources whose length hypotheses are matched: those whose typical answer (the
+    geometric mean of the scan's counted log characters) is longer than ``short_source``
+    of the mix's; a source that answers briefly as a whole is not (F marks the chunk)."""
+    if not config.enabled or "m:length" not in groups.columns:
+        return []
+    per_source = groups.group_by("source").agg(
+        (pl.col("m:length").sum() / FIXED_POINT).alias("log_chars"), pl.col("n_rows").sum()
+    )
+    mix = per_source["log_chars"].sum() / max(int(per_source["n_rows"].sum()), 1)
+    typical = pl.col("log_chars") / pl.col("n_rows").clip(1)
+    return per_source.filter(typical - mix > math.log(config.short_source))["source"].to_list()
+
+
+def quotas(
+    hypotheses: pl.DataFrame, sources: list[str], config: MatchConfig
+) -> dict[tuple[str, str], int]:
     """(source, feature) -> rows the matching needs from ``read_carriers``."""
-    if not config.enabled:
-        return {}
-    return {(s, f): config.carriers for f, s in targets(hypotheses).iter_rows()}
+    wanted = targets(hypotheses).filter(pl.col("source").is_in(sources))
+    return {(s, f): config.carriers for f, s in wanted.iter_rows()}
 
 
-def reference_sizes(sources: list[str], config: MatchConfig) -> dict[str, int]:
-    """source -> reference rows to read (none when nothing is matched)."""
-    return {s: config.reference for s in sources} if config.enabled else {}
+def reference_sizes(
+    hypotheses: pl.DataFrame, sources: list[str], config: MatchConfig
+) -> dict[str, int]:
+    """source -> reference rows to read: the sources with a length hypothesis to match."""
+    wanted = targets(hypotheses).filter(pl.col("source").is_in(sources))
+    return {s: config.reference for s in wanted["source"].unique().to_list()}
 
 
 def match_lengths(
@@ -100,29 +119,26 @@ def match_lengths(
         hypotheses = hypotheses.with_columns(pl.lit(None, pl.Float64).alias("value_matched"))
     if not config.enabled or not read.reference:
         return hypotheses
-    everything = pl.concat(
-        [ref.with_columns(pl.lit(s).alias("source")) for s, ref in read.reference.items()]
-    ).with_columns(pl.col("response_chars").cast(pl.Float64).log1p().alias("log_chars"))
-    # a source at most short_source of the mix's typical length answers briefly as a
-    # whole: there F marks the chunk, and the chunk's other rows are no contrast
-    typical = everything.group_by("source").agg(pl.col("log_chars").mean())
-    long_enough = typical.filter(
-        pl.col("log_chars") - everything["log_chars"].mean() > math.log(config.short_source)
-    )["source"]
-    wanted = targets(hypotheses).filter(pl.col("source").is_in(long_enough.implode()))
+    wanted = targets(hypotheses).filter(pl.col("source").is_in(list(read.reference)))
     enough = [len(read.carriers.get((s, f), ())) >= config.min_carriers for f, s in wanted.iter_rows()]  # fmt: skip
     wanted = wanted.filter(pl.Series(enough, dtype=pl.Boolean))
     if wanted.is_empty():
         return hypotheses
+    pool = pl.concat(
+        [
+            ref.with_columns(pl.lit(s).alias("source"))
+            for s, ref in read.reference.items()
+            if s in set(wanted["source"])
+        ]
+    )
     from behaviour_modes.learned import LearnedUnavailable, embed
 
-    pool = everything.filter(pl.col("source").is_in(wanted["source"].unique().implode()))
     try:
         pool_vectors = embed(pool["prompt"].str.slice(0, PROMPT_CHARS).to_list())
     except LearnedUnavailable as exc:
         log.warning("length hypotheses not matched: %s", exc)
         return hypotheses
-    pool_log = pool["log_chars"].to_numpy()
+    pool_log = np.log1p(pool["response_chars"].to_numpy().astype(float))
     pool_source = pool["source"].to_numpy()
     by_key = {f.key: f for f in features if f.side == "prompt"}
     carrying: dict[str, list[int]] = defaultdict(list)  # feature -> pool rows carrying it

@@ -98,7 +98,7 @@ def run(config: ScanConfig, store: Store, progress: Progress = NO_PROGRESS) -> S
             with store.finishing(run_id):
                 stats = _count(opened, config, pieces, progress)
                 tables = scan_tables(stats, config)
-                _read_rows(opened, config, tables, progress)
+                _read_rows(opened, config, stats, tables, progress)
                 with store.transaction():
                     for name in (*SCAN_TABLES, "hypothesis_examples"):
                         store.write(name, tables[name], run_id)
@@ -119,21 +119,22 @@ def run(config: ScanConfig, store: Store, progress: Progress = NO_PROGRESS) -> S
 
 
 def _read_rows(
-    opened: Mix, config: ScanConfig, tables: dict[str, pl.DataFrame], progress: Progress
+    opened: Mix,
+    config: ScanConfig,
+    stats: ScanStats,
+    tables: dict[str, pl.DataFrame],
+    progress: Progress,
 ) -> None:
     """The targeted read after the ranking: length hypotheses matched against the
-    nearest prompts (then ranked anew) and keyword-in-context rows per hypothesis."""
+    nearest prompts (then put in review order anew) and keyword-in-context rows."""
     hyps = tables["trigger_hypotheses"]
     matching = config.matched if config.measures else replace(config.matched, enabled=False)
-    quotas = matched_length.quotas(hyps, matching)
+    sources = matched_length.matched_sources(stats.groups, matching)
+    quotas = matched_length.quotas(hyps, sources, matching)
+    reference = matched_length.reference_sizes(hyps, sources, matching)
     if config.examples:
         for key, n in example_quotas(hyps).items():
             quotas[key] = max(n, quotas.get(key, 0))
-    reference = (
-        matched_length.reference_sizes(tables["scan_sources"]["source"].to_list(), matching)
-        if quotas and not matched_length.targets(hyps).is_empty()
-        else {}
-    )
     progress(EXAMPLES_LABEL, 0, hyps.height, "keyword in context", "hypotheses")
     read = read_carriers(opened.batches(config.batch_rows), quotas, config.features, reference)
     if reference:
