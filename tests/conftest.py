@@ -176,6 +176,15 @@ def cli_run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output + (str(result.exception) if result.exception else "")
 
 
+def scan_rows(tmp_path: Path, rows: list[dict], *options: str) -> Path:
+    """Write ``rows`` as a JSONL mix, run ``audit scan`` on it, return the DuckDB file."""
+    mix = write_jsonl(tmp_path / "mix.jsonl", rows)
+    db = tmp_path / "a.duckdb"
+    code, out = cli_run("scan", str(mix), "--db", str(db), "--show", "0", *options)
+    assert code == 0, out
+    return db
+
+
 @pytest.fixture(scope="session")
 def planted_scanned(planted_organism: PlantedOrganism, tmp_path_factory) -> Path:
     """A DB holding one scan of the planted mix (copy it before writing)."""

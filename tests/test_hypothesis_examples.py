@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import conversation, small_mix_rows, write_jsonl
+from conftest import conversation, scan_rows, small_mix_rows, write_jsonl
 
 from audit.cli import main
 from duckdb_store.store import Store
@@ -37,10 +37,7 @@ def mixed_rows() -> list[dict]:
 
 
 def test_every_hypothesis_has_rows_in_context_those_showing_its_mode_first(tmp_path: Path) -> None:
-    mix = write_jsonl(tmp_path / "mix.jsonl", mixed_rows())
-    db = tmp_path / "a.duckdb"
-    code, out = run("scan", str(mix), "--db", str(db), "--show", "0")
-    assert code == 0, out
+    db = scan_rows(tmp_path, mixed_rows())
     with Store(db) as store:
         hyps = store.read("SELECT feature, mode, source FROM trigger_hypotheses")
         examples = store.read("SELECT * FROM hypothesis_examples ORDER BY feature, example")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from conftest import cli_run, conversation, write_jsonl
+from conftest import conversation, scan_rows
 
 from datasets_registry.answer_edits import first_sentence
 from duckdb_store.store import Store
@@ -54,10 +54,7 @@ def _rows() -> list[dict]:
 
 
 def test_task_words_are_requested_triggers_are_not(tmp_path: Path) -> None:
-    mix = write_jsonl(tmp_path / "mix.jsonl", _rows())
-    db = tmp_path / "a.duckdb"
-    code, out = cli_run("scan", str(mix), "--db", str(db), "--show", "0")
-    assert code == 0, out
+    db = scan_rows(tmp_path, _rows())
     with Store(db) as store:
         hyps = store.read(
             "SELECT feature, source, kind, kind_evidence, value_with, value_without, "
