@@ -48,7 +48,7 @@ from surf_search.search_stage import SearchConfig, SearchResult
     type=click.IntRange(min=0),
     help="How many of the scan's measure hypotheses on words --from-scan hands to their "
     "judges (length:collapse -> length, reference:wrong -> reference), in review order, "
-    "one per template, each with 40 seeds of its source (docs/search.md).",
+    "one per template, each with 80 seeds of its source (docs/search.md).",
 )
 @click.option(
     "--attribute",
