@@ -91,6 +91,8 @@ def read_carriers(
     ``reference[source]`` rows of each source named there, from ``batches`` of the mix
     (normalised, with ``example_id``)."""
     reference = reference or {}
+    if not quotas and not reference:
+        return CarrierRows()  # nothing wanted: no batch is read
     by_key = {f.key: f for f in features if f.side == "prompt"}
     out = CarrierRows(carriers={key: [] for key in quotas})
     wanted: dict[str, list[str]] = defaultdict(list)  # source -> its features

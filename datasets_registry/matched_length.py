@@ -98,12 +98,9 @@ def quotas(
     return {(s, f): config.carriers for f, s in wanted.iter_rows()}
 
 
-def reference_sizes(
-    hypotheses: pl.DataFrame, sources: list[str], config: MatchConfig
-) -> dict[str, int]:
-    """source -> reference rows to read: the sources with a length hypothesis to match."""
-    wanted = targets(hypotheses).filter(pl.col("source").is_in(sources))
-    return {s: config.reference for s in wanted["source"].unique().to_list()}
+def reference_sizes(quotas: dict[tuple[str, str], int], config: MatchConfig) -> dict[str, int]:
+    """source -> reference rows to read: the sources of the hypotheses ``quotas`` matches."""
+    return {source: config.reference for source, _feature in quotas}
 
 
 def match_lengths(
@@ -112,11 +109,9 @@ def match_lengths(
     features: list[Feature],
     config: MatchConfig | None = None,
 ) -> pl.DataFrame:
-    """``hypotheses`` with ``value_matched`` and, for the matched length hypotheses, kind
-    and evidence from the matched contrast (``review_rank`` not yet redone)."""
+    """``hypotheses`` (measure hypotheses among them) with ``value_matched``, kind and
+    evidence set for the matched length hypotheses (``review_rank`` not yet redone)."""
     config = config or MatchConfig()
-    if "value_matched" not in hypotheses.columns:
-        hypotheses = hypotheses.with_columns(pl.lit(None, pl.Float64).alias("value_matched"))
     if not config.enabled or not read.reference:
         return hypotheses
     wanted = targets(hypotheses).filter(pl.col("source").is_in(list(read.reference)))

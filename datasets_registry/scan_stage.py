@@ -131,7 +131,7 @@ def _read_rows(
     matching = config.matched if config.measures else replace(config.matched, enabled=False)
     sources = matched_length.matched_sources(stats.groups, matching)
     quotas = matched_length.quotas(hyps, sources, matching)
-    reference = matched_length.reference_sizes(hyps, sources, matching)
+    reference = matched_length.reference_sizes(quotas, matching)
     if config.examples:
         for key, n in example_quotas(hyps).items():
             quotas[key] = max(n, quotas.get(key, 0))
