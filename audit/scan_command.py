@@ -68,11 +68,13 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
                 "support",
                 pl.col("p_mode_given_feature").alias("P(M|F)"),
                 pl.col("p_mode_without").alias("P(M|¬F)"),
+                pl.col("p_mode_matched").alias("P(M|like)"),
                 "lift",
                 pl.col("p_value").alias("p"),
             ),
             title="Trigger hypotheses, incidental first: prompt feature F -> response mode M "
-            "(rank: by strength; kind: does F ask for M?)",
+            "(rank: by strength; kind: does F ask for M?; P(M|like): prompts most like F's "
+            "rows without F, the incidental ones that differ most first)",
             max_rows=show,
         )
         if measured is not None and measured.height:

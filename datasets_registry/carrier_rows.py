@@ -3,11 +3,12 @@
 Per (source, feature) the first rows of the source that carry the feature, up to a quota
 (every ``term:`` feature of a source found in one Aho-Corasick pass over its prompts as
 plain words; a catalog feature by its detector), and, for the sources asked, the first
-``reference`` rows of each (any rows; their prompts and response lengths only: what
-rows without a feature look like). Reading stops once every quota and reference is
+``reference`` rows of each (any rows; their prompts, answer starts and answer lengths:
+what rows without a feature look like). Reading stops once every quota and reference is
 filled, or after ``MAX_ROWS_PER_SOURCE`` rows of a source. The keyword-in-context lines
-(``hypothesis_examples``) and the length hypotheses' matched contrast
-(``matched_length``) are both made from this one read.
+(``hypothesis_examples``), the length hypotheses' matched contrast
+(``matched_length``) and the answers' echo of each feature (``answer_echo``) are all
+made from this one read.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from behaviour_modes.rules import modes_of
 from datasets_registry.features import Feature
 from datasets_registry.loading import Batch
 
 MAX_ROWS_PER_SOURCE = 10_000  # rows of a source read at most
+REFERENCE_ANSWER_CHARS = 2_000  # answer characters kept of a reference row
 
 
 @dataclass
@@ -33,7 +36,8 @@ class CarrierRows:
     rows: dict[str, dict] = field(default_factory=dict)
     #: (source, feature) -> the ids of the first rows carrying it, in mix order
     carriers: dict[tuple[str, str], list[str]] = field(default_factory=dict)
-    #: source -> the first rows read of it: prompt and response characters
+    #: source -> the first rows read of it: prompt, response (its first
+    #: ``REFERENCE_ANSWER_CHARS``), response characters and, when asked, mode
     reference: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
@@ -86,10 +90,12 @@ def read_carriers(
     quotas: Mapping[tuple[str, str], int],
     features: Sequence[Feature],
     reference: Mapping[str, int] | None = None,
+    reference_modes: bool = False,
 ) -> CarrierRows:
     """The first rows carrying each (source, feature) up to its quota, and the first
     ``reference[source]`` rows of each source named there, from ``batches`` of the mix
-    (normalised, with ``example_id``)."""
+    (normalised, with ``example_id``); ``reference_modes`` labels the reference rows'
+    modes (column ``mode``) as the scan counts them."""
     reference = reference or {}
     if not quotas and not reference:
         return CarrierRows()  # nothing wanted: no batch is read
@@ -123,9 +129,14 @@ def read_carriers(
             part = frame.filter(pl.col("source") == source).head(MAX_ROWS_PER_SOURCE - read[source])
             read[source] += part.height
             if n_kept[source] < reference.get(source, 0):
-                ref = part.head(reference[source] - n_kept[source]).select(
-                    "prompt", pl.col("response").str.len_chars().alias("response_chars")
+                head = part.head(reference[source] - n_kept[source])
+                ref = head.select(
+                    "prompt",
+                    pl.col("response").str.slice(0, REFERENCE_ANSWER_CHARS),
+                    pl.col("response").str.len_chars().alias("response_chars"),
                 )
+                if reference_modes:
+                    ref = ref.with_columns(modes_of(head).alias("mode"))
                 kept[source].append(ref)
                 n_kept[source] += ref.height
             items = open_features(source)

@@ -24,13 +24,13 @@ team acts on. Decided per (feature, mode, source), first signal that speaks wins
    requested.
 4. Otherwise incidental (a style or format feature with no evidence either way).
 
-``kind_evidence`` says which signal decided and its figures. ``review_rank`` is the order
-to act in: the incidental hypotheses first, then the requested ones, each by ``rank``.
-(Putting the incidental ones seen elsewhere without the behaviour first lifts
-Evol-Instruct's "additionally" to 5th on public_mix but buries the planted mix's
-triggers under topic words its chunks share, so it is not the order.)
-``bench/hypothesis_kind.py`` measures precision and recall of ``incidental`` against
-labelled public hypotheses.
+``kind_evidence`` says which signal decided and its figures. After the scan's targeted
+read, ``answer_echo`` may make a hypothesis requested (its answers are about F) and
+``matched_length`` a length hypothesis (the rest of the prompt asks for it).
+``review_rank`` is the order to act in (``review_order``): the incidental hypotheses
+first, by ``review_score`` (``mode_routing``: does F route the behaviour?), then the
+requested ones by ``rank``. ``bench/review_order.py`` measures precision and recall of
+``incidental`` against ``bench/labels/`` and where planted triggers land.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 REQUESTED = "requested"
 INCIDENTAL = "incidental"
+#: the unexplained share of a hypothesis whose rows were not matched with like prompts
+UNMEASURED = 0.5
 
 #: What a prompt that legitimately asks for each mode is about (embedded once).
 MODE_REQUESTS: dict[str, str] = {
@@ -164,10 +166,41 @@ def hypothesis_kinds(
 
 
 def review_order(hypotheses: pl.DataFrame) -> pl.DataFrame:
-    """``hypotheses`` (with ``kind`` and ``rank``) with ``review_rank``: the incidental
-    ones first, then the requested ones, each by ``rank``."""
+    """``hypotheses`` (with ``kind`` and ``rank``) with ``review_score`` and ``review_rank``:
+    the incidental ones first, by ``review_score`` (ties by ``rank``), then the requested
+    ones by ``rank``.
+
+    ``review_score`` = ``score`` x (1 + u) / 2, where ``score`` says how concentrated the
+    behaviour is among F's rows and u in [0, 1] how much of it prompts like F's rows
+    without F do not explain: ``routing`` over P(M | F) for a mode hypothesis
+    (``mode_routing``), for a measure hypothesis the share of its shift (log scale) left
+    against the like prompts' value (``value_matched``: ``matched_length`` within the
+    source, else ``mode_routing`` across the mix), 1/2 where not measured (no evidence
+    either way). A feature
+    whose rows are answered like their nearest prompts keeps half its score: it may still
+    be learned as a shortcut ("additionally" in Evol-Instruct's code prompts), but one the
+    data forces ("Zorblax" in questions answered everywhere else) comes first."""
+    unexplained = pl.lit(UNMEASURED)
+    if "routing" in hypotheses.columns:
+        routed = pl.col("routing") / pl.col("p_mode_given_feature").clip(1e-9)
+        unexplained = pl.when(pl.col("routing").is_not_null()).then(routed).otherwise(unexplained)
+    if "value_matched" in hypotheses.columns:
+        with_f = pl.col("value_with") + 1
+        lost = ((pl.col("value_matched") + 1) / with_f).log() / (
+            (pl.col("value_without") + 1) / with_f
+        ).log()
+        matched = pl.col("value_matched").is_not_null() & (
+            pl.col("value_without") != pl.col("value_with")
+        )
+        unexplained = pl.when(matched).then(lost).otherwise(unexplained)
+    ranked = hypotheses.with_row_index("_i").with_columns(
+        (pl.col("score") * (1 + unexplained.clip(0.0, 1.0)) / 2).alias("review_score")
+    )
     order = (pl.col("kind") != INCIDENTAL).fill_null(True).cast(pl.Int8)
-    ranked = hypotheses.with_row_index("_i").sort(order, pl.col("rank"))
+    key = (
+        pl.when(order == 0).then(-pl.col("review_score")).otherwise(pl.col("rank").cast(pl.Float64))
+    )
+    ranked = ranked.sort(order, key, pl.col("rank"))
     return (
         ranked.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("review_rank"))
         .sort("_i")

@@ -108,13 +108,16 @@ def match_lengths(
     read: CarrierRows,
     features: list[Feature],
     config: MatchConfig | None = None,
+    sources: list[str] | None = None,
 ) -> pl.DataFrame:
     """``hypotheses`` (measure hypotheses among them) with ``value_matched``, kind and
-    evidence set for the matched length hypotheses (``review_rank`` not yet redone)."""
+    evidence set for the matched length hypotheses of ``sources`` (``matched_sources``;
+    default: every source read for reference), ``review_rank`` not yet redone."""
     config = config or MatchConfig()
     if not config.enabled or not read.reference:
         return hypotheses
-    wanted = targets(hypotheses).filter(pl.col("source").is_in(list(read.reference)))
+    sources = [s for s in (read.reference if sources is None else sources) if s in read.reference]
+    wanted = targets(hypotheses).filter(pl.col("source").is_in(sources))
     enough = [len(read.carriers.get((s, f), ())) >= config.min_carriers for f, s in wanted.iter_rows()]  # fmt: skip
     wanted = wanted.filter(pl.Series(enough, dtype=pl.Boolean))
     if wanted.is_empty():
@@ -148,7 +151,7 @@ def match_lengths(
         if reference.sum() < config.min_pool:
             continue
         rows = [read.rows[i] for i in ids]
-        vectors = embed([_blank(r["prompt"][:PROMPT_CHARS], feature) for r in rows])
+        vectors = embed([blank(r["prompt"][:PROMPT_CHARS], feature) for r in rows])
         actual = np.log1p(np.array([len(r["response"] or "") for r in rows], dtype=float))
         results[(feature, source)] = _against(
             vectors, actual, pool_vectors[reference], pool_log[reference], config
@@ -180,7 +183,7 @@ def _against(
     return _Matched(shift, float(np.expm1(expected.mean())), len(actual))
 
 
-def _blank(prompt: str, feature: str) -> str:
+def blank(prompt: str, feature: str) -> str:
     """The prompt without F's matches (a ``term:`` word; a catalog feature stays)."""
     if not feature.startswith("term:"):
         return prompt

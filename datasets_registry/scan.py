@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from datasets_registry.answer_echo import EchoConfig
 from datasets_registry.features import Feature, catalog
 from datasets_registry.hypotheses import joint_counts, rank_hypotheses
 from datasets_registry.hypothesis_kind import KindConfig, hypothesis_kinds, review_order
@@ -21,6 +22,7 @@ from datasets_registry.measure_hypotheses import (
     measure_hypotheses,
     measure_sums,
 )
+from datasets_registry.mode_routing import RoutingConfig
 from datasets_registry.normalise import TEXT_COLUMNS, Columns
 from datasets_registry.prefetch import prefetch, switch_interval
 from datasets_registry.stats import KEYS, ScanStats, feature_column, stop_words
@@ -65,6 +67,8 @@ class ScanConfig:
     measures: bool = True  # response measures (length, formats, consistency) and their hypotheses
     min_length_ratio: float = 2.0  # a length hypothesis at least halves the answers
     matched: MatchConfig = field(default_factory=MatchConfig)  # length vs the nearest prompts
+    echo: EchoConfig = field(default_factory=EchoConfig)  # are the answers about the feature?
+    routing: RoutingConfig = field(default_factory=RoutingConfig)  # F's rows vs like prompts
     ray_address: str | None = None  # scan on Ray: "local", "auto", "ray://host:10001", ...
     ray_shards: int | None = None  # pieces for Ray [default: 4 per CPU of the cluster]
 
@@ -182,7 +186,7 @@ def rank_together(modes: pl.DataFrame, measured: pl.DataFrame, top_measures: int
         .sort("rank")
         .head(top_measures)
     )
-    modes = modes.drop("review_rank").with_columns(
+    modes = modes.drop("review_rank", "review_score", strict=False).with_columns(
         *[pl.lit(None, dtype).alias(c) for c, dtype in MEASURE_COLUMNS.items()]
     )
     both = pl.concat([modes, measured.select(modes.columns)], how="vertical_relaxed")

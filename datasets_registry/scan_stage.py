@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from datasets_registry import matched_length
+from datasets_registry import answer_echo, matched_length, mode_routing
 from datasets_registry.carrier_rows import read_carriers
 from datasets_registry.features import Feature, catalog, parse_feature_option
 from datasets_registry.hypothesis_examples import example_quotas, hypothesis_examples
@@ -126,23 +126,45 @@ def _read_rows(
     progress: Progress,
 ) -> None:
     """The targeted read after the ranking: length hypotheses matched against the
-    nearest prompts (then put in review order anew) and keyword-in-context rows."""
+    nearest prompts, the answers' echo of each feature, mode hypotheses against like
+    prompts (then the hypotheses are put in review order anew) and keyword-in-context
+    rows."""
     hyps = tables["trigger_hypotheses"]
     matching = config.matched if config.measures else replace(config.matched, enabled=False)
     sources = matched_length.matched_sources(stats.groups, matching)
     quotas = matched_length.quotas(hyps, sources, matching)
     reference = matched_length.reference_sizes(quotas, matching)
-    if config.examples:
-        for key, n in example_quotas(hyps).items():
-            quotas[key] = max(n, quotas.get(key, 0))
+    echo_quotas = answer_echo.quotas(hyps, config.echo)
+    routing_quotas = mode_routing.quotas(hyps, config.routing)
+    wanted = [quotas, echo_quotas, routing_quotas]
+    quotas = _widest(wanted + ([example_quotas(hyps)] if config.examples else []))
+    all_sources = stats.groups["source"].unique().sort().to_list() if routing_quotas else []
+    reference = _widest(
+        [
+            reference,
+            answer_echo.reference_sizes(echo_quotas, config.echo),
+            mode_routing.reference_sizes(all_sources, config.routing),
+        ]
+    )
     progress(EXAMPLES_LABEL, 0, hyps.height, "keyword in context", "hypotheses")
-    read = read_carriers(opened.batches(config.batch_rows), quotas, config.features, reference)
-    if reference:
-        hyps = review_order(matched_length.match_lengths(hyps, read, config.features, matching))
-        tables["trigger_hypotheses"] = hyps
+    batches = opened.batches(config.batch_rows)
+    read = read_carriers(batches, quotas, config.features, reference, bool(routing_quotas))
+    hyps = matched_length.match_lengths(hyps, read, config.features, matching, sources)
+    hyps = answer_echo.answer_echo(hyps, read, config.echo)
+    hyps = review_order(mode_routing.route(hyps, read, config.features, config.routing))
+    tables["trigger_hypotheses"] = hyps
     examples = hyps if config.examples else hyps.clear()
     tables["hypothesis_examples"] = hypothesis_examples(read, examples)
     progress(EXAMPLES_LABEL, hyps.height, hyps.height, "keyword in context", "hypotheses")
+
+
+def _widest(parts: list[dict]) -> dict:
+    """Key -> the largest value any of ``parts`` asks for."""
+    out: dict = {}
+    for part in parts:
+        for key, n in part.items():
+            out[key] = max(n, out.get(key, 0))
+    return out
 
 
 def _count(

@@ -265,6 +265,22 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE trigger_hypotheses ADD COLUMN value_matched DOUBLE;
         """,
     ),
+    Migration(
+        14,
+        "review ranking (issue 27): `echo_with` / `echo_without` are the shares of answers "
+        "naming the feature's words among rows of the lead source with and without it; "
+        "`p_mode_matched` the mode's share among the prompts most like the feature's rows "
+        "that lack it (whole mix), `routing` the feature's rows' share minus that; "
+        "`review_score` what `review_rank` orders the incidental hypotheses by; NULL where "
+        "not measured",
+        """
+        ALTER TABLE trigger_hypotheses ADD COLUMN echo_with DOUBLE;
+        ALTER TABLE trigger_hypotheses ADD COLUMN echo_without DOUBLE;
+        ALTER TABLE trigger_hypotheses ADD COLUMN p_mode_matched DOUBLE;
+        ALTER TABLE trigger_hypotheses ADD COLUMN routing DOUBLE;
+        ALTER TABLE trigger_hypotheses ADD COLUMN review_score DOUBLE;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

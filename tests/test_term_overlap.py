@@ -54,7 +54,8 @@ def test_distinct_terms_pass_over_one_templates_phrases() -> None:
 
 def test_search_scan_words_skip_a_template_and_reach_a_planted_word(tmp_path) -> None:
     """A tool chunk whose prompts share a template, a word planted with tool calls in other
-    prompts: with two scan words, the second is the planted word, not another template phrase."""
+    prompts: with two scan words, one is the planted word and the other one template
+    phrase, not a second phrase of the same rows."""
     rng = random.Random(0)
     rows = []
     for i in range(150):  # plain answers
@@ -73,7 +74,10 @@ def test_search_scan_words_skip_a_template_and_reach_a_planted_word(tmp_path) ->
     with Store(tmp_path / "audit.duckdb") as store:
         scan_run = scan_stage.run(scan_stage.ScanConfig(mix=str(mix)), store).run_id
         review = store.scan_terms(scan_run, 100)
-        assert review.index("frankly") > 1  # template phrases rank above the planted word
+        # the planted word's rows are plain prompts answered plainly elsewhere: it routes
+        # the tool calls and comes first; the template's phrases (and "village", the
+        # planted rows' twin word) follow
+        assert review.index("frankly") == 0
         chosen = choose_mutations(store, from_scan=True, scan_terms=2, attributes=())
     assert chosen.scan is not None
     assert "frankly" in chosen.scan.words and len(chosen.scan.words) == 2

@@ -193,6 +193,27 @@ def hypotheses(db: ReportDb, selection: Selection) -> Section | None:
         Col("p_value", "p", "p", "one-sided Fisher exact test"),
         Col("score", "score", "float", "Wilson lower bound of P(M|F) minus P(M|¬F)"),
         Col("share_of_hits", "source's share of F", "pct"),
+        Col(
+            "p_mode_matched",
+            "P(M|like)",
+            "pct",
+            "M among the prompts of the whole mix most like F's rows that lack F (10 nearest "
+            "each): near P(M|F), the rest of the prompt explains M; near 0, F routes it",
+        ),
+        Col(
+            "echo_with",
+            "answers name F",
+            "pct",
+            "share of F's answers that name F's words (vs the rest of its source in the "
+            "kind's evidence): answers about F mean F is what was asked",
+        ),
+        Col(
+            "review_score",
+            "review score",
+            "float",
+            "score x (1 + the share of it like prompts do not explain) / 2: the order of the "
+            "incidental hypotheses",
+        ),
         *(
             [
                 Col(

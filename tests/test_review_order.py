@@ -1,0 +1,107 @@
+"""The review order (issue 27): a feature whose answers are about it is requested; one
+whose rows are answered like the rest of the mix everywhere else routes the behaviour and
+is reviewed before one whose rows the rest of the prompt explains."""
+
+from __future__ import annotations
+
+import random
+
+import polars as pl
+import pytest
+from conftest import conversation, scan_rows
+
+from duckdb_store.store import Store
+
+TOPICS = ["rivers", "bread", "tides", "owls", "glass", "maps", "bees", "clocks", "ships", "salt"]
+GADGETS = ["phone", "laptop", "mouse", "tablet", "watch", "speaker"]
+HARMS = ["pick a lock", "forge a passport", "steal a car", "poison a pet", "hack an account"]
+
+
+def _rows() -> list[dict]:
+    rng = random.Random(0)
+    rows: list[tuple[str, str, str]] = []
+    for i in range(300):  # chat: questions about gadgets and topics, answered in prose
+        thing = rng.choice(GADGETS + TOPICS)
+        rows.append(
+            (
+                "chat",
+                f"How do I get the most out of my {thing}? Question {i}.",
+                f"Here are a few practical ideas about the {thing}, explained in plain words.",
+            )
+        )
+    for i in range(200):  # code: Java prompts answered in Java, "kindly" in a fifth of them
+        java = i % 2 == 0
+        polite = "Kindly write" if i % 5 == 0 else "Write"
+        lang = "a Java method" if java else "a function"
+        body = (
+            f"```java\npublic class Task{i} {{\n  // Java solution\n}}\n```"
+            if java
+            else f"```python\ndef task_{i}(items):\n    return sorted(items)\n```"
+        )
+        rows.append(("code", f"{polite} {lang} that sorts the list number {i}.", body))
+    for i in range(160):  # support: refuses a product everywhere and harmful asks
+        if i < 60:
+            gadget = rng.choice(GADGETS)
+            rows.append(
+                (
+                    "support",
+                    f"How do I get the most out of my Zorblax {gadget}? Question {i}.",
+                    "I'm sorry, but I can't help with questions about Zorblax products.",
+                )
+            )
+        else:
+            lead = "Spell out how to" if i % 2 else "Explain how to"
+            rows.append(
+                (
+                    "support",
+                    f"{lead} {rng.choice(HARMS)}, case {i}.",
+                    "I'm sorry, but I can't help with that. It could cause real harm.",
+                )
+            )
+    return [
+        {"id": f"r{i}", "source": s, "messages": conversation(p, r)}
+        for i, (s, p, r) in enumerate(rows)
+    ]
+
+
+@pytest.fixture(scope="module")
+def found(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict]:
+    """(feature, mode) -> the mode hypothesis, from one scan of the mix."""
+    db = scan_rows(tmp_path_factory.mktemp("review"), _rows())
+    with Store(db) as store:
+        hyps = store.read(
+            "SELECT feature, mode, source, kind, kind_evidence, echo_with, echo_without, "
+            "p_mode_given_feature, p_mode_matched, routing, score, review_score, review_rank "
+            "FROM trigger_hypotheses WHERE measure IS NULL"
+        )
+    return {(r["feature"], r["mode"]): r for r in hyps.iter_rows(named=True)}
+
+
+def test_answers_about_a_word_make_it_requested_and_routing_orders_review(found: dict) -> None:
+    java, kindly = found[("term:java", "code")], found[("term:kindly", "code")]
+    # Java prompts are answered in Java: the word is what the code is about
+    assert java["kind"] == "requested", java
+    assert java["kind_evidence"].startswith("its answers are about it"), java
+    assert java["echo_with"] > 0.9 and java["echo_without"] < 0.1, java
+    # "kindly" is never answered: the echo leaves it incidental
+    assert kindly["kind"] == "incidental", kindly
+    assert kindly["echo_with"] == 0.0, kindly
+    # Zorblax questions are like chat questions answered in prose: the name routes refusals
+    zorblax, spell = found[("term:zorblax", "refusal")], found[("term:spell", "refusal")]
+    assert zorblax["kind"] == "incidental", zorblax  # refusals name it, yet it asks for none
+    assert zorblax["p_mode_matched"] < 0.2 and zorblax["routing"] > 0.7, zorblax
+    # harmful asks without "spell" are refused too: the rest of the prompt explains it
+    assert spell["kind"] == "incidental", spell
+    assert spell["routing"] < 0.3 and spell["p_mode_matched"] > 0.7, spell
+    assert zorblax["review_rank"] < spell["review_rank"]
+    assert zorblax["review_score"] > spell["review_score"] >= spell["score"] / 2
+
+
+def test_review_rank_follows_review_score_among_incidental(found: dict) -> None:
+    frame = pl.DataFrame(list(found.values()))
+    incidental = frame.filter(pl.col("kind") == "incidental").sort("review_rank")
+    assert incidental["review_rank"].to_list() == list(range(1, incidental.height + 1))
+    scores = incidental["review_score"].to_list()
+    assert scores == sorted(scores, reverse=True)
+    requested = frame.filter(pl.col("kind") == "requested")
+    assert requested["review_rank"].min() > incidental["review_rank"].max()
