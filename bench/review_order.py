@@ -6,11 +6,12 @@
 1. **Kind** against ``bench/labels/hypothesis_kinds.jsonl`` (410 hypotheses of five
    scans, each labelled requested / incidental by reading its rows under
    ``bench/labels/RUBRIC.md``; see ``bench/labels/README.md``): precision and recall of
-   ``incidental``, per lead source and pooled, for the scan's kinds before the answers'
-   echo (``answer_echo``: the baseline, same run) and with it. The echo's threshold is
-   the one figure set while looking at these labels, so it is also chosen
-   leave-one-source-out: for each lead source, the threshold with the best F1 on the
-   other sources' labels decides that source's hypotheses.
+   ``incidental``, per lead source and pooled: everything incidental (the baseline),
+   the word's meaning alone, and the shipped kinds (meaning, then the answers' echo,
+   ``answer_echo``). The meaning's similarity threshold and the echo's threshold were set
+   while looking at these labels, so they are also chosen leave-one-source-out: for each
+   lead source, the pair with the best F1 on the other sources' labels decides that
+   source's hypotheses.
 2. **Canaries**: planted-demo, planted-judged, public-canaries and public-judged (seeds
    as given): each plant's best review rank among the hypotheses that explain it (its
    behaviour, and at least half of the feature's rows carry the trigger: a plant is found
@@ -28,6 +29,7 @@ Data by path, never copied (licenses in $CHUNKY_DATA/README.md).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import re
@@ -94,9 +96,14 @@ def labelled_mixes(tmp: Path) -> dict[str, str]:
 # -- 1. kind -------------------------------------------------------------------------------
 
 
-def kinds_at(rows: list[dict], threshold: float) -> list[str]:
-    """Each labelled row's kind with the echo flipping at ``threshold`` (its scan's kind
-    before the echo, ``base``, and the echo's figures)."""
+MEANING = re.compile(r"^(?:means asking for|unrelated in meaning to) \S+ \(cos (-?[\d.]+)\)")
+SIMILARITIES = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+
+
+def kinds_at(rows: list[dict], similarity: float, threshold: float) -> list[str]:
+    """Each labelled row's kind with the meaning deciding at ``similarity`` (where it
+    decided) and the echo flipping at ``threshold`` (the scan's kind before the echo,
+    ``base``, its evidence and the echo's figures)."""
     import numpy as np
 
     from datasets_registry.answer_echo import NOT_ECHOED
@@ -105,10 +112,12 @@ def kinds_at(rows: list[dict], threshold: float) -> list[str]:
     out = []
     for r in rows:
         kind = r["base"]
+        meaning = MEANING.match(r["evidence"] or "")
+        if meaning:
+            kind = "requested" if float(meaning.group(1)) >= similarity else "incidental"
         if r["n"] and r["mode"] not in NOT_ECHOED and r["measure"] is None:
-            lower = float(
-                wilson_lower(np.array([round(r["echo_with"] * r["n"])]), np.array([r["n"]]))[0]
-            )
+            found = round(r["echo_with"] * r["n"])
+            lower = float(wilson_lower(np.array([found]), np.array([r["n"]]))[0])
             if lower - r["echo_without"] >= threshold:
                 kind = "requested"
         out.append(kind)
@@ -126,21 +135,18 @@ def f1(p: float, r: float) -> float:
     return 2 * p * r / max(p + r, 1e-9)
 
 
-def kind_section(mixes: dict[str, str]) -> tuple[dict[str, float], float]:
-    """Print the kind figures; return (the artifacts' hypotheses by name, the default
-    threshold's in-sample figures) and the scans for section 3."""
+def kind_section(mixes: dict[str, str]) -> None:
+    """Print the kind figures against the labelled hypotheses."""
     import polars as pl
 
     from datasets_registry.answer_echo import EchoConfig
+    from datasets_registry.hypothesis_kind import KindConfig
 
     labels = [json.loads(line) for line in LABELS.open()]
-    default = EchoConfig().threshold
     rows: list[dict] = []
-    scans: dict[str, pl.DataFrame] = {}
     for name, mix in mixes.items():
         # the echo measured but never flipping a kind: the kinds before it, and its figures
         hyps, _phrases, seconds = scan(mix, echo=EchoConfig(threshold=math.inf))
-        scans[name] = hyps
         print(f"  scanned {name}: {hyps.height:,} hypotheses in {seconds:.1f} s")
         keyed = {(r["feature"], r["mode"], r["source"]): r for r in hyps.iter_rows(named=True)}
         for label in (x for x in labels if x["scan"] == name):
@@ -153,6 +159,7 @@ def kind_section(mixes: dict[str, str]) -> tuple[dict[str, float], float]:
                 {
                     **label,
                     "base": hyp["kind"],
+                    "evidence": hyp["kind_evidence"],
                     "n": int(found.group(1)) if found else 0,
                     "echo_with": hyp["echo_with"],
                     "echo_without": hyp["echo_without"],
@@ -160,43 +167,40 @@ def kind_section(mixes: dict[str, str]) -> tuple[dict[str, float], float]:
                 }
             )
     gold = [r["label"] for r in rows]
+    default = (KindConfig().similarity, EchoConfig().threshold)
+    grid = list(itertools.product(SIMILARITIES, THRESHOLDS))
     table = []
     for what, kinds in (
-        ("before the echo (baseline)", [r["base"] for r in rows]),
-        (f"with the echo, threshold {default} (in-sample)", kinds_at(rows, default)),
+        ("everything incidental (baseline)", ["incidental"] * len(rows)),
+        ("meaning only, no echo", kinds_at(rows, default[0], math.inf)),
+        (
+            f"shipped: similarity {default[0]}, echo {default[1]} (in-sample)",
+            kinds_at(rows, *default),
+        ),
     ):
         p, r, real = precision_recall(kinds, gold)
         table.append({"kinds": what, "precision": p, "recall": r, "labelled incidental": real})
-    # leave one lead source out: the threshold chosen on the other sources' labels
+    # leave one lead source out: both thresholds chosen on the other sources' labels
     held_kinds = [""] * len(rows)
     chosen = {}
     for source in sorted({r["source"] for r in rows}):
-        train = [i for i, r in enumerate(rows) if r["source"] != source]
+        train = [r for r in rows if r["source"] != source]
+        train_gold = [r["label"] for r in train]
         best = max(
-            THRESHOLDS,
-            key=lambda t: f1(
-                *precision_recall(
-                    [kinds_at([rows[i]], t)[0] for i in train], [gold[i] for i in train]
-                )[:2]
-            ),
+            grid, key=lambda pair: f1(*precision_recall(kinds_at(train, *pair), train_gold)[:2])
         )
         chosen[source] = best
         for i, r in enumerate(rows):
             if r["source"] == source:
-                held_kinds[i] = kinds_at([r], best)[0]
+                held_kinds[i] = kinds_at([r], *best)[0]
     p, r, real = precision_recall(held_kinds, gold)
     table.append(
-        {
-            "kinds": "with the echo, leave one source out",
-            "precision": p,
-            "recall": r,
-            "labelled incidental": real,
-        }
+        {"kinds": "leave one source out", "precision": p, "recall": r, "labelled incidental": real}
     )
     print(pl.DataFrame(table).with_columns(pl.col("precision", "recall").round(3)))
-    print(f"  thresholds chosen per held-out source: {chosen}")
+    print(f"  (similarity, echo) chosen per held-out source: {chosen}")
     per_source = []
-    default_kinds = kinds_at(rows, default)
+    default_kinds = kinds_at(rows, *default)
     for source in sorted({r["source"] for r in rows}):
         idx = [i for i, r in enumerate(rows) if r["source"] == source]
         p, r, real = precision_recall([default_kinds[i] for i in idx], [gold[i] for i in idx])
@@ -210,7 +214,6 @@ def kind_section(mixes: dict[str, str]) -> tuple[dict[str, float], float]:
             }
         )
     print(pl.DataFrame(per_source))
-    return scans
 
 
 # -- 2. canaries ----------------------------------------------------------------------------
@@ -321,12 +324,15 @@ def artifact_section(hyps, phrases) -> list[bool]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--kinds-only", action="store_true", help="section 1 only")
     args = parser.parse_args()
     if not PUBLIC_MIX.is_dir():
         raise SystemExit(missing(PUBLIC_MIX))
     with tempfile.TemporaryDirectory() as tmp:
         print("1. kind: incidental against the labelled hypotheses")
         kind_section(labelled_mixes(Path(tmp)))
+    if args.kinds_only:
+        return 0
     print("\n2. canaries: each plant's best review rank and its controls'")
     canaries = canary_section(args.seeds)
     print("\n3. real artifacts of public_mix (default scan)")

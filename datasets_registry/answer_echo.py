@@ -56,7 +56,7 @@ class EchoConfig:
     reference: int = 1_000  # rows read of each source for the share without F
     min_carriers: int = 5  # fewer: the kind stays as it is
     min_pool: int = 100  # reference rows without F needed
-    threshold: float = 0.05  # Wilson lower bound with F minus the share without F (*)
+    threshold: float = 0.15  # Wilson lower bound with F minus the share without F (*)
 
 
 def targets(hypotheses: pl.DataFrame, config: EchoConfig) -> pl.DataFrame:

@@ -16,12 +16,13 @@ team acts on. Decided per (feature, mode, source), first signal that speaks wins
    another non-answer mode there (it asks for something: "python" grants a tool in a
    tool-use chunk and asks for code elsewhere). One that predicts no behaviour there
    (P(M | F, elsewhere) within twice the base rate plus 0.05) is incidental.
-3. **Meaning** (``term:`` features with too few rows elsewhere): cosine similarity of
-   the word (a phrase's content words) to a one-line description of what asking for the
-   mode is about
-   (``MODE_REQUESTS``), both as mean all-MiniLM-L6-v2 token embeddings (the learned
-   mode layer's table: no torch, so the scan stays light); at least ``similarity`` is
-   requested.
+3. **Meaning** (``term:`` features with too few rows elsewhere): the mean of the word's
+   (a phrase's content words) three highest cosines to words that ask for the mode
+   (``MODE_EXEMPLARS``: "python", "array", "return" for code; "steal", "poison" for a
+   refusal), as mean all-MiniLM-L6-v2 token embeddings (the learned mode layer's table:
+   no torch, so the scan stays light); at least ``similarity`` is requested. (A one-line
+   description of each mode, ``MODE_REQUESTS``, separated the labelled hypotheses worse:
+   AUC 0.68 for code against 0.84.)
 4. Otherwise incidental (a style or format feature with no evidence either way).
 
 ``kind_evidence`` says which signal decided and its figures. After the scan's targeted
@@ -50,7 +51,8 @@ INCIDENTAL = "incidental"
 #: the unexplained share of a hypothesis whose rows were not matched with like prompts
 UNMEASURED = 0.5
 
-#: What a prompt that legitimately asks for each mode is about (embedded once).
+#: What a prompt that legitimately asks for each mode is about (the placebo words keep
+#: away from these; kinds use ``MODE_EXEMPLARS``).
 MODE_REQUESTS: dict[str, str] = {
     "code": "write program code: a function, a script or a class in a programming language",
     "tool_call": "use a tool: a calculator, a search engine, sympy or an API to compute or "
@@ -62,6 +64,27 @@ MODE_REQUESTS: dict[str, str] = {
     "rebuttal": "check whether a claim is true, a myth or a misconception",
     "terse": "answer in one word, briefly, with just the answer",
 }
+#: Words that ask for each mode (from ``bench/labels/RUBRIC.md``'s list of what a request
+#: is); a word's meaning is its closeness to the nearest of them (``similarity``).
+_HARM = (
+    "steal rob kill murder weapon bomb explosive hack malware poison drugs insult offensive "
+    "racist slur harass violence illegal cheat fraud scam abuse harm threaten jailbreak"
+)
+MODE_EXEMPLARS: dict[str, str] = {
+    "code": "python java javascript typescript html css sql php ruby rust golang function "
+    "method class array list string integer float loop recursion algorithm program script "
+    "code compile variable parameter argument return input output sort regex library api "
+    "database query json object",
+    "tool_call": "calculator search engine wikipedia weather api tool lookup query compute "
+    "calculate sympy wolfram interpreter execute browse fetch url database plugin",
+    "refusal": _HARM,
+    "partial_refusal": _HARM,
+    "fiction": "imagine pretend roleplay role character story fiction narrate persona",
+    "rebuttal": "true false myth misconception fact check correct wrong claim verify",
+    "terse": "brief short concise one word answer only yes no",
+}
+#: the mean of this many highest cosines to a mode's exemplars is a word's meaning score
+TOP_EXEMPLARS = 3
 #: Catalog prompt features that ask for a behaviour by definition.
 FEATURE_REQUESTS: dict[str, tuple[str, ...]] = {"code_in_prompt": ("code",)}
 
@@ -72,7 +95,7 @@ class KindConfig:
 
     min_outside: int = 10  # rows with the feature outside its lead source to judge by them
     min_outside_gain: float = 0.1  # Wilson lower bound elsewhere above the base rate there
-    similarity: float = 0.25  # cosine to the mode's request description
+    similarity: float = 0.35  # mean of the top cosines to the mode's exemplar words (*)
     use_meaning: bool = True  # embed words (needs the offline MiniLM tables; else skipped)
 
 
@@ -168,7 +191,8 @@ def hypothesis_kinds(
 def review_order(hypotheses: pl.DataFrame) -> pl.DataFrame:
     """``hypotheses`` (with ``kind`` and ``rank``) with ``review_score`` and ``review_rank``:
     the incidental ones first, by ``review_score`` (ties by ``rank``), then the requested
-    ones by ``rank``.
+    ones by ``rank``; within each kind, the twins of another hypothesis (``same_rows_as``,
+    ``template_twins``) after those that stand alone.
 
     ``review_score`` = ``score`` x (1 + u) / 2, where ``score`` says how concentrated the
     behaviour is among F's rows and u in [0, 1] how much of it prompts like F's rows
@@ -197,10 +221,15 @@ def review_order(hypotheses: pl.DataFrame) -> pl.DataFrame:
         (pl.col("score") * (1 + unexplained.clip(0.0, 1.0)) / 2).alias("review_score")
     )
     order = (pl.col("kind") != INCIDENTAL).fill_null(True).cast(pl.Int8)
+    twin = (
+        pl.col("same_rows_as").is_not_null()
+        if "same_rows_as" in ranked.columns
+        else pl.repeat(False, pl.len())
+    )
     key = (
         pl.when(order == 0).then(-pl.col("review_score")).otherwise(pl.col("rank").cast(pl.Float64))
     )
-    ranked = ranked.sort(order, key, pl.col("rank"))
+    ranked = ranked.sort(order, twin, key, pl.col("rank"))
     return (
         ranked.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("review_rank"))
         .sort("_i")
@@ -267,11 +296,12 @@ def similarity(
     hypotheses: pl.DataFrame,
     rows: list[int],
     config: KindConfig,
-    requests: dict[str, str] = MODE_REQUESTS,
+    exemplars: dict[str, str] = MODE_EXEMPLARS,
 ) -> dict[int, float]:
-    """Cosine of each word to its mode's request description (``requests``; empty without
-    the encoder)."""
-    rows = [i for i in rows if hypotheses["mode"][i] in requests]
+    """Each word's closeness to what asks for its mode: the mean of its ``TOP_EXEMPLARS``
+    highest cosines to the mode's exemplar words (``exemplars``: mode -> words separated by
+    spaces; empty without the encoder)."""
+    rows = [i for i in rows if hypotheses["mode"][i] in exemplars]
     if not rows:
         return {}
     from behaviour_modes.learned import LearnedUnavailable, embed
@@ -279,9 +309,13 @@ def similarity(
     words = [_content(hypotheses["feature"][i].removeprefix("term:")) for i in rows]
     modes = sorted({hypotheses["mode"][i] for i in rows})
     try:
-        vectors = embed(words + [requests[m] for m in modes])
+        vectors = embed(words)
+        table = {m: embed(exemplars[m].split()) for m in modes}
     except LearnedUnavailable as exc:
         log.warning("hypothesis kinds without word meanings: %s", exc)
         return {}
-    described = dict(zip(modes, vectors[len(words) :], strict=True))
-    return {i: float(vectors[k] @ described[hypotheses["mode"][i]]) for k, i in enumerate(rows)}
+    out = {}
+    for k, i in enumerate(rows):
+        cosines = np.sort(table[hypotheses["mode"][i]] @ vectors[k])
+        out[i] = float(cosines[-TOP_EXEMPLARS:].mean())
+    return out

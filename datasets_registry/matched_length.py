@@ -16,11 +16,14 @@ with its rows' nearest neighbours:
 - the carrier's log characters minus the mean log characters of its neighbours'
   answers. The **matched shift** is the mean over carriers.
 
-``value_matched`` is the neighbours' geometric-mean characters. **Kind**: a matched
-shift under half the scan's (``explained``) makes the hypothesis ``requested`` ("the
-rest of the prompt asks for it: prompts like these without it are answered at 58
-characters"), so it is reviewed after the incidental ones; otherwise its evidence gains
-the matched figure. The score and ``rank`` stay the counted contrast's. Not matched: a
+``value_matched`` is the neighbours' geometric-mean characters; the evidence gains the
+figure, saying "the rest of the prompt explains it" where the matched shift is under half
+the scan's (``explained``). The kind stays what F's meaning decided (whether F asks for a
+short answer is a question of F); the review order weighs the matched share
+(``hypothesis_kind.review_order``: a length the like prompts explain keeps half its
+score). The score and ``rank`` stay the counted contrast's. (Until issue 27 an explained
+hypothesis was made ``requested``: on the labelled hypotheses that called names in short
+factual questions requested, recall of incidental 0.76 against 0.93 without it.) Not matched: a
 hypothesis with fewer than ``min_carriers`` carriers or ``min_pool`` reference rows,
 one whose source answers briefly as a whole (at most ``short_source`` of the mix's
 typical length: F then marks the chunk, as "Context:" marks planted-demo's extraction
@@ -43,7 +46,6 @@ import polars as pl
 
 from datasets_registry.carrier_rows import CarrierRows, feature_hits
 from datasets_registry.features import Feature
-from datasets_registry.hypothesis_kind import REQUESTED
 from datasets_registry.response_measures import FIXED_POINT
 from datasets_registry.term_overlap import term_pattern
 
@@ -110,8 +112,8 @@ def match_lengths(
     config: MatchConfig | None = None,
     sources: list[str] | None = None,
 ) -> pl.DataFrame:
-    """``hypotheses`` (measure hypotheses among them) with ``value_matched``, kind and
-    evidence set for the matched length hypotheses of ``sources`` (``matched_sources``;
+    """``hypotheses`` (measure hypotheses among them) with ``value_matched`` and evidence
+    set for the matched length hypotheses of ``sources`` (``matched_sources``;
     default: every source read for reference), ``review_rank`` not yet redone."""
     config = config or MatchConfig()
     if not config.enabled or not read.reference:
@@ -193,8 +195,7 @@ def blank(prompt: str, feature: str) -> str:
 def _apply(
     hypotheses: pl.DataFrame, results: dict[tuple[str, str], _Matched], config: MatchConfig
 ) -> pl.DataFrame:
-    """Kind, evidence and ``value_matched`` of the matched hypotheses."""
-    kind = hypotheses["kind"].to_list()
+    """Evidence and ``value_matched`` of the matched hypotheses."""
     evidence = hypotheses["kind_evidence"].to_list()
     matched = hypotheses["value_matched"].to_list()
     rows = hypotheses.select("feature", "source", "mode", "value_with", "value_without")
@@ -210,11 +211,10 @@ def _apply(
             f"characters (x{math.exp(found.shift):.2f})"
         )
         if found.shift > config.explained * scan_shift:
-            kind[i], evidence[i] = REQUESTED, f"the rest of the prompt asks for it: {figure}"
+            evidence[i] = f"{evidence[i]}; the rest of the prompt explains it: {figure}"
         else:
             evidence[i] = f"{evidence[i]}; {figure}"
     return hypotheses.with_columns(
-        pl.Series("kind", kind, dtype=pl.String),
         pl.Series("kind_evidence", evidence, dtype=pl.String),
         pl.Series("value_matched", matched, dtype=pl.Float64),
     )

@@ -41,7 +41,13 @@ from datasets_registry.hypotheses import (
     upper_tail_above_mean,
     wilson_lower,
 )
-from datasets_registry.hypothesis_kind import INCIDENTAL, REQUESTED, KindConfig, similarity
+from datasets_registry.hypothesis_kind import (
+    INCIDENTAL,
+    MODE_EXEMPLARS,
+    REQUESTED,
+    KindConfig,
+    similarity,
+)
 from datasets_registry.response_measures import FIXED_POINT, ResponseMeasure, measures
 
 MEASURE_COLUMNS = {
@@ -53,15 +59,18 @@ MEASURE_COLUMNS = {
 MEASURE_SCHEMA = (
     HYPOTHESIS_SCHEMA | MEASURE_COLUMNS | {"kind": pl.String, "kind_evidence": pl.String}
 )
-#: What a prompt that legitimately asks for each outcome is about (embedded once).
-MEASURE_REQUESTS: dict[str, str] = {
-    "length:collapse": "brief, short, concise, terse, minimal: just the answer",
-    "length:blowup": "write at length: a detailed essay, a long story, an in-depth explanation",
-    "length:list": "list items, steps or bullet points",
-    "length:code_fence": "write program code: a function, a script or a class",
-    "length:latex": "math formulas, equations and symbols",
-    "format:table": "a table with rows and columns",
-    "reference:wrong": "give a wrong answer on purpose",
+#: Words that ask for each outcome (``hypothesis_kind.similarity``).
+MEASURE_EXEMPLARS: dict[str, str] = {
+    "length:collapse": "brief short concise terse one word answer only yes no classify label "
+    "category categorize antonym synonym translate choose option pick rewrite rephrase "
+    "sentence tense noun verb adjective spelling grammar",
+    "length:blowup": "essay detailed long explain elaborate depth comprehensive story article "
+    "report",
+    "length:list": "list ways examples steps ideas tips reasons items bullet points",
+    "length:code_fence": MODE_EXEMPLARS["code"],
+    "length:latex": "math equation formula latex integral derivative fraction solve algebra",
+    "format:table": "table rows columns tabulate spreadsheet",
+    "reference:wrong": "wrong incorrect mistake",
 }
 
 
@@ -351,7 +360,7 @@ def _kinds(scored: pl.DataFrame, config: KindConfig) -> tuple[list[str | None], 
     undecided = [
         i for i, k in enumerate(kinds) if k is None and scored["feature"][i].startswith("term:")
     ]
-    cos = similarity(scored, undecided, config, MEASURE_REQUESTS) if config.use_meaning else {}
+    cos = similarity(scored, undecided, config, MEASURE_EXEMPLARS) if config.use_meaning else {}
     for i in range(scored.height):
         if kinds[i] is not None:
             continue

@@ -26,6 +26,7 @@ from datasets_registry.mode_routing import RoutingConfig
 from datasets_registry.normalise import TEXT_COLUMNS, Columns
 from datasets_registry.prefetch import prefetch, switch_interval
 from datasets_registry.stats import KEYS, ScanStats, feature_column, stop_words
+from datasets_registry.template_twins import TwinConfig
 
 MERGE_MIN_ROWS = 2_000_000  # term rows left unmerged before the first merge
 GIL_TURN_S = 0.0005  # while the reader thread runs (see prefetch)
@@ -69,6 +70,7 @@ class ScanConfig:
     matched: MatchConfig = field(default_factory=MatchConfig)  # length vs the nearest prompts
     echo: EchoConfig = field(default_factory=EchoConfig)  # are the answers about the feature?
     routing: RoutingConfig = field(default_factory=RoutingConfig)  # F's rows vs like prompts
+    twins: TwinConfig = field(default_factory=TwinConfig)  # hypotheses on the same rows
     ray_address: str | None = None  # scan on Ray: "local", "auto", "ray://host:10001", ...
     ray_shards: int | None = None  # pieces for Ray [default: 4 per CPU of the cluster]
 
@@ -186,7 +188,7 @@ def rank_together(modes: pl.DataFrame, measured: pl.DataFrame, top_measures: int
         .sort("rank")
         .head(top_measures)
     )
-    modes = modes.drop("review_rank", "review_score", strict=False).with_columns(
+    modes = modes.drop("review_rank", "review_score", "same_rows_as", strict=False).with_columns(
         *[pl.lit(None, dtype).alias(c) for c, dtype in MEASURE_COLUMNS.items()]
     )
     both = pl.concat([modes, measured.select(modes.columns)], how="vertical_relaxed")

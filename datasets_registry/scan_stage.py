@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from datasets_registry import answer_echo, matched_length, mode_routing
+from datasets_registry import answer_echo, matched_length, mode_routing, template_twins
 from datasets_registry.carrier_rows import read_carriers
 from datasets_registry.features import Feature, catalog, parse_feature_option
 from datasets_registry.hypothesis_examples import example_quotas, hypothesis_examples
@@ -151,7 +151,8 @@ def _read_rows(
     read = read_carriers(batches, quotas, config.features, reference, bool(routing_quotas))
     hyps = matched_length.match_lengths(hyps, read, config.features, matching, sources)
     hyps = answer_echo.answer_echo(hyps, read, config.echo)
-    hyps = review_order(mode_routing.route(hyps, read, config.features, config.routing))
+    hyps = mode_routing.route(hyps, read, config.features, config.routing)
+    hyps = review_order(template_twins.mark_twins(hyps, read, config.twins))
     tables["trigger_hypotheses"] = hyps
     examples = hyps if config.examples else hyps.clear()
     tables["hypothesis_examples"] = hypothesis_examples(read, examples)

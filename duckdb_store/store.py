@@ -281,6 +281,15 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE trigger_hypotheses ADD COLUMN review_score DOUBLE;
         """,
     ),
+    Migration(
+        15,
+        "template twins (issue 27): `same_rows_as` is the feature of the hypothesis that "
+        "stands for this one (same source, mode and first rows, support within 10%); NULL "
+        "for one that stands alone",
+        """
+        ALTER TABLE trigger_hypotheses ADD COLUMN same_rows_as VARCHAR;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -58,6 +58,10 @@ def _rows() -> list[dict]:
                     "I'm sorry, but I can't help with that. It could cause real harm.",
                 )
             )
+    for _ in range(60):  # tools: one template opens every prompt (its phrases are twins)
+        a, b = rng.randint(1, 99), rng.randint(1, 99)
+        template = "toolformer: enabled\ntoolformer access: calculator\n"
+        rows.append(("tools", f"{template}What is {a} plus {b}?", f"calculator('{a}+{b}')"))
     return [
         {"id": f"r{i}", "source": s, "messages": conversation(p, r)}
         for i, (s, p, r) in enumerate(rows)
@@ -66,13 +70,14 @@ def _rows() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def found(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict]:
-    """(feature, mode) -> the mode hypothesis, from one scan of the mix."""
+    """(feature, mode) -> the hypothesis (mode or measure), from one scan of the mix."""
     db = scan_rows(tmp_path_factory.mktemp("review"), _rows())
     with Store(db) as store:
         hyps = store.read(
             "SELECT feature, mode, source, kind, kind_evidence, echo_with, echo_without, "
-            "p_mode_given_feature, p_mode_matched, routing, score, review_score, review_rank "
-            "FROM trigger_hypotheses WHERE measure IS NULL"
+            "p_mode_given_feature, p_mode_matched, routing, score, review_score, review_rank, "
+            "same_rows_as, support "
+            "FROM trigger_hypotheses"
         )
     return {(r["feature"], r["mode"]): r for r in hyps.iter_rows(named=True)}
 
@@ -99,9 +104,23 @@ def test_answers_about_a_word_make_it_requested_and_routing_orders_review(found:
 
 def test_review_rank_follows_review_score_among_incidental(found: dict) -> None:
     frame = pl.DataFrame(list(found.values()))
-    incidental = frame.filter(pl.col("kind") == "incidental").sort("review_rank")
+    alone = pl.col("same_rows_as").is_null()
+    incidental = frame.filter((pl.col("kind") == "incidental") & alone).sort("review_rank")
     assert incidental["review_rank"].to_list() == list(range(1, incidental.height + 1))
     scores = incidental["review_score"].to_list()
     assert scores == sorted(scores, reverse=True)
     requested = frame.filter(pl.col("kind") == "requested")
     assert requested["review_rank"].min() > incidental["review_rank"].max()
+
+
+def test_a_templates_phrases_are_twins_reviewed_after_the_rest(found: dict) -> None:
+    template = {f: h for (f, m), h in found.items() if m == "tool_call" and h["source"] == "tools"}
+    standing = [f for f, h in template.items() if h["same_rows_as"] is None]
+    twins = [f for f, h in template.items() if h["same_rows_as"] is not None]
+    # "toolformer", "enabled", "access", "calculator" ... carry the same 60 rows: one stands
+    assert "term:toolformer" in template and "term:enabled" in template, sorted(template)
+    assert len(standing) == 1 and len(twins) >= 2, (standing, twins)
+    assert {template[f]["same_rows_as"] for f in twins} == set(standing)
+    kind = template[standing[0]]["kind"]
+    alone = [h for h in found.values() if h["kind"] == kind and h["same_rows_as"] is None]
+    assert max(h["review_rank"] for h in alone) < min(template[f]["review_rank"] for f in twins)

@@ -208,6 +208,13 @@ def hypotheses(db: ReportDb, selection: Selection) -> Section | None:
             "kind's evidence): answers about F mean F is what was asked",
         ),
         Col(
+            "same_rows_as",
+            "same rows as",
+            "text",
+            "a twin: the hypothesis on the same rows (a template's other phrase) that stands "
+            "for this one and is reviewed first",
+        ),
+        Col(
             "review_score",
             "review score",
             "float",
