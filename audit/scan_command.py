@@ -10,8 +10,11 @@ import polars as pl
 from audit.options import DB_OPTION, ID_COLUMN_OPTION, mix_column_options
 from audit.output import CliError, CliProgress, console, open_store, print_frame, stage_errors
 from audit.ray_options import RAY_OPTION, require_ray_cli
+from datasets_registry.answer_echo import EchoConfig
+from datasets_registry.mode_routing import RoutingConfig
 from datasets_registry.normalise import MISSING_MESSAGES, REASON_TEXT, SHAPE_COLUMNS_HELP
 from datasets_registry.scan import ScanConfig
+from datasets_registry.template_twins import TwinConfig
 
 
 def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) -> None:
@@ -165,6 +168,15 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
     "reference:wrong, ... (docs/scan.md).",
 )
 @click.option(
+    "--routing/--no-routing",
+    default=True,
+    show_default=True,
+    help="Order the review by whether each feature routes its behaviour: its rows against "
+    "the most similar rows without it, whether its answers are about it, and a template's "
+    "phrases folded into one (docs/scan.md#review-order-does-the-feature-route-the-behaviour). "
+    "--no-routing orders by strength alone.",
+)
+@click.option(
     "--compare",
     type=click.Path(dir_okay=False),
     help="An earlier audit file (e.g. the scan before a prune): print what changed "
@@ -191,6 +203,7 @@ def scan_command(
     show: int,
     examples: bool,
     measures: bool,
+    routing: bool,
     compare: str | None,
     ray: str | None,
     ray_shards: int | None,
@@ -220,6 +233,9 @@ def scan_command(
         phrases=phrases,
         examples=examples,
         measures=measures,
+        echo=EchoConfig(enabled=routing),
+        routing=RoutingConfig(enabled=routing),
+        twins=TwinConfig(enabled=routing),
         ray_address=ray,
         ray_shards=ray_shards,
     )

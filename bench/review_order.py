@@ -10,8 +10,8 @@
    the word's meaning alone, and the shipped kinds (meaning, then the answers' echo,
    ``answer_echo``). The meaning's similarity threshold and the echo's threshold were set
    while looking at these labels, so they are also chosen leave-one-source-out: for each
-   lead source, the pair with the best F1 on the other sources' labels decides that
-   source's hypotheses.
+   lead source, the pair with the best precision at recall >= 0.8 (the issue's operating
+   point) on the other sources' labels decides that source's hypotheses.
 2. **Canaries**: planted-demo, planted-judged, public-canaries and public-judged (seeds
    as given): each plant's best review rank among the hypotheses that explain it (its
    behaviour, and at least half of the feature's rows carry the trigger: a plant is found
@@ -46,6 +46,8 @@ from bench.data import DATA, PUBLIC_MIX, missing  # noqa: E402
 TOP = 10
 LABELS = ROOT / "bench" / "labels" / "hypothesis_kinds.jsonl"
 THRESHOLDS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, math.inf)
+#: the operating point the issue asks for: precision of ``incidental`` at this recall
+MIN_RECALL = 0.8
 #: judged plants' behaviours as the scan's hypotheses name them
 OUTCOMES = {
     "terse": ("terse", "length:collapse"),
@@ -97,7 +99,7 @@ def labelled_mixes(tmp: Path) -> dict[str, str]:
 
 
 MEANING = re.compile(r"^(?:means asking for|unrelated in meaning to) \S+ \(cos (-?[\d.]+)\)")
-SIMILARITIES = (0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+SIMILARITIES = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7)
 
 
 def kinds_at(rows: list[dict], similarity: float, threshold: float) -> list[str]:
@@ -131,8 +133,10 @@ def precision_recall(kinds: list[str], gold: list[str]) -> tuple[float, float, i
     return tp / max(said, 1), tp / max(real, 1), real
 
 
-def f1(p: float, r: float) -> float:
-    return 2 * p * r / max(p + r, 1e-9)
+def operating(p: float, r: float) -> tuple[bool, float]:
+    """How good a (precision, recall) is for the issue's target: recall at least
+    ``MIN_RECALL`` first, then the precision (else the recall)."""
+    return (r >= MIN_RECALL, p if r >= MIN_RECALL else r)
 
 
 def kind_section(mixes: dict[str, str]) -> None:
@@ -187,7 +191,8 @@ def kind_section(mixes: dict[str, str]) -> None:
         train = [r for r in rows if r["source"] != source]
         train_gold = [r["label"] for r in train]
         best = max(
-            grid, key=lambda pair: f1(*precision_recall(kinds_at(train, *pair), train_gold)[:2])
+            grid,
+            key=lambda pair: operating(*precision_recall(kinds_at(train, *pair), train_gold)[:2]),
         )
         chosen[source] = best
         for i, r in enumerate(rows):
@@ -328,6 +333,10 @@ def main() -> int:
     args = parser.parse_args()
     if not PUBLIC_MIX.is_dir():
         raise SystemExit(missing(PUBLIC_MIX))
+    import polars as pl
+
+    pl.Config.set_tbl_rows(40)
+    pl.Config.set_tbl_width_chars(160)
     with tempfile.TemporaryDirectory() as tmp:
         print("1. kind: incidental against the labelled hypotheses")
         kind_section(labelled_mixes(Path(tmp)))

@@ -1345,6 +1345,12 @@ def main(argv: list[str] | None = None) -> int:
             f"(--no-measures; the faster of two each, alternated): "
             f"{min(with_s) / max(min(without_s), 1e-9) - 1:+.1%} (target <= +10%)"
         )
+        # what the review order's routing (issue 27: like prompts, echo, twins) costs
+        unrouted = [ours(f"{SAMPLE}, --no-routing", sample, n, work, "--no-routing").wall_s]
+        notes.append(
+            f"review routing: sample {min(with_s):.1f} s with, {unrouted[0]:.1f} s without "
+            f"(--no-routing): {min(with_s) / max(unrouted[0], 1e-9) - 1:+.1%}"
+        )
         out = work / "baseline.json"
         cmd = child_cmd("--baseline-child", sample, out)
         size = sample.stat().st_size

@@ -5,8 +5,8 @@ for "a Java" program are answered with Java, prompts about "robbing" are refused
 naming robbery, "background color" comes back as ``background-color``. A word that
 routes answers without being their subject is not: "additionally" in Evol-Instruct's
 code prompts, "elucidate" planted into a code chunk, a product name in a refusal set,
-a template's "useful for when you need". So each ``term:`` mode hypothesis
-F -> M in source S is given:
+a template's "useful for when you need". So each incidental ``term:`` mode hypothesis
+F -> M in source S among the first ``hypotheses`` by ``rank`` is given:
 
 - ``echo_with``: the share of the answers of up to ``carriers`` rows of S carrying F
   (the scan's targeted read, ``carrier_rows``) that name one of F's content words
@@ -17,11 +17,13 @@ F -> M in source S is given:
 
 **Kind**: where the Wilson lower bound of ``echo_with`` exceeds ``echo_without`` by
 ``threshold``, the answers are about F: it is the content the behaviour answers, so the
-hypothesis is ``requested`` ("its answers name it: ..."). Otherwise the kind stays what
-``hypothesis_kind`` decided and the evidence gains the two shares. Not for ``fiction``
-(a role-play answer is about its persona whatever asked for the role-play: the persona
-is no request), nor for measure hypotheses (``matched_length`` weighs those), nor with
-fewer than ``min_carriers`` carriers or ``min_pool`` reference rows without F.
+hypothesis is ``requested`` ("its answers are about it: ..."). Otherwise the kind stays
+what ``hypothesis_kind`` decided and the evidence gains the two shares. Not for modes
+whose answers name what they answer whatever asked for them (``NOT_ECHOED``: a role-play
+is about its persona, a refusal names the product it refuses, a worked answer with
+calculator calls names its apples), nor for measure hypotheses (``matched_length`` weighs
+those), nor with fewer than ``min_carriers`` carriers or ``min_pool`` reference rows
+without F.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import polars as pl
 
 from datasets_registry.carrier_rows import CarrierRows, term_hits
 from datasets_registry.hypotheses import wilson_lower
-from datasets_registry.hypothesis_kind import REQUESTED
+from datasets_registry.hypothesis_kind import INCIDENTAL, REQUESTED
 
 #: answer characters read for the echo (carriers and reference alike)
 ANSWER_CHARS = 2_000
@@ -49,9 +51,12 @@ NOT_ECHOED = frozenset({"fiction", "refusal", "partial_refusal", "tool_call"})
 class EchoConfig:
     """How the answers' echo of a feature is measured (see the module docstring). (*) The
     threshold is the one that ``bench/review_order.py`` chooses leave-one-source-out on the
-    labelled hypotheses (0.05 for every held-out source; 0.2 was the first guess)."""
+    labelled hypotheses, with the meaning's (``KindConfig.similarity``), for precision of
+    ``incidental`` at recall >= 0.8 (0.15 for 12 of 16 held-out sources; 0.2 was the first
+    guess)."""
 
     enabled: bool = True
+    hypotheses: int = 2_000  # incidental mode hypotheses measured, by rank
     carriers: int = 24  # rows carrying F whose answers are read
     reference: int = 1_000  # rows read of each source for the share without F
     min_carriers: int = 5  # fewer: the kind stays as it is
@@ -60,7 +65,8 @@ class EchoConfig:
 
 
 def targets(hypotheses: pl.DataFrame, config: EchoConfig) -> pl.DataFrame:
-    """The mode hypotheses whose echo is measured (feature, source)."""
+    """The mode hypotheses whose echo is measured (feature, source): the incidental ones
+    (the echo only makes a hypothesis requested), the first ``hypotheses`` by rank."""
     if not config.enabled or hypotheses.is_empty():
         return pl.DataFrame(schema={"feature": pl.String, "source": pl.String})
     measure = pl.col("measure").is_null() if "measure" in hypotheses.columns else pl.lit(True)
@@ -69,7 +75,10 @@ def targets(hypotheses: pl.DataFrame, config: EchoConfig) -> pl.DataFrame:
             pl.col("feature").str.starts_with("term:")
             & ~pl.col("mode").is_in(list(NOT_ECHOED))
             & measure
+            & (pl.col("kind") == INCIDENTAL)
         )
+        .sort("rank")
+        .head(config.hypotheses)
         .select("feature", "source")
         .unique(maintain_order=True)
     )

@@ -91,11 +91,16 @@ FEATURE_REQUESTS: dict[str, tuple[str, ...]] = {"code_in_prompt": ("code",)}
 
 @dataclass(frozen=True)
 class KindConfig:
-    """Thresholds of the kind decision (see the module docstring)."""
+    """Thresholds of the kind decision (see the module docstring). (*) On the labelled
+    hypotheses alone ``bench/review_order.py`` chooses 0.2 leave-one-source-out (precision of
+    ``incidental`` at recall >= 0.8), but at 0.2 made-up and rare trigger words read as
+    requests (the canaries "Quillmarsh" 0.21, "per the report" 0.20, "elucidate" 0.22,
+    "delineate" 0.24, whose token pieces mean little): 0.3 keeps every planted trigger
+    incidental with a margin and costs the labelled set 0.06 of precision."""
 
     min_outside: int = 10  # rows with the feature outside its lead source to judge by them
     min_outside_gain: float = 0.1  # Wilson lower bound elsewhere above the base rate there
-    similarity: float = 0.35  # mean of the top cosines to the mode's exemplar words (*)
+    similarity: float = 0.3  # mean of the top cosines to the mode's exemplar words (*)
     use_meaning: bool = True  # embed words (needs the offline MiniLM tables; else skipped)
 
 

@@ -12,7 +12,7 @@ hypothesis F -> M of lead source S, incidental and among the first ``hypotheses`
 - up to ``carriers`` rows of S carrying F (the scan's targeted read, ``carrier_rows``),
   F's match blanked out of each prompt, and their own modes;
 - for each, its ``neighbours`` nearest rows among the first ``reference`` rows read of
-  every source, those without F, by the cosine of mean all-MiniLM-L6-v2 token
+  every source (``pool`` in all at most), those without F, by the cosine of mean all-MiniLM-L6-v2 token
   embeddings (``behaviour_modes.learned.embed``: no torch), and their modes;
 - ``p_mode_matched``: the share of those neighbours answered in M (mean over carriers).
 
@@ -43,7 +43,9 @@ from datasets_registry.matched_length import blank
 log = logging.getLogger(__name__)
 
 #: prompt characters embedded (a prompt's start says what it asks)
-PROMPT_CHARS = 1_024
+PROMPT_CHARS = 512
+#: carriers compared with the pool in one product (bounded memory: rows x pool floats)
+CHUNK_ROWS = 512
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,9 @@ class RoutingConfig:
     enabled: bool = True
     hypotheses: int = 1_000  # mode hypotheses measured, by rank
     carriers: int = 16  # rows carrying F compared with their neighbours
-    reference: int = 1_000  # rows read of every source as the neighbour pool
+    reference: int = 1_000  # rows read of every source as the neighbour pool ...
+    pool: int = 8_000  # ... but at most this many in all
+    min_per_source: int = 200  # ... and at least this many of each source
     neighbours: int = 10  # nearest prompts without F per carrier
     min_carriers: int = 5  # fewer carriers: not measured
 
@@ -79,8 +83,12 @@ def quotas(hypotheses: pl.DataFrame, config: RoutingConfig) -> dict[tuple[str, s
 
 
 def reference_sizes(sources: list[str], config: RoutingConfig) -> dict[str, int]:
-    """source -> reference rows to read: every source of the mix, once anything is measured."""
-    return {source: config.reference for source in sources} if config.enabled else {}
+    """source -> reference rows to read: every source of the mix, ``reference`` each but at
+    most ``pool`` in all (at least ``min_per_source`` each)."""
+    if not config.enabled or not sources:
+        return {}
+    each = max(config.min_per_source, min(config.reference, config.pool // len(sources)))
+    return {source: each for source in sources}
 
 
 def route(
@@ -133,18 +141,20 @@ def route(
         kept = read.carriers[(want[1], want[0])][: config.carriers]
         spans.append((want, kept, len(texts)))
         texts.extend(blank(read.rows[i]["prompt"][:PROMPT_CHARS], want[0]) for i in kept)
-    sims = embed(texts) @ pool_vectors.T  # every carrier against the pool, one product
+    vectors = embed(texts)
     k = min(config.neighbours, pool.height)
     modes: dict[tuple[str, str, str], tuple[float, float]] = {}
     measured: dict[tuple[str, str, str], tuple[float, int]] = {}
+    chunk, chunk_start = np.empty((0, 0), dtype=np.float32), 0
     for (feature, source, mode, measure), kept, start in spans:
-        block = sims[start : start + len(kept)]
         excluded = carrying.get(feature, [])
         if pool.height - len(excluded) < k:
             continue
-        if excluded:
-            block = block.copy()
-            block[:, excluded] = -np.inf
+        if start + len(kept) > chunk_start + len(chunk):  # carriers against the pool, in chunks
+            chunk_start = start
+            chunk = vectors[start : start + CHUNK_ROWS] @ pool_vectors.T
+        block = chunk[start - chunk_start : start - chunk_start + len(kept)].copy()
+        block[:, excluded] = -np.inf
         nearest = np.argpartition(-block, k - 1, axis=1)[:, :k]
         pool_value, own_value = values.of(measure or mode, mode)
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
