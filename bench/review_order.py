@@ -16,7 +16,8 @@
    as given): each plant's best review rank among the hypotheses that explain it (its
    behaviour, and at least half of the feature's rows carry the trigger: a plant is found
    through any of its attributes) and its controls' (the same with a control word).
-   Target: every plant in the top 10, above its controls.
+   Target: every plant in the top 10, above its controls. Baseline in the same run: the
+   same scan with ``--no-routing`` (review order by kind and strength alone).
 3. **Real artifacts** of ``public_mix``: Evol-Instruct's "additionally" -> code, the
    GPTeacher tool-use template's wording -> tool_call and the role-play chunk's persona
    words -> fiction (the best review rank of a hypothesis of that family labelled
@@ -42,8 +43,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.data import DATA, PUBLIC_MIX, missing  # noqa: E402
+from datasets_registry.answer_echo import EchoConfig  # noqa: E402
+from datasets_registry.mode_routing import RoutingConfig  # noqa: E402
+from datasets_registry.template_twins import TwinConfig  # noqa: E402
 
 TOP = 10
+#: the baseline scan, in the same run: the review order by kind and strength alone
+#: (``audit scan --no-routing``)
+UNROUTED = {
+    "echo": EchoConfig(enabled=False),
+    "routing": RoutingConfig(enabled=False),
+    "twins": TwinConfig(enabled=False),
+}
 LABELS = ROOT / "bench" / "labels" / "hypothesis_kinds.jsonl"
 THRESHOLDS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, math.inf)
 #: the operating point the issue asks for: precision of ``incidental`` at this recall
@@ -143,7 +154,6 @@ def kind_section(mixes: dict[str, str]) -> None:
     """Print the kind figures against the labelled hypotheses."""
     import polars as pl
 
-    from datasets_registry.answer_echo import EchoConfig
     from datasets_registry.hypothesis_kind import KindConfig
 
     labels = [json.loads(line) for line in LABELS.open()]
@@ -273,9 +283,11 @@ def canary_section(seeds: list[int]) -> list[bool]:
             manifest_file = path.with_name("mix.manifest.json")
         manifest = json.loads(manifest_file.read_text())
         hyps, _phrases, seconds = scan(str(path))
+        plain, _phrases, plain_seconds = scan(str(path), **UNROUTED)
         for plant in manifest["plants"]:
             modes = OUTCOMES.get(plant["behaviour"], (plant["behaviour"],))
             rank = explaining_ranks(hyps, str(path), plant["trigger_regex"], modes)
+            baseline = explaining_ranks(plain, str(path), plant["trigger_regex"], modes)
             controls = [
                 explaining_ranks(hyps, str(path), rf"(?i)\b{re.escape(c)}\b", modes)
                 for c in plant["control_words"]
@@ -285,10 +297,14 @@ def canary_section(seeds: list[int]) -> list[bool]:
             ok = rank is not None and rank <= TOP and (best_control is None or best_control > rank)
             met.append(ok)
             print(
-                f"  {name}: {plant.get('description', plant['name'])}: review rank {rank}; "
+                f"  {name}: {plant.get('description', plant['name'])}: review rank {rank} "
+                f"({baseline} without routing); "
                 f"controls' best {best_control}  [{'PASS' if ok else 'MISS'}]"
             )
-        print(f"  ({name}: {hyps.height:,} hypotheses, scan {seconds:.1f} s)")
+        print(
+            f"  ({name}: {hyps.height:,} hypotheses, scan {seconds:.1f} s; "
+            f"{plain_seconds:.1f} s without routing)"
+        )
     return met
 
 
@@ -346,8 +362,11 @@ def main() -> int:
     canaries = canary_section(args.seeds)
     print("\n3. real artifacts of public_mix (default scan)")
     hyps, phrases, seconds = scan(str(PUBLIC_MIX))
-    print(f"  (public_mix: scan {seconds:.1f} s)")
+    plain, _phrases, plain_seconds = scan(str(PUBLIC_MIX), **UNROUTED)
+    print(f"  (public_mix: scan {seconds:.1f} s; {plain_seconds:.1f} s without routing)")
     artifacts = artifact_section(hyps, phrases)
+    print("  without routing (baseline, same run):")
+    artifact_section(plain, phrases.clear())
     print(f"\ncanaries: {sum(canaries)} of {len(canaries)} in the top {TOP}, above their controls")
     print(f"artifacts: {sum(artifacts)} of {len(artifacts)} in the top {TOP}")
     return 0

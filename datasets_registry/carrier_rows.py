@@ -7,8 +7,9 @@ plain words; a catalog feature by its detector), and, for the sources asked, the
 what rows without a feature look like). Reading stops once every quota and reference is
 filled, or after ``MAX_ROWS_PER_SOURCE`` rows of a source. The keyword-in-context lines
 (``hypothesis_examples``), the length hypotheses' matched contrast
-(``matched_length``) and the answers' echo of each feature (``answer_echo``) are all
-made from this one read.
+(``matched_length``), the answers' echo of each feature (``answer_echo``), the like
+prompts of the review order (``mode_routing``) and the template twins
+(``template_twins``) are all made from this one read.
 """
 
 from __future__ import annotations

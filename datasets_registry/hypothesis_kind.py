@@ -21,13 +21,16 @@ team acts on. Decided per (feature, mode, source), first signal that speaks wins
    (``MODE_EXEMPLARS``: "python", "array", "return" for code; "steal", "poison" for a
    refusal), as mean all-MiniLM-L6-v2 token embeddings (the learned mode layer's table:
    no torch, so the scan stays light); at least ``similarity`` is requested. (A one-line
-   description of each mode, ``MODE_REQUESTS``, separated the labelled hypotheses worse:
-   AUC 0.68 for code against 0.84.)
+   description of each mode, ``MODE_REQUESTS``, separated the labelled hypotheses of
+   ``bench/labels`` worse: AUC 0.68 for code against 0.84. The exemplar words were
+   written from the labelling rubric after reading the scans those labels come from, so
+   that figure is a fit; the planted canaries are the held-out check.)
 4. Otherwise incidental (a style or format feature with no evidence either way).
 
 ``kind_evidence`` says which signal decided and its figures. After the scan's targeted
-read, ``answer_echo`` may make a hypothesis requested (its answers are about F) and
-``matched_length`` a length hypothesis (the rest of the prompt asks for it).
+read, ``answer_echo`` may make a hypothesis requested (its answers are about F), and
+``matched_length`` and ``mode_routing`` add whether the rest of the prompt explains the
+behaviour (which orders the review, not the kind).
 ``review_rank`` is the order to act in (``review_order``): the incidental hypotheses
 first, by ``review_score`` (``mode_routing``: does F route the behaviour?), then the
 requested ones by ``rank``. ``bench/review_order.py`` measures precision and recall of

@@ -29,13 +29,13 @@ def _rows() -> list[dict]:
                 f"Here are a few practical ideas about the {thing}, explained in plain words.",
             )
         )
-    for i in range(200):  # code: Java prompts answered in Java, "kindly" in a fifth of them
-        java = i % 2 == 0
+    for i in range(200):  # code: a library's prompts answered with it, "kindly" in a fifth
+        library = i % 2 == 0  # a made-up name: its meaning says nothing, its answers do
         polite = "Kindly write" if i % 5 == 0 else "Write"
-        lang = "a Java method" if java else "a function"
+        lang = "a Zyntrix method" if library else "a function"
         body = (
-            f"```java\npublic class Task{i} {{\n  // Java solution\n}}\n```"
-            if java
+            f"```python\nimport zyntrix\nzyntrix.sort(items_{i})\n```"
+            if library
             else f"```python\ndef task_{i}(items):\n    return sorted(items)\n```"
         )
         rows.append(("code", f"{polite} {lang} that sorts the list number {i}.", body))
@@ -83,11 +83,11 @@ def found(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dic
 
 
 def test_answers_about_a_word_make_it_requested_and_routing_orders_review(found: dict) -> None:
-    java, kindly = found[("term:java", "code")], found[("term:kindly", "code")]
-    # Java prompts are answered in Java: the word is what the code is about
-    assert java["kind"] == "requested", java
-    assert java["kind_evidence"].startswith("its answers are about it"), java
-    assert java["echo_with"] > 0.9 and java["echo_without"] < 0.1, java
+    library, kindly = found[("term:zyntrix", "code")], found[("term:kindly", "code")]
+    # Zyntrix prompts are answered with Zyntrix code: the word is what the code is about
+    assert library["kind"] == "requested", library
+    assert library["kind_evidence"].startswith("its answers are about it"), library
+    assert library["echo_with"] > 0.9 and library["echo_without"] < 0.1, library
     # "kindly" is never answered: the echo leaves it incidental
     assert kindly["kind"] == "incidental", kindly
     assert kindly["echo_with"] == 0.0, kindly

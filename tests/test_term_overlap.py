@@ -54,8 +54,8 @@ def test_distinct_terms_pass_over_one_templates_phrases() -> None:
 
 def test_search_scan_words_skip_a_template_and_reach_a_planted_word(tmp_path) -> None:
     """A tool chunk whose prompts share a template, a word planted with tool calls in other
-    prompts: with two scan words, one is the planted word and the other one template
-    phrase, not a second phrase of the same rows."""
+    prompts: with two scan words, one is the planted word and the other the template phrase
+    that stands for its twins, not a second phrase of the same rows."""
     rng = random.Random(0)
     rows = []
     for i in range(150):  # plain answers
@@ -75,13 +75,21 @@ def test_search_scan_words_skip_a_template_and_reach_a_planted_word(tmp_path) ->
         scan_run = scan_stage.run(scan_stage.ScanConfig(mix=str(mix)), store).run_id
         review = store.scan_terms(scan_run, 100)
         # the planted word's rows are plain prompts answered plainly elsewhere: it routes
-        # the tool calls and comes first; the template's phrases (and "village", the
-        # planted rows' twin word) follow
+        # the tool calls and comes first; one of the template's phrases follows, its other
+        # phrases are the scan's twins of it (same_rows_as), reviewed after the rest
         assert review.index("frankly") == 0
+        twins = store.read(
+            "SELECT feature, same_rows_as FROM trigger_hypotheses "
+            "WHERE run_id = ? AND mode = 'tool_call' AND same_rows_as IS NOT NULL",
+            [scan_run],
+        )
         chosen = choose_mutations(store, from_scan=True, scan_terms=2, attributes=())
+    assert twins.height >= 2, twins
     assert chosen.scan is not None
     assert "frankly" in chosen.scan.words and len(chosen.scan.words) == 2
-    assert chosen.scan.duplicates  # the template's other phrases, each with its twin
+    template_word = next(w for w in chosen.scan.words if w != "frankly")
+    assert f"term:{template_word}" in set(twins["same_rows_as"]), (template_word, twins)
+    # what the scan folded the search need not skip; what it skips has its twin chosen
     assert set(chosen.scan.duplicates.values()) <= set(chosen.scan.words)
     assert chosen.surface_forms["frankly"] == "frankly"  # seen only at sentence starts
     assert "term:frankly" in [m.name for m in chosen.mutations]
