@@ -19,6 +19,9 @@ injected canary word is found, on real public data (same run, one table each).
    The same with a two-word framing ("per the report") as the canary and its last word
    alone ("report") as the control: the phrase must be found, above the word.
 
+The larger labelled set (410 hypotheses, phrases and measures among them, read row by row)
+and the review order's figures are ``bench/review_order.py``'s.
+
 Data by path, never copied (licenses in $CHUNKY_DATA/README.md).
 """
 
