@@ -53,6 +53,9 @@ REQUESTED = "requested"
 INCIDENTAL = "incidental"
 #: the unexplained share of a hypothesis whose rows were not matched with like prompts
 UNMEASURED = 0.5
+#: in review order, the k-th incidental hypothesis of one source and behaviour counts
+#: ``SPREAD ** k`` of its review score (0.7-0.9 give the same canary ranks)
+SPREAD = 0.8
 
 #: What a prompt that legitimately asks for each mode is about (the placebo words keep
 #: away from these; kinds use ``MODE_EXEMPLARS``).
@@ -198,9 +201,10 @@ def hypothesis_kinds(
 
 def review_order(hypotheses: pl.DataFrame) -> pl.DataFrame:
     """``hypotheses`` (with ``kind`` and ``rank``) with ``review_score`` and ``review_rank``:
-    the incidental ones first, by ``review_score`` (ties by ``rank``), then the requested
-    ones by ``rank``; within each kind, the twins of another hypothesis (``same_rows_as``,
-    ``template_twins``) after those that stand alone.
+    the incidental ones first, by ``review_score`` x ``SPREAD`` ** k for the k-th of its
+    source and behaviour (so the top spans the chunks; ties by ``rank``), then the
+    requested ones by ``rank``; within each kind, the twins of another hypothesis
+    (``same_rows_as``, ``template_twins``) after those that stand alone.
 
     ``review_score`` = ``score`` x (1 + u) / 2, where ``score`` says how concentrated the
     behaviour is among F's rows and u in [0, 1] how much of it prompts like F's rows
@@ -234,9 +238,12 @@ def review_order(hypotheses: pl.DataFrame) -> pl.DataFrame:
         if "same_rows_as" in ranked.columns
         else pl.repeat(False, pl.len())
     )
-    key = (
-        pl.when(order == 0).then(-pl.col("review_score")).otherwise(pl.col("rank").cast(pl.Float64))
-    )
+    # the k-th hypothesis of a source and behaviour (by review score) counts SPREAD**k: the
+    # top of the review spans the chunks, not one chunk's many words
+    ranked = ranked.sort(order, twin, -pl.col("review_score"), pl.col("rank"))
+    nth = pl.int_range(pl.len()).over(order, twin, "source", "mode")
+    spread = pl.col("review_score") * pl.lit(SPREAD).pow(nth)
+    key = pl.when(order == 0).then(-spread).otherwise(pl.col("rank").cast(pl.Float64))
     ranked = ranked.sort(order, twin, key, pl.col("rank"))
     return (
         ranked.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int32).alias("review_rank"))

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 from conftest import conversation, scan_rows
 
+from datasets_registry.hypothesis_kind import SPREAD
 from duckdb_store.store import Store
 
 TOPICS = ["rivers", "bread", "tides", "owls", "glass", "maps", "bees", "clocks", "ships", "salt"]
@@ -107,8 +108,13 @@ def test_review_rank_follows_review_score_among_incidental(found: dict) -> None:
     alone = pl.col("same_rows_as").is_null()
     incidental = frame.filter((pl.col("kind") == "incidental") & alone).sort("review_rank")
     assert incidental["review_rank"].to_list() == list(range(1, incidental.height + 1))
-    scores = incidental["review_score"].to_list()
-    assert scores == sorted(scores, reverse=True)
+    # the k-th of a source and behaviour counts SPREAD ** k of its review score
+    nth = pl.col("review_score").rank("ordinal", descending=True).over("source", "mode") - 1
+    spread = incidental.with_columns(
+        (pl.col("review_score") * pl.lit(SPREAD).pow(nth)).alias("spread")
+    )["spread"].to_list()
+    assert spread == sorted(spread, reverse=True)
+    assert len(set(incidental["source"] + incidental["mode"])) > 1
     requested = frame.filter(pl.col("kind") == "requested")
     assert requested["review_rank"].min() > incidental["review_rank"].max()
 
