@@ -10,11 +10,8 @@ import polars as pl
 from audit.options import DB_OPTION, ID_COLUMN_OPTION, mix_column_options
 from audit.output import CliError, CliProgress, console, open_store, print_frame, stage_errors
 from audit.ray_options import RAY_OPTION, require_ray_cli
-from datasets_registry.answer_echo import EchoConfig
-from datasets_registry.mode_routing import RoutingConfig
 from datasets_registry.normalise import MISSING_MESSAGES, REASON_TEXT, SHAPE_COLUMNS_HELP
 from datasets_registry.scan import ScanConfig
-from datasets_registry.template_twins import TwinConfig
 
 
 def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) -> None:
@@ -233,12 +230,9 @@ def scan_command(
         phrases=phrases,
         examples=examples,
         measures=measures,
-        echo=EchoConfig(enabled=routing),
-        routing=RoutingConfig(enabled=routing),
-        twins=TwinConfig(enabled=routing),
         ray_address=ray,
         ray_shards=ray_shards,
-    )
+    ).with_routing(routing)
     with open_store(db) as store, stage_errors(), CliProgress() as progress:
         result = scan_stage.run(config, store, progress)
     summarise(result.tables, result.run_id, db, show)

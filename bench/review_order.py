@@ -43,18 +43,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.data import DATA, PUBLIC_MIX, missing  # noqa: E402
-from datasets_registry.answer_echo import EchoConfig  # noqa: E402
-from datasets_registry.mode_routing import RoutingConfig  # noqa: E402
-from datasets_registry.template_twins import TwinConfig  # noqa: E402
 
 TOP = 10
-#: the baseline scan, in the same run: the review order by kind and strength alone
-#: (``audit scan --no-routing``)
-UNROUTED = {
-    "echo": EchoConfig(enabled=False),
-    "routing": RoutingConfig(enabled=False),
-    "twins": TwinConfig(enabled=False),
-}
 LABELS = ROOT / "bench" / "labels" / "hypothesis_kinds.jsonl"
 THRESHOLDS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, math.inf)
 #: the operating point the issue asks for: precision of ``incidental`` at this recall
@@ -73,12 +63,14 @@ ARTIFACTS = (
 )
 
 
-def scan(mix: str, **changes) -> tuple:
-    """(hypotheses, response phrases, seconds) of one fresh scan of ``mix``."""
+def scan(mix: str, routing: bool = True, **changes) -> tuple:
+    """(hypotheses, response phrases, seconds) of one fresh scan of ``mix``; without
+    ``routing``, the baseline: the review order by kind and strength alone
+    (``audit scan --no-routing``)."""
     from datasets_registry import scan_stage
     from duckdb_store.store import Store
 
-    config = replace(scan_stage.ScanConfig(mix=mix), **changes)
+    config = replace(scan_stage.ScanConfig(mix=mix), **changes).with_routing(routing)
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "a.duckdb") as store:
         started = time.perf_counter()
         result = scan_stage.run(config, store)
@@ -117,10 +109,7 @@ def kinds_at(rows: list[dict], similarity: float, threshold: float) -> list[str]
     """Each labelled row's kind with the meaning deciding at ``similarity`` (where it
     decided) and the echo flipping at ``threshold`` (the scan's kind before the echo,
     ``base``, its evidence and the echo's figures)."""
-    import numpy as np
-
-    from datasets_registry.answer_echo import NOT_ECHOED
-    from datasets_registry.hypotheses import wilson_lower
+    from datasets_registry.answer_echo import NOT_ECHOED, about
 
     out = []
     for r in rows:
@@ -128,11 +117,9 @@ def kinds_at(rows: list[dict], similarity: float, threshold: float) -> list[str]
         meaning = MEANING.match(r["evidence"] or "")
         if meaning:
             kind = "requested" if float(meaning.group(1)) >= similarity else "incidental"
-        if r["n"] and r["mode"] not in NOT_ECHOED and r["measure"] is None:
-            found = round(r["echo_with"] * r["n"])
-            lower = float(wilson_lower(np.array([found]), np.array([r["n"]]))[0])
-            if lower - r["echo_without"] >= threshold:
-                kind = "requested"
+        echoed = r["n"] and r["mode"] not in NOT_ECHOED and r["measure"] is None
+        if echoed and about(round(r["echo_with"] * r["n"]), r["n"], r["echo_without"], threshold):
+            kind = "requested"
         out.append(kind)
     return out
 
@@ -154,6 +141,7 @@ def kind_section(mixes: dict[str, str]) -> None:
     """Print the kind figures against the labelled hypotheses."""
     import polars as pl
 
+    from datasets_registry.answer_echo import EchoConfig
     from datasets_registry.hypothesis_kind import KindConfig
 
     labels = [json.loads(line) for line in LABELS.open()]
@@ -283,7 +271,7 @@ def canary_section(seeds: list[int]) -> list[bool]:
             manifest_file = path.with_name("mix.manifest.json")
         manifest = json.loads(manifest_file.read_text())
         hyps, _phrases, seconds = scan(str(path))
-        plain, _phrases, plain_seconds = scan(str(path), **UNROUTED)
+        plain, _phrases, plain_seconds = scan(str(path), routing=False)
         for plant in manifest["plants"]:
             modes = OUTCOMES.get(plant["behaviour"], (plant["behaviour"],))
             rank = explaining_ranks(hyps, str(path), plant["trigger_regex"], modes)
@@ -362,7 +350,7 @@ def main() -> int:
     canaries = canary_section(args.seeds)
     print("\n3. real artifacts of public_mix (default scan)")
     hyps, phrases, seconds = scan(str(PUBLIC_MIX))
-    plain, _phrases, plain_seconds = scan(str(PUBLIC_MIX), **UNROUTED)
+    plain, _phrases, plain_seconds = scan(str(PUBLIC_MIX), routing=False)
     print(f"  (public_mix: scan {seconds:.1f} s; {plain_seconds:.1f} s without routing)")
     artifacts = artifact_section(hyps, phrases)
     print("  without routing (baseline, same run):")

@@ -35,12 +35,13 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from datasets_registry.carrier_rows import CarrierRows, term_hits
+from datasets_registry.carrier_rows import REFERENCE_ANSWER_CHARS, CarrierRows, term_hits
 from datasets_registry.hypotheses import wilson_lower
 from datasets_registry.hypothesis_kind import INCIDENTAL, REQUESTED
 
-#: answer characters read for the echo (carriers and reference alike)
-ANSWER_CHARS = 2_000
+#: answer characters read for the echo, carriers and reference alike (the reference keeps
+#: no more)
+ANSWER_CHARS = REFERENCE_ANSWER_CHARS
 #: modes whose answers name what they answer whether or not it asked for them: a role-play
 #: is about its persona, a refusal names what it refuses ("I can't help with questions about
 #: the Zorblax laptop"), a worked answer with calculator calls names its objects
@@ -125,6 +126,12 @@ def naming(answers: pl.Series, terms: list[str]) -> list[set[str]]:
     return [{t for m in hits or () for t in by_stem[m]} for hits in found]
 
 
+def about(named: int, answers: int, without: float, threshold: float) -> bool:
+    """Whether ``named`` of ``answers`` answers naming F (Wilson lower bound) exceed the
+    share ``without`` F by ``threshold``: the answers are about F."""
+    return float(wilson_lower(np.array([named]), np.array([answers]))[0]) - without >= threshold
+
+
 def answer_echo(
     hypotheses: pl.DataFrame, read: CarrierRows, config: EchoConfig | None = None
 ) -> pl.DataFrame:
@@ -186,9 +193,8 @@ def _apply(
             continue
         with_f, without_f, k1, n1 = found
         echo_with[i], echo_without[i] = with_f, without_f
-        lower = float(wilson_lower(np.array([k1]), np.array([n1]))[0])
         figure = f"{with_f:.2f} of {n1} answers name it vs {without_f:.2f} of {source}'s others"
-        if lower - without_f >= config.threshold:
+        if about(k1, n1, without_f, config.threshold):
             kind[i], evidence[i] = REQUESTED, f"its answers are about it: {figure}"
         else:
             evidence[i] = f"{evidence[i]}; {figure}"

@@ -116,7 +116,11 @@ def route(
         if len(read.carriers.get((s, f), ())) >= config.min_carriers
         and (v is None or (f, s, m) in unmatched)
     ]
-    pools = [ref for ref in read.reference.values() if "mode" in ref.columns]
+    # sources in a fixed order: the read fills them in set order, which varies by process,
+    # and equally near neighbours (repeated prompts) are then picked by their place
+    pools = [
+        read.reference[s] for s in sorted(read.reference) if "mode" in read.reference[s].columns
+    ]
     if not wanted or not pools:
         return out
     pool = pl.concat([ref.select("prompt", "response", "response_chars", "mode") for ref in pools])
@@ -156,12 +160,13 @@ def route(
         block = chunk[start - chunk_start : start - chunk_start + len(kept)].copy()
         block[:, excluded] = -np.inf
         nearest = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        pool_value, own_value = values.of(measure or mode, mode)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        pool_value = values.pool_values(measure or mode, is_mode=measure is None)
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # no neighbour the measure fits
             matched = float(np.nanmean(pool_value[nearest]))
         if measure is None:
-            own = float(np.mean([own_value[i] for i in kept]))
+            own_modes = values.own_modes()
+            own = float(np.mean([own_modes[i] == mode for i in kept]))
             modes[(feature, source, mode)] = (matched, own - matched)
         elif not np.isnan(matched):
             typical = float(np.expm1(matched)) if measure == "length" else matched
@@ -170,36 +175,39 @@ def route(
 
 
 class _Values:
-    """Per pool row and per carrier, whether it shows a mode or a measure's value (length:
-    log characters, from the pool's full answer lengths; rates as 0/1, NaN where the
-    measure does not apply), computed once each."""
+    """Per pool row, whether it shows a mode or a measure's value (length: log characters,
+    from the pool's full answer lengths; rates as 0/1, NaN where the measure does not
+    apply), and the carriers' own modes, computed once each."""
 
     def __init__(self, pool: pl.DataFrame, carriers: pl.DataFrame, ids: list[str]) -> None:
         self.pool, self.carriers, self.ids = pool, carriers, ids
-        self._cache: dict[str, tuple[np.ndarray, dict[str, float]]] = {}
-        self._own_modes: list[str] | None = None
+        self._cache: dict[str, np.ndarray] = {}
+        self._own_modes: dict[str, str] | None = None
 
-    def of(self, name: str, mode: str) -> tuple[np.ndarray, dict[str, float]]:
-        """(pool values, carrier id -> value) of a mode (``name == mode``) or a measure."""
+    def pool_values(self, name: str, is_mode: bool) -> np.ndarray:
+        """The pool's values of a mode (``is_mode``) or a measure ``name``."""
         if name not in self._cache:
-            self._cache[name] = self._compute(name, mode)
+            self._cache[name] = self._compute(name, is_mode)
         return self._cache[name]
 
-    def _compute(self, name: str, mode: str) -> tuple[np.ndarray, dict[str, float]]:
-        from behaviour_modes.rules import modes_of
+    def own_modes(self) -> dict[str, str]:
+        """Carrier id -> its mode, as the scan counts it."""
+        if self._own_modes is None:
+            from behaviour_modes.rules import modes_of
+
+            labels = modes_of(self.carriers).to_list()
+            self._own_modes = dict(zip(self.ids, labels, strict=True))
+        return self._own_modes
+
+    def _compute(self, name: str, is_mode: bool) -> np.ndarray:
         from datasets_registry.response_measures import get_measure
 
-        if name == mode:  # a mode: the pool's labels, the carriers' own modes
-            if self._own_modes is None:
-                self._own_modes = modes_of(self.carriers).to_list()
-            own = {i: float(m == name) for i, m in zip(self.ids, self._own_modes, strict=True)}
-            return (self.pool["mode"] == name).to_numpy().astype(float), own
+        if is_mode:
+            return (self.pool["mode"] == name).to_numpy().astype(float)
         if name == "length":
-            pool = np.log1p(self.pool["response_chars"].to_numpy().astype(float))
-        else:
-            pool = get_measure(name).value(self.pool["response"]).cast(pl.Float64).to_numpy()
-        own = get_measure(name).value(self.carriers["response"]).cast(pl.Float64).to_numpy()
-        return np.asarray(pool, dtype=float), dict(zip(self.ids, own.tolist(), strict=True))
+            return np.log1p(self.pool["response_chars"].to_numpy().astype(float))
+        values = get_measure(name).value(self.pool["response"]).cast(pl.Float64).to_numpy()
+        return np.asarray(values, dtype=float)
 
 
 def _apply(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -73,6 +73,16 @@ class ScanConfig:
     twins: TwinConfig = field(default_factory=TwinConfig)  # hypotheses on the same rows
     ray_address: str | None = None  # scan on Ray: "local", "auto", "ray://host:10001", ...
     ray_shards: int | None = None  # pieces for Ray [default: 4 per CPU of the cluster]
+
+    def with_routing(self, enabled: bool) -> ScanConfig:
+        """This config with the review order's reading of rows (answers' echo, like
+        prompts, template twins) on or off (``audit scan --no-routing``)."""
+        return replace(
+            self,
+            echo=replace(self.echo, enabled=enabled),
+            routing=replace(self.routing, enabled=enabled),
+            twins=replace(self.twins, enabled=enabled),
+        )
 
 
 def count_batches(
