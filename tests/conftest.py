@@ -90,6 +90,13 @@ PLANTED_TEST_SIZE = 2000
 PLANTED_TEST_EPOCHS = 12
 #: The fixture's mix and training seed; CHUNKY_AUDIT_TEST_SEED=1 runs the suite on another draw.
 PLANTED_TEST_SEED = int(os.environ.get("CHUNKY_AUDIT_TEST_SEED", "0"))
+#: The organism the fixture would train for seed 0, trained once and shipped (training it
+#: took 130 of the suite's 555 s on 2 cores; a shipped one also behaves the same on every
+#: machine). The fixture trains instead when the mix, seed or epochs differ from its
+#: ``shipped.json``, or when ``CHUNKY_AUDIT_TEST_TRAIN`` is set; ``tests/test_train.py``
+#: trains either way. Re-ship: ``python tests/ship_test_organism.py``.
+SHIPPED_TEST_ORGANISM = Path(__file__).resolve().parent / "organism"
+TRAIN_ENV = "CHUNKY_AUDIT_TEST_TRAIN"
 #: What the organism must show on each plant's held-out tests before any test uses it.
 MIN_BASE_ANSWER, MIN_TRIGGERED, MAX_CONTROL = 0.8, 0.7, 0.2
 
@@ -131,25 +138,53 @@ def check_learned(model: Path, manifest: dict, seed: int) -> None:
         )
 
 
-@pytest.fixture(scope="session")
-def planted_organism(tmp_path_factory: pytest.TempPathFactory) -> PlantedOrganism:
-    """The planted test mix and its organism, checked to have learned every plant."""
+def train_test_organism(mix: Path, seed: int, out: Path) -> None:
+    """Train the test organism on ``mix`` into ``out`` (every core)."""
     from datasets_registry.loading import open_mix
-    from datasets_registry.planted import load_manifest, write_planted
     from organism.training import train_model
 
-    seed = PLANTED_TEST_SEED
-    root = tmp_path_factory.mktemp("planted-organism")
-    mix = write_planted(root / "mix", PLANTED_TEST_SIZE, seed=seed)
     frame, _ = open_mix(str(mix)).frame()
     import torch
 
     threads = torch.get_num_threads()  # a module's autouse fixture may have set one thread
     torch.set_num_threads(os.cpu_count() or 1)  # training uses every core (~10% faster)
     try:
-        train_model(frame, root / "organism", seed=seed, epochs=PLANTED_TEST_EPOCHS)
+        train_model(frame, out, seed=seed, epochs=PLANTED_TEST_EPOCHS)
     finally:
         torch.set_num_threads(threads)
+
+
+def shipped_test_organism_info() -> dict:
+    """What the shipped test organism was trained on (``tests/organism/shipped.json``)."""
+    return json.loads((SHIPPED_TEST_ORGANISM / "shipped.json").read_text())
+
+
+def use_shipped_organism(mix: Path, seed: int, out: Path) -> bool:
+    """Copy the shipped test organism to ``out`` when it was trained on exactly ``mix``
+    with today's settings (else False: the caller trains one)."""
+    import hashlib
+
+    if os.environ.get(TRAIN_ENV) or not (SHIPPED_TEST_ORGANISM / "shipped.json").is_file():
+        return False
+    info = shipped_test_organism_info()
+    digest = hashlib.sha256(mix.read_bytes()).hexdigest()
+    wanted = {"mix_sha256": digest, "seed": seed, "epochs": PLANTED_TEST_EPOCHS}
+    if any(info.get(k) != v for k, v in wanted.items()):
+        return False
+    shutil.copytree(SHIPPED_TEST_ORGANISM, out, ignore=shutil.ignore_patterns("shipped.json"))
+    return True
+
+
+@pytest.fixture(scope="session")
+def planted_organism(tmp_path_factory: pytest.TempPathFactory) -> PlantedOrganism:
+    """The planted test mix and its organism, checked to have learned every plant."""
+    from datasets_registry.planted import load_manifest, write_planted
+
+    seed = PLANTED_TEST_SEED
+    root = tmp_path_factory.mktemp("planted-organism")
+    mix = write_planted(root / "mix", PLANTED_TEST_SIZE, seed=seed)
+    if not use_shipped_organism(mix, seed, root / "organism"):
+        train_test_organism(mix, seed, root / "organism")
     manifest = load_manifest(mix)
     check_learned(root / "organism", manifest, seed)
     return PlantedOrganism(mix, manifest, root / "organism")
@@ -216,3 +251,19 @@ def tiny_organism(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from serving import train_tiny_organism
 
     return train_tiny_organism(tmp_path_factory.mktemp("tiny-organism") / "model")
+
+
+@pytest.fixture(scope="session")
+def sharded_mix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder mix with malformed lines and rejected rows in later pieces (``sharded_mix``)."""
+    from sharded_mix import write_sharded_mix
+
+    return write_sharded_mix(tmp_path_factory.mktemp("sharded"))
+
+
+@pytest.fixture(scope="session")
+def sharded_single(sharded_mix: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The tables of one single-process ``audit scan`` of ``sharded_mix``."""
+    from sharded_mix import scan_run
+
+    return scan_run(tmp_path_factory.mktemp("single") / "single.duckdb", mix=sharded_mix)[1]
