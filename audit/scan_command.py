@@ -179,6 +179,14 @@ def summarise(tables: dict[str, pl.DataFrame], run_id: str, db: str, show: int) 
     help="An earlier audit file (e.g. the scan before a prune): print what changed "
     "(per-source shares, hypotheses gained and lost), as `audit diff` does.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=ScanConfig.workers,
+    show_default=True,
+    help="Local processes that count pieces of the mix (the tables are the same as one "
+    "process's); for a cluster use --ray.",
+)
 @RAY_OPTION
 @click.option(
     "--ray-shards",
@@ -202,19 +210,23 @@ def scan_command(
     measures: bool,
     routing: bool,
     compare: str | None,
+    workers: int,
     ray: str | None,
     ray_shards: int | None,
 ) -> None:
     """Index MIX and rank trigger hypotheses (feature -> mode, concentrated in a source).
 
-    With --ray the mix is cut into pieces scanned as Ray tasks (a local Ray, or the cluster
-    at ADDRESS) and merged: the tables are the same as a single-process scan's.
+    With --workers N the mix is cut into pieces counted in N local processes; with --ray,
+    as Ray tasks (a local Ray, or the cluster at ADDRESS). Either way the pieces' counts
+    are merged and the tables are the same as a single-process scan's.
     """
     from datasets_registry import scan_stage
     from datasets_registry.normalise import Columns
 
     if ray is not None:
         require_ray_cli()  # before anything is opened: a missing extra is a usage error
+        if workers > 1:
+            raise CliError("--workers and --ray: choose one (Ray runs one task per piece)")
     if compare is not None and not Path(compare).is_file():
         raise CliError(f"--compare: no audit file at {compare}")
     with stage_errors():
@@ -230,6 +242,7 @@ def scan_command(
         phrases=phrases,
         examples=examples,
         measures=measures,
+        workers=workers,
         ray_address=ray,
         ray_shards=ray_shards,
     ).with_routing(routing)

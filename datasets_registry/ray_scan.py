@@ -1,9 +1,9 @@
 """The scan on Ray: one task per piece of the mix, statistics merged on the driver.
 
-Each task runs the single-process code (``read_piece`` -> ``count_batches``) on its
-piece and returns a :class:`ScanStats`; the driver merges them in piece order, so
-``scan_tables`` sees the same counts (and the same first rejected-row examples) as
-one pass. Tasks are retried when their worker dies (``max_retries``).
+Each task runs ``piece_scan.scan_piece`` on its piece; the driver merges the answers in
+piece order (``piece_scan.merge_pieces``), so ``scan_tables`` sees the same counts (and
+the same first rejected-row examples) as one pass. Tasks are retried when their worker
+dies (``max_retries``).
 """
 
 from __future__ import annotations
@@ -13,27 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from datasets_registry.features import Feature
-from datasets_registry.normalise import TEXT_COLUMNS, Columns
-from datasets_registry.pieces import Piece, positions_in, read_piece, shift_examples
-from datasets_registry.ray_cluster import (
-    CRASH_ONCE_ENV,
-    MAX_RETRIES,
-    crash_once,
-    require_ray,
-    task_errors,
-)
-from datasets_registry.scan import FIRST_BATCH_ROWS, ScanConfig, count_batches
+from datasets_registry.normalise import Columns
+from datasets_registry.piece_scan import PieceStats, merge_pieces, scan_piece
+from datasets_registry.pieces import Piece
+from datasets_registry.ray_cluster import CRASH_ONCE_ENV, MAX_RETRIES, require_ray, task_errors
+from datasets_registry.scan import ScanConfig
 from datasets_registry.stats import ScanStats
-
-
-@dataclass
-class PieceStats:
-    """A worker's answer for one piece: counts, lines/rows read, seconds spent."""
-
-    stats: ScanStats
-    positions: int
-    seconds: float
 
 
 @dataclass
@@ -44,43 +29,6 @@ class RayScan:
     pieces: list[Piece]
     piece_seconds: list[float] = field(default_factory=list)
     merge_s: float = 0.0
-
-
-def scan_piece(
-    piece: Piece,
-    columns: Columns,
-    features: Sequence[Feature],
-    batch_rows: int,
-    crash_marker: str | None = None,
-    phrases: bool = True,
-    with_measures: bool = True,
-) -> PieceStats:
-    """Count one piece exactly as the single-process scan counts a mix."""
-    crash_once(crash_marker)
-    started = time.perf_counter()
-    progressed = 0
-
-    def on_batch(batch: object) -> None:
-        nonlocal progressed
-        progressed += batch.progress  # type: ignore[attr-defined]
-
-    batches = read_piece(piece, columns, batch_rows, TEXT_COLUMNS, first_rows=FIRST_BATCH_ROWS)
-    stats = count_batches(batches, features, on_batch, phrases, with_measures)
-    return PieceStats(stats, positions_in(piece, progressed), time.perf_counter() - started)
-
-
-def merge_pieces(pieces: Sequence[Piece], parts: Sequence[PieceStats]) -> ScanStats:
-    """Piece statistics in piece order, rejected-row examples renumbered per shard."""
-    offsets: dict[str, int] = {}
-    merged = []
-    for piece, part in zip(pieces, parts, strict=True):
-        stats = part.stats
-        offset = offsets.get(piece.shard.name, 0)
-        if piece.relative:
-            stats = stats.with_bad(shift_examples(stats.bad, piece, offset))
-        offsets[piece.shard.name] = offset + part.positions
-        merged.append(stats)
-    return ScanStats.merge(merged)
 
 
 def scan_pieces_ray(

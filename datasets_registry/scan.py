@@ -71,6 +71,7 @@ class ScanConfig:
     echo: EchoConfig = field(default_factory=EchoConfig)  # are the answers about the feature?
     routing: RoutingConfig = field(default_factory=RoutingConfig)  # F's rows vs like prompts
     twins: TwinConfig = field(default_factory=TwinConfig)  # hypotheses on the same rows
+    workers: int = 1  # local processes that count pieces of the mix (1: this process only)
     ray_address: str | None = None  # scan on Ray: "local", "auto", "ray://host:10001", ...
     ray_shards: int | None = None  # pieces for Ray [default: 4 per CPU of the cluster]
 

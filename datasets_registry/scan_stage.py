@@ -1,7 +1,7 @@
 """The scan stage: ``run(ScanConfig, Store) -> ScanResult``.
 
-Opens the mix, counts it in this process or as Ray tasks, derives the scan
-tables and writes them, with the settings later stages read, under a new run.
+Opens the mix, counts it in this process, in local processes or as Ray tasks, derives
+the scan tables and writes them, with the settings later stages read, under a new run.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from datasets_registry.features import Feature, catalog, parse_feature_option
 from datasets_registry.hypothesis_examples import example_quotas, hypothesis_examples
 from datasets_registry.hypothesis_kind import review_order
 from datasets_registry.loading import Batch, Mix, MixError, open_mix
+from datasets_registry.process_scan import workers_pieces
 from datasets_registry.scan import SCAN_TABLES, ScanConfig, scan_mix, scan_tables
 from datasets_registry.stats import ScanStats
 from datasets_registry.user_features import FeatureFileError, load_feature_file
@@ -93,6 +94,9 @@ def run(config: ScanConfig, store: Store, progress: Progress = NO_PROGRESS) -> S
         if config.ray_address is not None:
             pieces = _start_ray(stack, opened, config, progress)
             args["ray"] = {"address": config.ray_address, "shards": len(pieces)}
+        elif config.workers > 1:
+            pieces = _plan(opened, workers_pieces(config.workers))
+            args["workers"] = {"processes": config.workers, "pieces": len(pieces)}
         run_id = store.start_run("scan", args)
         try:
             with store.finishing(run_id):
@@ -171,12 +175,12 @@ def _widest(parts: list[dict]) -> dict:
 def _count(
     opened: Mix, config: ScanConfig, pieces: list[Piece] | None, progress: Progress
 ) -> ScanStats:
-    """The merged statistics: one pass here, or one Ray task per piece."""
+    """The merged statistics: one pass here, or one Ray task or local process per piece."""
     total = opened.total or None
     if pieces is not None:
-        from datasets_registry.ray_scan import scan_pieces_ray
-
-        label = f"scan {config.mix} on Ray"
+        on_ray = config.ray_address is not None
+        where = "on Ray" if on_ray else f"in {config.workers} processes"
+        label = f"scan {config.mix} {where}"
         done = {"pieces": 0, "size": 0}
         progress(label, 0, total, f"0/{len(pieces)} pieces", opened.unit)
 
@@ -186,7 +190,13 @@ def _count(
             status = f"{done['pieces']}/{len(pieces)} pieces"
             progress(label, done["size"], total, status, opened.unit)
 
-        return scan_pieces_ray(pieces, opened.columns, config, piece_done).stats
+        if on_ray:
+            from datasets_registry.ray_scan import scan_pieces_ray
+
+            return scan_pieces_ray(pieces, opened.columns, config, piece_done).stats
+        from datasets_registry.process_scan import scan_pieces_processes
+
+        return scan_pieces_processes(pieces, opened.columns, config, config.workers, piece_done)
     label = f"scan {config.mix}"
     state = {"rows": 0, "progress": 0}
     progress(label, 0, total, "", opened.unit)
@@ -206,13 +216,19 @@ def _start_ray(
     stack: ExitStack, opened: Mix, config: ScanConfig, progress: Progress
 ) -> list[Piece]:
     """Start (or join) Ray for the rest of the stage and cut the mix into pieces."""
-    from datasets_registry.pieces import plan_pieces
     from datasets_registry.ray_cluster import cluster_cpus, ray_session
 
     address = config.ray_address or "local"
     progress(f"starting Ray ({address})", 0, None)
     ray = stack.enter_context(ray_session(address))
+    return _plan(opened, config.ray_shards or 4 * cluster_cpus(ray))
+
+
+def _plan(opened: Mix, target: int) -> list[Piece]:
+    """The mix cut into about ``target`` pieces."""
+    from datasets_registry.pieces import plan_pieces
+
     try:
-        return plan_pieces(opened, config.ray_shards or 4 * cluster_cpus(ray))
+        return plan_pieces(opened, target)
     except MixError as exc:
         raise StageError(str(exc)) from None
