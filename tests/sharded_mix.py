@@ -66,3 +66,16 @@ def assert_same_tables(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -
     for name in SCAN_TABLES:
         assert a[name].height > 0, name
         assert_frame_equal(a[name], b[name], check_exact=True)
+
+
+def scan_with_one_crash(
+    db: Path, marker: Path, monkeypatch, *extra: str, mix: Path
+) -> dict[str, pl.DataFrame]:
+    """``scan_run`` with the first worker (Ray task or process) to reach a piece exiting
+    its process (``CRASH_ONCE_ENV``); the tables, after checking that one did exit."""
+    from datasets_registry.ray_cluster import CRASH_ONCE_ENV
+
+    monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
+    tables = scan_run(db, *extra, mix=mix)[1]
+    assert marker.exists()  # one worker did exit mid-scan
+    return tables

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from sharded_mix import assert_same_tables, run, scan_run
+from sharded_mix import assert_same_tables, run, scan_run, scan_with_one_crash
 
 from audit.cli import main
-from datasets_registry.ray_cluster import CRASH_ONCE_ENV
 
 pytest.importorskip("ray")  # `make setup` installs the extra: these tests run there
 
@@ -42,12 +41,15 @@ def test_a_worker_killed_mid_scan_is_retried(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    marker = tmp_path / "crashed"
-    monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
-    _, ray_tables, _ = scan_run(
-        tmp_path / "kill.duckdb", "--ray", "--ray-shards", "4", mix=sharded_mix
+    ray_tables = scan_with_one_crash(
+        tmp_path / "kill.duckdb",
+        tmp_path / "crashed",
+        monkeypatch,
+        "--ray",
+        "--ray-shards",
+        "4",
+        mix=sharded_mix,
     )
-    assert marker.exists()  # one task's worker did exit
     assert_same_tables(sharded_single, ray_tables)
 
 

@@ -9,12 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 from conftest import small_mix_rows
-from sharded_mix import assert_same_tables, run, scan_run
+from sharded_mix import assert_same_tables, run, scan_run, scan_with_one_crash
 
 from datasets_registry.loading import HUB_MIRROR_ENV, open_mix
 from datasets_registry.piece_scan import merge_pieces, scan_piece
 from datasets_registry.pieces import plan_pieces
-from datasets_registry.ray_cluster import CRASH_ONCE_ENV
 from datasets_registry.scan import ScanConfig, scan_mix
 
 
@@ -70,10 +69,14 @@ def test_a_worker_process_killed_mid_scan_is_retried(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    marker = tmp_path / "crashed"
-    monkeypatch.setenv(CRASH_ONCE_ENV, str(marker))
-    _, tables, _ = scan_run(tmp_path / "kill.duckdb", "--workers", "2", mix=sharded_mix)
-    assert marker.exists()  # one process did exit mid-scan
+    tables = scan_with_one_crash(
+        tmp_path / "kill.duckdb",
+        tmp_path / "crashed",
+        monkeypatch,
+        "--workers",
+        "2",
+        mix=sharded_mix,
+    )
     assert_same_tables(sharded_single, tables)
 
 
