@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -39,6 +40,7 @@ FILE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".parquet", ".csv")
 HUB_MIRROR_ENV = "CHUNKY_AUDIT_HUB_MIRROR"
 
 if TYPE_CHECKING:
+    import pyarrow.parquet as pq
     from datasets import IterableDataset
 
 
@@ -313,22 +315,41 @@ def _read_parquet(
     shard: Shard, batcher: _Batcher, row_groups: Sequence[int] | None = None
 ) -> Iterator[Batch]:
     """Rows of ``shard`` (of ``row_groups`` only, when given; rows keep their file index)."""
-    import pyarrow.parquet as pq
-
     assert shard.path is not None
-    file = pq.ParquetFile(shard.path)
+    file = open_parquet(shard.path)
     total = max(file.metadata.num_rows, 1)
     index = 0
     if row_groups is not None:
         index = sum(file.metadata.row_group(g).num_rows for g in range(min(row_groups, default=0)))
     batches = file.iter_batches(batch_size=min(batcher.batch_rows, 10_000), row_groups=row_groups)
-    for record_batch in batches:
-        for raw in record_batch.to_pylist():
-            batcher.add(raw, f"{shard.path.name}[{index}]")
-            index += 1
-        if batcher.full:
-            yield batcher.emit(int(shard.size * index / total))
+    with parquet_errors(shard.path):
+        for record_batch in batches:
+            for raw in record_batch.to_pylist():
+                batcher.add(raw, f"{shard.path.name}[{index}]")
+                index += 1
+            if batcher.full:
+                yield batcher.emit(int(shard.size * index / total))
     yield batcher.emit(shard.size)
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """``path`` opened as parquet; a file that is not one is a :class:`MixError`."""
+    import pyarrow.parquet as pq
+
+    with parquet_errors(path):
+        return pq.ParquetFile(path)
+
+
+@contextmanager
+def parquet_errors(path: Path) -> Iterator[None]:
+    """pyarrow's errors reading ``path`` (not parquet, truncated, corrupt) as a MixError
+    that names the file."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        raise MixError(f"cannot read {path} as parquet: {exc}") from None
 
 
 def _read_csv(shard: Shard, batcher: _Batcher) -> Iterator[Batch]:

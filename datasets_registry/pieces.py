@@ -26,6 +26,7 @@ from datasets_registry.loading import (
     _read_jsonl,
     _read_parquet,
     open_hub_stream,
+    open_parquet,
     read_shard,
 )
 from datasets_registry.normalise import EXAMPLE_CHARS, NORMALISED_COLUMNS, BadRows, Columns
@@ -81,9 +82,7 @@ def _split(shard: Shard, want: int) -> list[Piece]:
         bounds = line_bounds(shard, want)
         return [Piece(shard, "bytes", a, b, b - a) for a, b in pairwise(bounds)] or whole
     if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        groups = pq.ParquetFile(shard.path).metadata.num_row_groups
+        groups = open_parquet(shard.path).metadata.num_row_groups
         parts = min(want, groups)
         if parts <= 1:
             return whole

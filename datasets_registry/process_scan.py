@@ -3,10 +3,10 @@
 The pieces run ``piece_scan.scan_piece`` in a pool of ``N`` spawned processes and are
 merged in piece order, so the tables equal a single-process scan's (as on Ray, which
 stays the way to use a cluster). Each process's Polars gets an equal share of the cores,
-so ``N`` processes do not each start a thread per core (unless ``POLARS_MAX_THREADS``
-is set). A process that dies (killed,
-out of memory) breaks the pool: the pieces without an answer are run again in a new
-pool, up to ``MAX_RETRIES`` times.
+so ``N`` processes do not each start a thread per core (unless ``POLARS_MAX_THREADS`` is
+set). A process that dies (killed, out of memory) breaks the pool: the pieces without an
+answer run again in a new pool, up to ``MAX_RETRIES`` times. An error raised in a piece
+(a ``MixError``) stops the scan at once, pieces not started are cancelled.
 """
 
 from __future__ import annotations
@@ -92,13 +92,17 @@ def _run_pool(
             for i in todo
         }
         pending = set(futures)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                i = futures[future]
-                answers[i] = future.result()  # a broken pool raises here
-                if on_piece is not None:
-                    on_piece(pieces[i])
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i = futures[future]
+                    answers[i] = future.result()  # a piece's error or a broken pool raises
+                    if on_piece is not None:
+                        on_piece(pieces[i])
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def _scan_piece(

@@ -86,3 +86,16 @@ def test_workers_and_ray_are_one_choice(small_mix: Path, tmp_path: Path) -> None
     code, out = run("scan", str(small_mix), "--db", str(db), "--workers", "2", "--ray")
     assert code == 2 and "--workers and --ray: choose one" in out, out
     assert not db.exists()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_file_that_is_not_parquet_is_a_clear_error(
+    small_mix: Path, tmp_path: Path, workers: str
+) -> None:
+    folder = tmp_path / "mix"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(small_mix.read_bytes())
+    (folder / "b.parquet").write_text("not parquet at all\n")
+    code, out = run("scan", str(folder), "--db", str(tmp_path / "a.duckdb"), "--workers", workers)
+    assert code != 0 and "Traceback" not in out, out
+    assert f"cannot read {folder / 'b.parquet'} as parquet" in out, out
