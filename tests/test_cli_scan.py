@@ -130,7 +130,7 @@ def test_scan_does_not_import_torch(tmp_path: Path) -> None:
         f"    main(['scan', {str(mix)!r}, '--db', {str(tmp_path / 't.duckdb')!r}])\n"
         "except SystemExit as exc:\n"
         "    assert exc.code == 0, exc.code\n"
-        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'faiss')"
+        "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'faiss', 'sklearn')"
         " if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -139,3 +139,12 @@ def test_scan_does_not_import_torch(tmp_path: Path) -> None:
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_stop_words_are_scikit_learns() -> None:
+    """Read from scikit-learn's module file without importing the package: the same set."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from datasets_registry.stats import stop_word_set
+
+    assert stop_word_set() == ENGLISH_STOP_WORDS and len(stop_word_set()) > 300
