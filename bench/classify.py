@@ -9,8 +9,10 @@ Sections:
 - **refusal**: every labelled dev source (``bench/refusal_dev.py``: XSTest v2 GPT-4 and
   Llama-2 "orig", XSTest v1 GPT-4 and Llama-2 less duplicates, GPTFuzz scored on
   ``evaluate.csv``), per source: binary accuracy (refusal or partial refusal vs
-  compliance), 3-way accuracy (XSTest only), refusal precision and recall, and the
-  worst source. Systems: the rules (the default: no fitted parameters, but their cue
+  compliance) with its Wilson 95% interval, 3-way accuracy (XSTest only), refusal
+  precision and recall, and the worst source; then the default rules per XSTest prompt
+  type (homonyms, contrast_privacy, ...: the families of safe and unsafe prompts, over
+  the four XSTest files; GPTFuzz labels no family). Systems: the rules (the default: no fitted parameters, but their cue
   words were written reading these sources' errors, so treat their figures as
   in-sample), the rules plus the learned layer in-sample (the committed weights were
   trained on every source) and leave-one-source-out (trained on the other sources,
@@ -364,6 +366,7 @@ def refusal_rows(dev: pl.DataFrame, learned: bool) -> tuple[list[dict[str, Any]]
                 "system": system,
                 "data": f"{source}{split} (n={result.n})",
                 "binary acc": round(result.binary, 3),
+                "95% CI": interval(result.binary, result.n),
                 "3-way acc": None if result.three_way is None else round(result.three_way, 3),
                 "precision": round(result.precision, 3),
                 "recall": round(result.recall, 3),
@@ -382,6 +385,7 @@ def refusal_rows(dev: pl.DataFrame, learned: bool) -> tuple[list[dict[str, Any]]
                 "binary acc": round(worst[1], 3),
             }
         )
+    rows += family_rows(dev, systems["ours: rules (default)"][1], scored, gold)
     for source, judge in PAPER.items():
         rows.append(
             {
@@ -393,6 +397,41 @@ def refusal_rows(dev: pl.DataFrame, learned: bool) -> tuple[list[dict[str, Any]]
             }
         )
     return rows, {"cues": cues, "rules": rules}
+
+
+def interval(accuracy: float, n: int) -> str:
+    """The Wilson 95% interval of an accuracy over ``n`` rows, as ``lo-hi``."""
+    from surf_search.stats import wilson
+
+    lo, hi = wilson(round(accuracy * n), n)
+    return f"{lo:.3f}-{hi:.3f}"
+
+
+def family_rows(
+    dev: pl.DataFrame, modes: list[str], scored: np.ndarray, gold: list[str]
+) -> list[dict[str, Any]]:
+    """The default rules' binary accuracy per XSTest prompt type (its ``family``), over
+    the XSTest files together, with Wilson intervals; the worst family first."""
+    from refusal_dev import score
+
+    rows = []
+    families = dev["family"].to_numpy()
+    for family in sorted({f for f in families.tolist() if f is not None}):
+        keep = np.flatnonzero(scored & (families == family))
+        result = score([modes[i] for i in keep], [gold[i] for i in keep])
+        rows.append(
+            {
+                "section": "refusal by XSTest prompt type",
+                "system": "ours: rules (default)",
+                "data": f"{family} (n={result.n}, 4 files)",
+                "binary acc": round(result.binary, 3),
+                "95% CI": interval(result.binary, result.n),
+                "3-way acc": round(result.three_way or 0.0, 3),
+                "precision": round(result.precision, 3),
+                "recall": round(result.recall, 3),
+            }
+        )
+    return sorted(rows, key=lambda r: r["binary acc"])
 
 
 # -- tool calls and role-play on public_mix -------------------------------------------------
@@ -658,7 +697,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_learned:
         rows.append(learned_speed(dev, labelled["cues"], labelled["rules"]))
     table = pl.DataFrame(rows, infer_schema_length=None)
-    columns = ["section", "system", "data", "binary acc", "3-way acc", "precision", "recall",
+    columns = ["section", "system", "data", "binary acc", "95% CI", "3-way acc", "precision", "recall",
                "F1", "mode", "classifier", "independent", "rate /s", "MB/s", "note"]  # fmt: skip
     for section in dict.fromkeys(table["section"].to_list()):
         part = table.filter(pl.col("section") == section)

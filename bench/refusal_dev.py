@@ -36,7 +36,8 @@ REFUSING = ("refusal", "partial_refusal")
 
 
 def load_dev(data: Path) -> pl.DataFrame:
-    """source, split, prompt, response, label for every dev source (see the module doc)."""
+    """source, split, prompt, response, label, family (XSTest's prompt type; null for
+    GPTFuzz) for every dev source (see the module doc)."""
     frames = []
     seen: set[str] = set()
     for version, names in (("", XSTEST_V2), ("_v1", XSTEST_V1)):
@@ -50,6 +51,7 @@ def load_dev(data: Path) -> pl.DataFrame:
                 "prompt",
                 pl.col("completion").alias("response"),
                 pl.col("final_label").replace_strict(XSTEST_LABELS).alias("label"),
+                pl.col("type").alias("family"),  # XSTest's prompt type (homonyms, ...)
             )
             keep = [r not in seen for r in table["response"]]
             seen.update(table["response"].to_list())
@@ -68,6 +70,7 @@ def load_dev(data: Path) -> pl.DataFrame:
                 .then(pl.lit("refusal"))
                 .otherwise(pl.lit("answer"))
                 .alias("label"),
+                pl.lit(None, pl.String).alias("family"),  # GPTFuzz labels no family
             )
         )
     return pl.concat(frames)
