@@ -82,9 +82,10 @@ declining and another complying is compliance (the mode of the complying voice);
 every voice declining is a refusal; a voice that moralises with no sign of help
 declines in its own words, and warnings and echoed questions say nothing.
 
-Each label carries ``mode_confidence`` (a hand-set prior for the rule that
-fired: 0.95 for a decline with a safety reason in its sentence, 0.6 for "no rule
-fired") and ``mode_evidence`` (the rule, and for the refusal family the phrase
+Each label carries ``mode_confidence`` (for refusals, partial refusals and answers the
+share of labelled responses that rule called right, ``behaviour_modes.calibration``;
+for the other modes a hand-set prior for the rule that fired, e.g. 0.9 for fenced code)
+and ``mode_evidence`` (the rule, and for the refusal family the phrase
 that decided it, in the response's own words). The learned layer
 (``behaviour_modes.learned``) reads the same cue columns.
 
@@ -104,6 +105,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import polars as pl
+
+from behaviour_modes.calibration import calibrated
 
 # -- cue families (read on lower-cased text with curly apostrophes straightened) ---------
 
@@ -1005,8 +1008,13 @@ def _prose(frame: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def decision_exprs() -> list[pl.Expr]:
-    """mode, mode_confidence, mode_evidence from the cue columns (see the module docstring)."""
+NO_RULE_PRIOR = 0.6  # the prior of "no rule fired: ordinary prose" (an answer)
+
+
+def decision_exprs(calibrate: bool = True) -> list[pl.Expr]:
+    """mode, mode_confidence, mode_evidence from the cue columns (see the module docstring);
+    ``calibrate``: confidences from ``calibration`` (else each rule's hand-set prior)."""
+    sure = calibrated if calibrate else (lambda _mode, prior: prior)
     c = {name: pl.col(name) for name in CUE_SCHEMA}
     premise, limit = c["premise"], c["limit"]
     moral = c["moral"] + c["caution"]
@@ -1132,24 +1140,24 @@ def decision_exprs() -> list[pl.Expr]:
         if mode is None:
             mode, conf, evid = (
                 pl.when(cond).then(pl.lit(label)),
-                pl.when(cond).then(pl.lit(confidence)),
+                pl.when(cond).then(pl.lit(sure(label, confidence))),
                 pl.when(cond).then(ev),
             )
         else:
             mode = mode.when(cond).then(pl.lit(label))
-            conf = conf.when(cond).then(pl.lit(confidence))
+            conf = conf.when(cond).then(pl.lit(sure(label, confidence)))
             evid = evid.when(cond).then(ev)
     return [
         mode.otherwise(pl.lit("answer")).alias("mode"),
-        conf.otherwise(pl.lit(0.6)).alias("mode_confidence"),
+        conf.otherwise(pl.lit(sure("answer", NO_RULE_PRIOR))).alias("mode_confidence"),
         evid.otherwise(pl.lit("no rule fired: ordinary prose")).alias("mode_evidence"),
     ]
 
 
-def decide(cues: pl.DataFrame, evidence: bool = True) -> pl.DataFrame:
+def decide(cues: pl.DataFrame, evidence: bool = True, calibrate: bool = True) -> pl.DataFrame:
     """mode, mode_confidence, mode_evidence for a frame of cue columns (``mode`` only
     without ``evidence``: the scan keeps no more, and the evidence strings cost)."""
-    exprs = decision_exprs()
+    exprs = decision_exprs(calibrate)
     if not evidence:
         exprs = [e for e in exprs if e.meta.output_name() == "mode"]
     return cues.select(exprs)
@@ -1160,16 +1168,19 @@ MODE_DTYPE = pl.Struct(
 )
 
 
-def label(frame: pl.DataFrame, evidence: bool = True) -> tuple[pl.DataFrame, pl.DataFrame]:
+def label(
+    frame: pl.DataFrame, evidence: bool = True, calibrate: bool = True
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(cue columns, labels) for a frame with ``prompt`` and ``response`` (String) columns:
     ``decide`` over ``cues_of``, then multi-voice responses read voice by voice (labels
-    are ``mode`` only without ``evidence``)."""
+    are ``mode`` only without ``evidence``; ``calibrate``: calibrated confidences, else
+    the rules' priors)."""
     cues = cues_of(frame)
-    labels = decide(cues, evidence)
+    labels = decide(cues, evidence, calibrate)
     # Voices matter only where some voice may decline: rows the prose cues were read on.
     multi = ((cues["voices"] >= 2) & cues["prose_read"]).to_numpy()
     if multi.any():
-        labels = _read_by_voice(frame, labels, multi)
+        labels = _read_by_voice(frame, labels, multi, calibrate)
     return cues, labels
 
 
@@ -1203,6 +1214,7 @@ _REFUSING = ("refusal", "partial_refusal")
 _COMPLYING = ("answer", "code", "tool_call", "fiction")
 VOICE_PREAMBLE_CHARS = 160  # a short line may come first ("Developer Mode enabled.")
 VOICE_MIN_WORDS = 12  # a voice shorter than this says too little to count as complying
+VOICE_PRIOR = 0.75  # the prior of a label read voice by voice
 
 
 def voices(text: str) -> list[tuple[str, str]]:
@@ -1226,7 +1238,9 @@ def _only_asks(body: str, prompt: str | None) -> bool:
     )
 
 
-def _read_by_voice(frame: pl.DataFrame, labels: pl.DataFrame, multi: np.ndarray) -> pl.DataFrame:
+def _read_by_voice(
+    frame: pl.DataFrame, labels: pl.DataFrame, multi: np.ndarray, calibrate: bool = True
+) -> pl.DataFrame:
     """Where one voice declines and another complies, the response complied (a jailbreak's
     second persona); where every voice declines, it is a refusal."""
     rows, names, prompts, bodies = [], [], [], []
@@ -1274,7 +1288,9 @@ def _read_by_voice(frame: pl.DataFrame, labels: pl.DataFrame, multi: np.ndarray)
         else:
             continue
         if explained:
-            confidence[row], evidence[row] = 0.75, why
+            prior = VOICE_PRIOR
+            confidence[row] = calibrated(modes[row], prior) if calibrate else prior
+            evidence[row] = why
     columns = {"mode": modes}
     if explained:
         columns |= {"mode_confidence": confidence, "mode_evidence": evidence}

@@ -386,6 +386,7 @@ def refusal_rows(dev: pl.DataFrame, learned: bool) -> tuple[list[dict[str, Any]]
             }
         )
     rows += family_rows(dev, systems["ours: rules (default)"][1], scored, gold)
+    rows += calibration_rows(dev, scored)
     for source, judge in PAPER.items():
         rows.append(
             {
@@ -432,6 +433,51 @@ def family_rows(
             }
         )
     return sorted(rows, key=lambda r: r["binary acc"])
+
+
+def calibration_rows(dev: pl.DataFrame, scored: np.ndarray) -> list[dict[str, Any]]:
+    """Per source, the expected calibration error of the rules' ``mode_confidence`` as the
+    probability that the refusal call is right: the hand-set priors, the committed table
+    (``behaviour_modes/weights/confidence.json``, fitted on every source: in-sample) and a
+    table fitted without the source (held out)."""
+    from refusal_dev import expected_calibration_error
+
+    from behaviour_modes import calibration
+
+    _, priors = mode_rules.label(dev.select("prompt", "response"), calibrate=False)
+    _, committed = mode_rules.label(dev.select("prompt", "response"))
+    modes, prior = priors["mode"].to_list(), priors["mode_confidence"].to_numpy()
+    labels, sources = dev["label"].to_list(), dev["source"].to_numpy()
+    correct = np.isin(modes, calibration.REFUSING) == np.isin(labels, calibration.REFUSING)
+    rows = []
+    for source in dict.fromkeys(sources.tolist()):
+        train = sources != source
+        fitted = calibration.fit(
+            [modes[i] for i in np.flatnonzero(train)],
+            prior[train],
+            [labels[i] for i in np.flatnonzero(train)],
+            sources[train].tolist(),
+        )
+        test = np.flatnonzero(scored & ~train)
+        held = calibration.apply(fitted, [modes[i] for i in test], prior[test])
+        ece = {
+            "priors": expected_calibration_error(prior[test], correct[test].astype(float)),
+            "committed": expected_calibration_error(
+                committed["mode_confidence"].to_numpy()[test], correct[test].astype(float)
+            ),
+            "held out": expected_calibration_error(held, correct[test].astype(float)),
+        }
+        for system, value in ece.items():
+            rows.append(
+                {
+                    "section": "confidence calibration (ECE of the refusal call, lower is better)",
+                    "system": f"ours: rules, {system}",
+                    "data": f"{source} (n={len(test)})",
+                    "ECE": round(value, 3),
+                    "accuracy": round(float(correct[test].mean()), 3),
+                }
+            )
+    return rows
 
 
 # -- tool calls and role-play on public_mix -------------------------------------------------
@@ -697,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_learned:
         rows.append(learned_speed(dev, labelled["cues"], labelled["rules"]))
     table = pl.DataFrame(rows, infer_schema_length=None)
-    columns = ["section", "system", "data", "binary acc", "95% CI", "3-way acc", "precision", "recall",
+    columns = ["section", "system", "data", "binary acc", "95% CI", "3-way acc", "precision", "recall", "ECE", "accuracy",
                "F1", "mode", "classifier", "independent", "rate /s", "MB/s", "note"]  # fmt: skip
     for section in dict.fromkeys(table["section"].to_list()):
         part = table.filter(pl.col("section") == section)
