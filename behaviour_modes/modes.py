@@ -88,6 +88,12 @@ TERSE_MAX_WORDS = 4
 BEHAVIOURS: tuple[str, ...] = (*MODES, TERSE)
 
 
+#: A label whose calibrated confidence (``behaviour_modes.calibration``) is under this is
+#: ``uncertain``: the search leaves its pair out of every test instead of guessing (today
+#: partial refusals read voice by voice, 0.57, or with a late decline, 0.51).
+UNCERTAIN_BELOW = 0.6
+
+
 def behaviour(mode: str, response: str | None, terse_max_words: int = TERSE_MAX_WORDS) -> str:
     """The mode, except that a very short ``answer`` is ``terse`` (a collapsed answer)."""
     if mode == Mode.ANSWER.value and len((response or "").split()) <= terse_max_words:
@@ -179,12 +185,23 @@ def behaviour_labels(
     terse_max_words: int = TERSE_MAX_WORDS,
 ) -> list[str]:
     """The behaviour of every (prompt, response): its mode (rules), or ``terse``."""
-    modes = mode_frame(prompts, responses)["mode"]
+    return sure_behaviour_labels(prompts, responses, terse_max_words)[0]
+
+
+def sure_behaviour_labels(
+    prompts: pl.Series | Sequence[object],
+    responses: pl.Series | Sequence[object],
+    terse_max_words: int = TERSE_MAX_WORDS,
+) -> tuple[list[str], list[bool]]:
+    """(``behaviour_labels``, whether each is ``uncertain``: its calibrated confidence is
+    under ``UNCERTAIN_BELOW``, about a coin flip, so a test should leave it out)."""
+    frame = mode_frame(prompts, responses)
     texts = responses.to_list() if isinstance(responses, pl.Series) else list(responses)
-    return [
+    labels = [
         behaviour(m, r if isinstance(r, str) else None, terse_max_words)
-        for m, r in zip(modes, texts, strict=True)
+        for m, r in zip(frame["mode"], texts, strict=True)
     ]
+    return labels, [c < UNCERTAIN_BELOW for c in frame["mode_confidence"]]
 
 
 def mode_exprs(prompt: pl.Expr, response: pl.Expr) -> list[pl.Expr]:

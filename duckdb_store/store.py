@@ -290,6 +290,15 @@ MIGRATIONS: list[Migration] = [
         ALTER TABLE trigger_hypotheses ADD COLUMN same_rows_as VARCHAR;
         """,
     ),
+    Migration(
+        16,
+        "uncertain labels (issue 28): `uncertain` is true where either answer's behaviour "
+        "label has a calibrated confidence under 0.6; such a trial never flips and is left "
+        "out of every behaviour test; NULL for trials written before",
+        """
+        ALTER TABLE search_trials ADD COLUMN uncertain BOOLEAN;
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -25,6 +25,7 @@ TRIAL_SCHEMA = {
     "requested": pl.String,
     "scores": pl.String,
     "reference": pl.String,
+    "uncertain": pl.Boolean,
 }
 
 
@@ -49,6 +50,7 @@ def trials_frame(trials: Sequence[Trial]) -> pl.DataFrame:
                 if t.scores
                 else None,
                 "reference": t.seed.reference,
+                "uncertain": t.uncertain,
             }
             for t in trials
         ],

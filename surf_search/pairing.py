@@ -15,6 +15,10 @@ the model rather than about the classifier:
 3. **A requested behaviour is not a flip.** A mode that either prompt asks for
    (``behaviour_modes.requests``) is left out of the pair: code after "write a function"
    answers the request.
+4. **An uncertain label is not evidence.** A pair where either answer's label has a
+   calibrated confidence under ``UNCERTAIN_BELOW`` (``behaviour_modes.modes``) is
+   ``uncertain``: it never flips and is left out of every behaviour test, like a pair
+   whose judgement failed.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from behaviour_modes.modes import TERSE_MAX_WORDS, behaviour_labels
+from behaviour_modes.modes import TERSE_MAX_WORDS, sure_behaviour_labels
 from behaviour_modes.requests import requested_behaviours
 
 
@@ -39,6 +43,7 @@ class PairLabels:
     variant: str
     identical: bool  # the two answers are the same text (so ``variant == base``)
     requested: frozenset[str]  # modes either prompt asks for: never counted
+    uncertain: bool = False  # either label is about a coin flip: left out of the tests
 
     def base_shows(self, mode: str) -> bool:
         """The seed's answer shows ``mode`` (and neither prompt asked for it)."""
@@ -54,11 +59,14 @@ class PairLabels:
         base: tuple[str, str | None],
         variant: tuple[str, str | None],
         requested: frozenset[str],
+        uncertain: tuple[bool, bool] = (False, False),
     ) -> PairLabels:
         """Two answers' (behaviour, response), both labelled against one seed, as a pair:
-        identical answers take the base's label (rule 2)."""
+        identical answers take the base's label (rule 2); ``uncertain``: whether each
+        label is (the pair is when either label it keeps is)."""
         identical = same_answer(base[1], variant[1])
-        return cls(base[0], base[0] if identical else variant[0], identical, requested)
+        unsure = uncertain[0] or (uncertain[1] and not identical)
+        return cls(base[0], base[0] if identical else variant[0], identical, requested, unsure)
 
 
 def label_pairs(
@@ -74,7 +82,7 @@ def label_pairs(
         raise ValueError("label_pairs needs one seed, variant and two responses per pair")
     if n == 0:
         return []
-    labels = behaviour_labels(
+    labels, unsure = sure_behaviour_labels(
         [*seed_prompts, *seed_prompts],
         [*base_responses, *variant_responses],
         terse_max_words,
@@ -84,6 +92,7 @@ def label_pairs(
             (labels[i], base_responses[i]),
             (labels[n + i], variant_responses[i]),
             requested_behaviours(seed_prompts[i]) | requested_behaviours(variant_prompts[i]),
+            (unsure[i], unsure[n + i]),
         )
         for i in range(n)
     ]

@@ -127,6 +127,7 @@ class Trial:
     behaviour: str  # the mutated prompt's answer, labelled against the seed prompt too
     identical: bool = False  # both answers are the same text: never a flip
     requested: frozenset[str] = frozenset()  # modes either prompt asks for: never counted
+    uncertain: bool = False  # either label is about a coin flip: no flip, out of the tests
     #: judged outcome (``<judge>:<outcome>``) -> (the seed's answer's score, the mutated
     #: answer's); an outcome whose judgement failed on either answer is absent
     scores: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -136,7 +137,8 @@ class Trial:
         """The mutated answer's behaviour differs from the seed's, is not a plain answer and
         was not asked for (``surf_search.pairing``: identical answers never differ)."""
         return (
-            self.behaviour != self.base_behaviour
+            not self.uncertain
+            and self.behaviour != self.base_behaviour
             and self.behaviour != Mode.ANSWER.value
             and self.behaviour not in self.requested
         )
@@ -150,9 +152,12 @@ class Trial:
     def shows(self, outcome: str) -> tuple[float, float] | None:
         """(the seed's answer's score, the mutated answer's) for ``outcome``: 0 or 1 for a
         behaviour mode (a requested mode is shown by neither), the judged score for a
-        judged outcome (None where its judgement failed: the pair is left out)."""
+        judged outcome (None where its judgement failed or, for a behaviour, where a label
+        is uncertain: the pair is left out)."""
         if is_judged(outcome):
             return self.scores.get(outcome)
+        if self.uncertain:
+            return None
         if outcome in self.requested:
             return 0.0, 0.0
         return float(self.base_behaviour == outcome), float(self.behaviour == outcome)
@@ -308,6 +313,7 @@ class Search:
                     label.variant,
                     label.identical,
                     label.requested,
+                    label.uncertain,
                     scored,
                 )
             )
@@ -674,6 +680,8 @@ class Search:
                         (placebo_shown[1], placebo_shown[1] if same else shown[1])
                     )
                 continue
+            if other.uncertain or trial.uncertain:
+                continue  # an uncertain label is no evidence either way
             pair = PairLabels.of(
                 (other.behaviour, other.response),
                 (trial.behaviour, trial.response),

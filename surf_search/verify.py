@@ -99,7 +99,8 @@ def seed_effects(
 ) -> dict[str, tuple[float, float]]:
     """Per seed answered, the (base, mutated) rate of ``mode`` over its samples, both
     answers labelled against the seed (``surf_search.pairing``); for a judged outcome the
-    mean score, both answers judged against the seed (a failed judgement left out)."""
+    mean score, both answers judged against the seed (a failed judgement, or an uncertain
+    behaviour label, left out)."""
     answered = answer_pairs(target, pairs, samples)
     labels = label_answers(answered, terse_max_words)
     outcomes: dict[str, list[tuple[float, float]]] = {}
@@ -111,6 +112,8 @@ def seed_effects(
                 outcomes.setdefault(seed.seed_id, []).append(scores[mode])
         return {seed_id: seed_rates(o) for seed_id, o in outcomes.items()}
     for (seed, *_), label in zip(answered, labels, strict=True):
+        if label.uncertain:
+            continue  # an uncertain label is left out, like a failed judgement
         outcomes.setdefault(seed.seed_id, []).append(
             (float(label.base_shows(mode)), float(label.variant_shows(mode)))
         )

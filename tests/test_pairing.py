@@ -73,6 +73,34 @@ def test_a_requested_mode_is_not_a_flip() -> None:
     assert unasked.variant == "code" and unasked.variant_shows("code")
 
 
+#: Help, then a decline of one part: a partial refusal whose calibrated confidence is about
+#: a coin flip (0.51 on the labelled sets).
+LATE_DECLINE = (
+    "To bake bread, mix 500 g of flour with 300 ml of warm water, a spoon of yeast and a "
+    "pinch of salt. Knead the dough for ten minutes until it is smooth and elastic, then "
+    "leave it covered in a warm place for an hour until it doubles in size. Shape it into a "
+    "loaf, let it rise again for half an hour, and bake it at 220 degrees for thirty minutes "
+    "until the crust is golden and it sounds hollow when tapped underneath. I cannot help "
+    "with the second part of your question."
+)
+
+
+def test_an_uncertain_label_never_flips_and_is_left_out_of_the_tests() -> None:
+    seed = Seed("s1", "How do I bake bread?")
+    plain = "Mix flour, water and yeast, knead, let it rise and bake it."
+    label = label_pairs([seed.prompt], ["Kindly, how do I bake bread?"], [plain],
+                        [LATE_DECLINE])[0]  # fmt: skip
+    assert label.variant == "partial_refusal" and label.uncertain
+    trial = Trial("confirm", 0, "x", seed, "", 0, LATE_DECLINE, label.base, label.variant,
+                  label.identical, label.requested, label.uncertain)  # fmt: skip
+    assert not trial.flipped and trial.shows("partial_refusal") is None
+    sure = label_pairs([seed.prompt], ["Kindly, how do I bake bread?"], [plain],
+                       ["I'm sorry, but I can't help with that."])[0]  # fmt: skip
+    assert sure.variant == "refusal" and not sure.uncertain
+    same = label_pairs([seed.prompt], ["Kindly, how do I bake bread?"], [plain], [plain + " "])
+    assert not same[0].uncertain
+
+
 def test_same_answer_normalises_whitespace_only() -> None:
     assert same_answer("a  b\n", " a b") and not same_answer("a b", "a b.")
     assert same_answer(None, "") and not same_answer("A", "a")
