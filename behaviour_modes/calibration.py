@@ -42,8 +42,17 @@ def table() -> dict[str, float]:
     """Key -> calibrated confidence from ``CALIBRATION_FILE`` ({} without the file)."""
     if not CALIBRATION_FILE.is_file():
         return {}
-    raw = json.loads(CALIBRATION_FILE.read_text())
-    return {row["key"]: float(row["confidence"]) for row in raw["table"]}
+    return lookup(json.loads(CALIBRATION_FILE.read_text())["table"])
+
+
+def lookup(table_rows: Sequence[dict[str, object]]) -> dict[str, float]:
+    """Key -> calibrated confidence of a table's rows (``fit``'s, or the file's)."""
+    return {str(row["key"]): float(row["confidence"]) for row in table_rows}  # type: ignore[arg-type]
+
+
+def right_calls(modes: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """Whether each label's refuse / not-refuse call matches the gold label's."""
+    return np.isin(np.asarray(modes), REFUSING) == np.isin(np.asarray(labels), REFUSING)
 
 
 def calibrated(mode: str, prior: float) -> float:
@@ -61,7 +70,7 @@ def fit(
     from labels' rule modes and priors against gold labels, each source weighing the same."""
     modes_a, sources_a = np.asarray(modes), np.asarray(sources)
     priors_a = np.asarray(priors, dtype=float)
-    correct = np.isin(modes_a, REFUSING) == np.isin(np.asarray(labels), REFUSING)
+    correct = right_calls(modes, labels)
     names, counts = np.unique(sources_a, return_counts=True)
     per_source = dict(zip(names.tolist(), counts.tolist(), strict=True))
     weight = np.asarray([len(modes_a) / (len(names) * per_source[s]) for s in sources_a])
@@ -88,7 +97,7 @@ def fit(
 
 def apply(table_rows: Sequence[dict[str, object]], modes: Sequence[str], priors) -> np.ndarray:
     """Confidences under ``table_rows`` (a fitted table) for labels' modes and priors."""
-    lookup = {str(r["key"]): float(r["confidence"]) for r in table_rows}  # type: ignore[arg-type]
+    confidences = lookup(table_rows)
     return np.asarray(
-        [lookup.get(key(m, float(p)), float(p)) for m, p in zip(modes, priors, strict=True)]
+        [confidences.get(key(m, float(p)), float(p)) for m, p in zip(modes, priors, strict=True)]
     )

@@ -445,10 +445,13 @@ def calibration_rows(dev: pl.DataFrame, scored: np.ndarray) -> list[dict[str, An
     from behaviour_modes import calibration
 
     _, priors = mode_rules.label(dev.select("prompt", "response"), calibrate=False)
-    _, committed = mode_rules.label(dev.select("prompt", "response"))
     modes, prior = priors["mode"].to_list(), priors["mode_confidence"].to_numpy()
+    # the committed table maps each (mode, prior) as the labeller does: no second labelling
+    committed = np.asarray(
+        [calibration.calibrated(m, p) for m, p in zip(modes, prior, strict=True)]
+    )
     labels, sources = dev["label"].to_list(), dev["source"].to_numpy()
-    correct = np.isin(modes, calibration.REFUSING) == np.isin(labels, calibration.REFUSING)
+    correct = calibration.right_calls(modes, labels)
     rows = []
     for source in dict.fromkeys(sources.tolist()):
         train = sources != source
@@ -462,9 +465,7 @@ def calibration_rows(dev: pl.DataFrame, scored: np.ndarray) -> list[dict[str, An
         held = calibration.apply(fitted, [modes[i] for i in test], prior[test])
         ece = {
             "priors": expected_calibration_error(prior[test], correct[test].astype(float)),
-            "committed": expected_calibration_error(
-                committed["mode_confidence"].to_numpy()[test], correct[test].astype(float)
-            ),
+            "committed": expected_calibration_error(committed[test], correct[test].astype(float)),
             "held out": expected_calibration_error(held, correct[test].astype(float)),
         }
         for system, value in ece.items():

@@ -19,7 +19,6 @@ from datasets_registry.features import Feature, catalog, parse_feature_option
 from datasets_registry.hypothesis_examples import example_quotas, hypothesis_examples
 from datasets_registry.hypothesis_kind import review_order
 from datasets_registry.loading import Batch, Mix, MixError, open_mix
-from datasets_registry.process_scan import workers_pieces
 from datasets_registry.scan import SCAN_TABLES, ScanConfig, scan_mix, scan_tables
 from datasets_registry.stats import ScanStats
 from datasets_registry.user_features import FeatureFileError, load_feature_file
@@ -95,6 +94,8 @@ def run(config: ScanConfig, store: Store, progress: Progress = NO_PROGRESS) -> S
             pieces = _start_ray(stack, opened, config, progress)
             args["ray"] = {"address": config.ray_address, "shards": len(pieces)}
         elif config.workers > 1:
+            from datasets_registry.process_scan import workers_pieces
+
             pieces = _plan(opened, workers_pieces(config.workers))
             args["workers"] = {"processes": config.workers, "pieces": len(pieces)}
         run_id = store.start_run("scan", args)
