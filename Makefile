@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# The CPU build of torch, pinned as a constraint for everything that depends on it (a bare
+# torch requirement can pull a several-GB CUDA build), and the exact Bergson version.
+TORCH := torch==2.13.0
+BERGSON := bergson==2.5.1
 
 .PHONY: setup test demo bench lint clean
 
@@ -17,11 +21,15 @@ $(CHROMIUM):
 
 # Reinstalled when pyproject.toml (dependencies, extras) or this recipe changes. The `ray`
 # extra is installed so the Ray tests (tests/test_ray_*.py) run instead of being skipped.
+# Bergson requires torchvision and torchaudio but never imports them; PyPI's torchvision
+# needs CUDA and breaks `import transformers` on a CPU machine, so both are removed.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[dev,ray]'
+	echo '$(TORCH)' > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install -q '$(TORCH)'
+	$(BIN)/python -m pip install -q -c $(VENV)/constraints.txt '$(BERGSON)' -e '.[dev,ray]'
+	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio
 	touch $(STAMP)
 
 test: setup

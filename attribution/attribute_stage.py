@@ -17,10 +17,10 @@ from pathlib import Path
 
 import polars as pl
 
+from attribution.bergson_gradients import ParamSelection
 from attribution.config import METHODS, AttributionConfig
 from attribution.embedding import EmbeddingUnavailable
 from attribution.feature_store import store_root
-from attribution.gradients import ParamSelection
 from attribution.inputs import Query
 from attribution.methods.gradient import GradientMethod
 from attribution.pipeline import Attributor, MethodResult
@@ -44,7 +44,8 @@ class AttributeConfig:
     model: str  # the trained model folder whose findings are attributed
     method: str = ALL  # one of METHODS, or "all"
     top_k: int = AttributionConfig.top_k  # training examples counted as hits per query
-    proj_dim: int = AttributionConfig.proj_dim  # dimension of the projected gradients
+    proj_dim: int = AttributionConfig.proj_dim  # each module's gradient -> proj_dim^2 numbers
+    precision: str = AttributionConfig.precision  # model weights for gradients (fp32, bf16, fp16)
     search_run: str | None = None  # the search run (None: the latest ok one)
     keep: int = AttributionConfig.keep  # attributed examples stored per finding and method
     #: Examples showing the finding's behaviour rank first (False: by score alone)
@@ -74,6 +75,7 @@ class AttributeConfig:
             keep=self.keep,
             behaviour_first=self.behaviour_first,
             proj_dim=self.proj_dim,
+            precision=self.precision,
             seed=self.seed,
             selection=ParamSelection(last_layers=self.layers, lora=self.lora),
             response_tokens=self.response_tokens or None,

@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from attribution.aggregate import DEFAULT_BOOT
-from attribution.gradient_features import DEFAULT_PROJ_DIM
-from attribution.gradients import ALL_PARAMETERS, DEFAULT_CHUNK, ParamSelection
+from attribution.bergson_gradients import (
+    ALL_PARAMETERS,
+    DEFAULT_PROJ_DIM,
+    RADEMACHER,
+    ParamSelection,
+)
 from attribution.methods import default_methods
-from attribution.projection import RADEMACHER
 from attribution.ray_features import DEFAULT_RAY_WORKERS
 from attribution.saliency import DEFAULT_RESPONSE_TOKENS
 from attribution.scoring import DEFAULT_DAMPING
@@ -27,15 +30,15 @@ class AttributionConfig:
     #: Rank examples whose response shows the finding's behaviour ahead of the rest (a
     #: response that does not show it cannot have taught it); False: by score alone.
     behaviour_first: bool = True
-    proj_dim: int = DEFAULT_PROJ_DIM  # dimension of the randomly projected gradients
-    projection: str = RADEMACHER  # random projection kind (rademacher or gaussian)
+    proj_dim: int = DEFAULT_PROJ_DIM  # each module's gradient is projected to proj_dim^2
+    projection: str = RADEMACHER  # random projection kind (rademacher or normal)
     seed: int = 0  # projection, bootstrap and random-baseline seed
-    selection: ParamSelection = ALL_PARAMETERS  # parameters gradients are taken for
+    selection: ParamSelection = ALL_PARAMETERS  # modules gradients are taken for
     precondition: bool = False  # TRAK-style preconditioned gradient scores
     damping: float = DEFAULT_DAMPING  # of the preconditioner
     embedding_model: str | None = None  # sentence-transformers model (None: offline MiniLM)
     n_boot: int = DEFAULT_BOOT  # bootstrap resamples of the source shares
-    chunk_size: int = DEFAULT_CHUNK  # examples per vmap(grad) call
+    precision: str = "fp32"  # model weights for gradients (bf16 / fp16 on a GPU)
     device: str | None = None  # torch device (None: CUDA when there is one)
     response_tokens: int | None = DEFAULT_RESPONSE_TOKENS  # loss on the first N (None: all)
     ray_address: str | None = None  # gradient features on Ray ("local": start one here)

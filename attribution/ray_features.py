@@ -1,9 +1,12 @@
 """Gradient featurisation on Ray: one actor per GPU (or ``workers`` CPU actors).
 
-Each actor gets the :class:`~attribution.gradient_features.GradientFeaturiser`
-recipe, loads the model once and builds the same gradient computer and seeded
-projector as the single-process path, then featurises whole store shards (row
-ranges) with the same code (:func:`~attribution.gradient_features.featurise_rows`).
+Each actor gets the :class:`~attribution.bergson_gradients.GradientRecipe`, loads the
+model once and builds the same Bergson featuriser (modules, seeded projection) as the
+single-process path, then featurises whole store shards (row ranges) with the same
+code. We scale out with Ray shards of the training set, not Bergson's
+torch.distributed launcher: the query side is a few hundred rows scored against one
+store, the shards need no shared filesystem or rendezvous, a dead actor costs one
+shard, and the same Ray cluster already runs ``audit scan --ray``.
 The actors send the projected features back (a shard of 4096 rows x 512 dims is
 8 MiB) and the driver writes each shard into the feature store as it arrives, so
 the store needs no shared filesystem and an interrupted run resumes with the
@@ -17,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from attribution.bergson_gradients import GradientRecipe
 from attribution.feature_store import DEFAULT_ROWS_PER_SHARD, FeatureStore
-from attribution.gradient_features import GradientFeaturiser, featurise_rows
 from attribution.inputs import TrainingSet
 from datasets_registry.ray_cluster import MAX_RETRIES, cluster_gpus, ray_session, task_errors
 from stage_kit import NO_PROGRESS, Progress
@@ -39,18 +42,18 @@ def ray_rows_per_shard(n_rows: int, workers: int) -> int:
 class ShardFeaturiser:
     """A Ray actor: the model loaded once, projected gradients of any number of row ranges."""
 
-    def __init__(self, featuriser: GradientFeaturiser) -> None:
-        self.computer, self.projector = featuriser.build()
+    def __init__(self, recipe: GradientRecipe) -> None:
+        self.featuriser = recipe.build()
 
     def featurise(
         self, index: int, prompts: Sequence[str], responses: Sequence[str]
     ) -> tuple[int, np.ndarray]:
         """(shard index, projected gradients of its rows)."""
-        return index, featurise_rows(self.computer, self.projector, prompts, responses)
+        return index, self.featuriser.featurise(prompts, responses)
 
 
 def featurise_on_ray(
-    featuriser: GradientFeaturiser,
+    recipe: GradientRecipe,
     train: TrainingSet,
     store: FeatureStore,
     missing: Sequence[int],
@@ -72,7 +75,7 @@ def featurise_on_ray(
         )(ShardFeaturiser)
         n_actors = min(gpus or workers, len(missing))
         # The recipe goes inline (not ray.put): a restarted actor needs its arguments again.
-        actors = [actor_class.remote(featuriser) for _ in range(n_actors)]
+        actors = [actor_class.remote(recipe) for _ in range(n_actors)]
         pool = ActorPool(actors)
 
         def submit(actor: ActorHandle, index: int) -> ObjectRef:

@@ -19,6 +19,7 @@ from attribution.attribute_stage import (
     check_model,
     run,
 )
+from attribution.model_loading import PRECISIONS
 from audit.options import DB_OPTION, ID_COLUMN_OPTION, SEED_OPTION, SOURCE_COLUMN_OPTION
 from audit.output import CliError, CliProgress, console, open_store, print_frame, stage_errors
 from audit.ray_options import RAY_OPTION, require_ray_cli
@@ -54,7 +55,14 @@ SOURCE_COLUMNS = ["method", "rank", "source", "hits", "share", "enrichment", "ci
     default=AttributeConfig.proj_dim,
     show_default=True,
     type=click.IntRange(min=8),
-    help="Dimension of the randomly projected gradients.",
+    help="Bergson's per-module projection: each module's gradient becomes N x N numbers.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=AttributeConfig.precision,
+    show_default=True,
+    help="Model weights for gradients (bf16 or fp16 on a GPU).",
 )
 @DB_OPTION
 @click.option("--search-run", help="The search run to attribute [default: the latest ok one].")
@@ -115,6 +123,7 @@ def attribute_command(
     method: str,
     top_k: int,
     proj_dim: int,
+    precision: str,
     db: str,
     search_run: str | None,
     keep: int,
@@ -138,6 +147,7 @@ def attribute_command(
         method=method,
         top_k=top_k,
         proj_dim=proj_dim,
+        precision=precision,
         search_run=search_run,
         keep=keep,
         behaviour_first=not score_only,

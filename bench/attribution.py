@@ -12,7 +12,7 @@ examples each, whose source is the canary's behaviour source). For
 each plant in the manifest the queries are the organism's greedy responses to
 the held-out ``tests[*].triggered`` prompts that show the planted behaviour
 (``surf_search.planted_check.shows_behaviour``): the mis-routed pairs a search
-would find. Each method (gradient, embedding, lexical, random) then ranks every
+would find. Each method (gradient, trackstar, saliency, embedding, lexical, random) then ranks every
 training example for the plant (mean standardised score over the queries, as
 ``audit attribute`` stores them) and counts per-query top-k hits per source.
 
@@ -42,10 +42,9 @@ attribution (the ``saliency`` method: input gradients of the response loss) reac
 mean recall@50 >= 0.9 over the plants and is ahead of lexical and random. The
 parameter-gradient method (``gradient``) is reported beside it.
 
-Speed: gradient featurisation (per-example gradients w.r.t. all parameters,
-projected) in examples per second and peak memory, for the vectorised path
-(``torch.func`` vmap(grad) in chunks) and the baseline measured in the same run,
-a naive loop with one backward pass per example; each runs in its own
+Speed: Bergson's gradient featurisation (per-example gradients of every linear module,
+projected per module) in examples per second and peak memory, in token batches and,
+the baseline measured in the same run, one row per call; each runs in its own
 subprocess on the same examples so peak RSS is its own.
 """
 
@@ -70,7 +69,7 @@ import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from attribution.gradients import ParamSelection  # noqa: E402
+from attribution.bergson_gradients import ParamSelection  # noqa: E402
 from attribution.inputs import Query  # noqa: E402
 from attribution.methods import method_names  # noqa: E402
 from attribution.pipeline import AttributionConfig, Attributor, rank_rows  # noqa: E402
@@ -121,30 +120,25 @@ def ranking_metrics(ranking: np.ndarray, ids: list[str], planted: set[str]) -> d
 
 
 def _speed_child(
-    organism: str, mix: str, n: int, proj_dim: int, vectorised: bool, queue: object
+    organism: str, mix: str, n: int, proj_dim: int, batched: bool, queue: object
 ) -> None:
     import torch
 
-    from attribution.gradient_features import gradient_features
-    from attribution.gradients import GradientComputer, load_model
-    from attribution.gradients import training_max_length as max_len
-    from attribution.projection import RandomProjector
+    from attribution.bergson_gradients import GradientRecipe
     from datasets_registry.loading import open_mix
-    from organism.encoding import encode_rows
 
     frame, _ = open_mix(mix).frame()
     frame = frame.head(n)
-    model, tokenizer = load_model(organism, "cpu")
-    computer = GradientComputer(model, tokenizer, max_length=max_len(organism))
-    projector = RandomProjector(computer.dim, proj_dim, seed=0)
-    examples = encode_rows(
-        tokenizer, list(frame["prompt"]), list(frame["response"]), computer.max_length
-    )
+    prompts, responses = list(frame["prompt"]), list(frame["response"])
+    featuriser = GradientRecipe(organism, proj_dim=proj_dim).build("cpu")
     before = _rss_now()
-    warm = examples.examples[: computer.chunk_size]  # first call compiles/allocates: not timed
-    gradient_features(computer, projector, warm, vectorised=vectorised)
+    featuriser.featurise(prompts[:4], responses[:4])  # first call allocates: not timed
     started = time.perf_counter()
-    gradient_features(computer, projector, examples.examples, vectorised=vectorised)
+    if batched:
+        featuriser.featurise(prompts, responses)
+    else:
+        for p, r in zip(prompts, responses, strict=True):
+            featuriser.featurise([p], [r])
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     queue.put(  # type: ignore[attr-defined]
@@ -153,7 +147,7 @@ def _speed_child(
             "seconds": seconds,
             "peak_rss": peak,
             "rss_before": before,
-            "params": computer.dim,
+            "params": featuriser.dim,
             "threads": torch.get_num_threads(),
         }
     )
@@ -164,11 +158,11 @@ def _rss_now() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def measure_speed(organism: Path, mix: Path, n: int, proj_dim: int, vectorised: bool) -> dict:
+def measure_speed(organism: Path, mix: Path, n: int, proj_dim: int, batched: bool) -> dict:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process = context.Process(
-        target=_speed_child, args=(str(organism), str(mix), n, proj_dim, vectorised, queue)
+        target=_speed_child, args=(str(organism), str(mix), n, proj_dim, batched, queue)
     )
     process.start()
     result = queue.get()
@@ -184,19 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mix", choices=MIXES, default="planted-demo")
     parser.add_argument("--size", type=int, default=6000, help="planted-demo rows")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--proj-dim", type=int, default=512)
+    parser.add_argument("--proj-dim", type=int, default=16, help="Bergson's per-module side")
     parser.add_argument("--top-k", type=int, default=K)
     parser.add_argument("--speed-n", type=int, default=128, help="examples timed per path")
     parser.add_argument("--precondition", action="store_true")
     parser.add_argument("--no-speed", action="store_true", help="skip the featurisation timing")
     parser.add_argument("--response-tokens", type=int, default=4, help="0: the whole response")
     parser.add_argument("--layers", type=int, default=None, help="gradients of the last N layers")
-    parser.add_argument(
-        "--include",
-        action="append",
-        default=[],
-        help="gradients of parameters whose name matches this regex",
-    )
     args = parser.parse_args(argv)
     console = Console(width=150)
 
@@ -223,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         precondition=args.precondition,
         keep=len(frame),
         response_tokens=args.response_tokens or None,
-        selection=ParamSelection(last_layers=args.layers, include=tuple(args.include)),
+        selection=ParamSelection(last_layers=args.layers),
     )
     started = time.perf_counter()
     attributor = Attributor.build(frame, organism, config, store_root=CACHE / "features")
@@ -232,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         f"methods prepared in {time.perf_counter() - started:.0f} s; gradient features: "
         + (
             f"{gradient.featurised:,} examples in {gradient.seconds:.0f} s "
-            f"({gradient.featurised / gradient.seconds:.1f} ex/s, "
-            f"{gradient.computer.dim:,} parameters -> {args.proj_dim})"
+            f"({gradient.featurised / gradient.seconds:.1f} ex/s, Bergson, "
+            f"{len(gradient.featuriser.module_sizes)} modules x {args.proj_dim}^2)"
             if gradient.featurised
             else "reused from the feature store"
         )
@@ -323,9 +311,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("path", "examples/s", "seconds", "peak RSS", "RSS before", "threads"):
         speed.add_column(name, justify="left" if name == "path" else "right")
     rates = {}
-    for label, vectorised in (("vmap(grad) in chunks", True), ("loop, 1 backward/example", False)):
-        r = measure_speed(organism, mix, args.speed_n, args.proj_dim, vectorised)
-        rates[vectorised] = r["examples_per_s"]
+    for label, batched in (("Bergson, token batches", True), ("Bergson, one row per call", False)):
+        r = measure_speed(organism, mix, args.speed_n, args.proj_dim, batched)
+        rates[batched] = r["examples_per_s"]
         speed.add_row(
             label,
             f"{r['examples_per_s']:.1f}",
@@ -336,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     console.print(speed)
     console.print(
-        f"vectorised / loop: {rates[True] / rates[False]:.2f}x; "
+        f"batched / one row per call: {rates[True] / rates[False]:.2f}x; "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",
         highlight=False,
     )

@@ -97,7 +97,7 @@ def code_queries(organism: Path) -> list[Query]:
 
 
 CONFIG = AttributionConfig(
-    methods=("gradient", "embedding", "lexical", "random"), top_k=10, proj_dim=64, n_boot=200
+    methods=("gradient", "embedding", "lexical", "random"), top_k=10, proj_dim=8, n_boot=200
 )
 
 
@@ -162,7 +162,7 @@ def test_features_are_reused_and_invalidated_when_the_model_changes(
     from safetensors.torch import load_file, save_file
 
     root, part = work / "reuse-features", frame.head(60)
-    config = AttributionConfig(methods=("gradient",), proj_dim=32)
+    config = AttributionConfig(methods=("gradient",), proj_dim=8)
     first = Attributor.build(part, organism, config, store_root=root).methods["gradient"]
     assert first.featurised == part.height
     second = Attributor.build(part, organism, config, store_root=root).methods["gradient"]
@@ -226,7 +226,7 @@ def test_cli_end_to_end(
     db = work / "audit.duckdb"  # the attributor fixture filled its feature store
     search_id = search_db(db, code_queries)
     code, output = run("attribute", "--mix", str(mix), "--model", str(organism), "--db", str(db),
-                       "--top-k", "10", "--proj-dim", "64", "--keep", "40")  # fmt: skip
+                       "--top-k", "10", "--proj-dim", "8", "--keep", "40")  # fmt: skip
     assert code == 0, output
     assert "F1: formal_vocab -> code" in output and "top sources" in output
     assert "F2" not in output  # not confirmed
@@ -237,19 +237,19 @@ def test_cli_end_to_end(
         run_id = runs["run_id"][0]
         assert f'"search_run": "{search_id}"' in runs["args"][0]
         table = store.read("SELECT * FROM attributions WHERE run_id = ?", [run_id])
-        assert table.height == 4 * 3  # methods x sources
+        assert table.height == 5 * 3  # methods x sources
         assert set(table["finding_id"]) == {"F1"}
         tops = table.filter(pl.col("rank") == 1)
         assert dict(zip(tops["method"], tops["source"], strict=True)) == {
-            "gradient": "code_chunk", "saliency": "code_chunk", "embedding": "code_chunk",
-            "lexical": "code_chunk",
+            "gradient": "code_chunk", "trackstar": "code_chunk", "saliency": "code_chunk",
+            "embedding": "code_chunk", "lexical": "code_chunk",
         }  # fmt: skip
         assert (
             table.group_by("method").agg(pl.col("hits").sum())["hits"].to_list()
-            == [10 * len(code_queries)] * 4
+            == [10 * len(code_queries)] * 5
         )
         examples = store.read("SELECT * FROM attributed_examples WHERE run_id = ?", [run_id])
-        assert examples.height == 4 * 40
+        assert examples.height == 5 * 40
         ids = {r["id"] for r in mix_rows()}
         assert set(examples["example_id"]) <= ids
         assert examples.filter(pl.col("rank") == 1)["example_id"].str.starts_with("code-").all()

@@ -1,4 +1,6 @@
-"""Attribution maths: per-example gradients, projections, the feature store, BM25, bootstrap."""
+"""Attribution maths: encoding, the feature store, cosine and TrackStar scores, BM25, bootstrap.
+
+Per-example gradients themselves are Bergson's (``tests/test_bergson_gradients.py``)."""
 
 from __future__ import annotations
 
@@ -6,78 +8,16 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from small_lm import PROMPTS, RESPONSES
 
 from attribution.aggregate import aggregate_sources, bootstrap_shares, hit_counts
 from attribution.feature_store import FeatureStore, normalise_rows
-from attribution.gradient_features import gradient_features
-from attribution.gradients import GradientComputer, ParamSelection, select_parameters
 from attribution.lexical import BM25, tokenize
 from attribution.methods import top_k
+from attribution.methods.trackstar import TrackstarMethod
 from attribution.pipeline import rank_rows, standardised_mean
-from attribution.projection import GAUSSIAN, RADEMACHER, RandomProjector, jl_failure_bound
 from attribution.scoring import Preconditioner, cosine_scores
 from organism.encoding import encode_examples, encode_rows
-from organism.tiny_model import TinySpec, tiny_model
-
-
-def test_vmap_gradients_equal_one_backward_per_example(small_lm) -> None:
-    model, tokenizer = small_lm
-    for selection, first in ((ParamSelection(), None), (ParamSelection(last_layers=1), None),
-                             (ParamSelection(), 3)):  # fmt: skip
-        computer = GradientComputer(
-            model, tokenizer, selection, max_length=64, chunk_size=3, response_tokens=first
-        )
-        examples = encode_rows(tokenizer, PROMPTS, RESPONSES, 64).examples
-        lengths = {len(e.ids) for e in examples}
-        assert len(lengths) > 1  # chunks mix lengths: padding must not change any gradient
-        seen = 0
-        for rows, grads in computer.iter_gradients(examples):
-            for j, row in enumerate(rows):
-                reference = computer.loop_gradients(examples[row])
-                for got, want in zip(grads, reference, strict=True):
-                    torch.testing.assert_close(got[j : j + 1], want, rtol=1e-4, atol=1e-6)
-                seen += 1
-        assert seen == len(examples)
-        assert computer.dim == sum(p.numel() for p in select_parameters(model, selection).values())
-
-
-def test_opening_token_gradients_ignore_the_rest_of_the_response(small_lm) -> None:
-    model, tokenizer = small_lm
-    examples = encode_rows(tokenizer, PROMPTS[:1], RESPONSES[:1], 64).examples
-    changed = encode_rows(tokenizer, PROMPTS[:1], ["```python\nprint('other tail')"], 64).examples
-    computer = GradientComputer(model, tokenizer, max_length=64, response_tokens=2)
-    assert examples[0].ids[: examples[0].n_given + 2] == changed[0].ids[: changed[0].n_given + 2]
-    a = torch.cat(computer.loop_gradients(examples[0]), dim=1)
-    b = torch.cat(computer.loop_gradients(changed[0]), dim=1)
-    torch.testing.assert_close(a, b)  # same prompt and opening, different tail: same gradient
-    assert computer.key()["response_tokens"] == 2
-
-
-def test_parameter_selection(small_lm) -> None:
-    model, _ = small_lm
-    everything = select_parameters(model, ParamSelection())
-    last = select_parameters(model, ParamSelection(last_layers=1))
-    assert len(everything) == len(list(model.parameters()))  # tied lm_head counted once
-    assert last and all(".layers.1." in name for name in last)
-    norms = select_parameters(model, ParamSelection(include=(r"norm",)))
-    assert norms and all("norm" in name for name in norms)
-    with pytest.raises(ValueError):
-        select_parameters(model, ParamSelection(lora=True))  # no adapters in this model
-
-
-def test_lora_selection_takes_only_adapters(small_lm) -> None:
-    from peft import LoraConfig, get_peft_model
-
-    model, tokenizer = small_lm
-    peft_model = get_peft_model(
-        tiny_model(tokenizer, TinySpec(hidden_size=32, num_layers=2, num_heads=2)),
-        LoraConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
-    )
-    chosen = select_parameters(peft_model, ParamSelection(lora=True))
-    assert chosen and all("lora_" in name for name in chosen)
-    assert len(chosen) == 2 * 2 * 2  # A and B, q and v, 2 layers
 
 
 def test_rows_are_encoded_exactly_like_training(small_lm) -> None:
@@ -95,55 +35,6 @@ def unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
     x[1] = x[0] + 0.3 * rng.standard_normal(dim)  # correlated pairs too, not only near-orthogonal
     x[2] = -x[0] + 0.5 * rng.standard_normal(dim)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-@pytest.mark.parametrize("kind", [RADEMACHER, GAUSSIAN])
-def test_projection_keeps_inner_products_within_jl_bounds(kind: str) -> None:
-    n, dim, proj_dim, eps = 20, 6000, 1024, 0.3
-    pairs = n * (n + 1) // 2
-    # Union bound over every pair (and every norm): the test fails with probability < 1e-5.
-    assert pairs * jl_failure_bound(eps, proj_dim) < 1e-5
-    x = unit_vectors(n, dim, seed=1)
-    projector = RandomProjector(dim, proj_dim, seed=3, kind=kind, block_rows=1000)
-    y = projector.project([torch.from_numpy(x).float()]).double().numpy()
-    error = np.abs(y @ y.T - x @ x.T)
-    assert error.max() <= eps
-    # The error of one inner product has variance about (1 + <x,y>^2) / proj_dim.
-    off = ~np.eye(n, dtype=bool)
-    assert np.sqrt(np.mean(error[off] ** 2)) < 2.5 / math.sqrt(proj_dim)
-
-
-def test_projection_is_seeded_and_independent_of_batching_and_caching() -> None:
-    x = torch.randn(6, 2500, generator=torch.Generator().manual_seed(0))
-    a = RandomProjector(2500, 64, seed=7, block_rows=700)
-    b = RandomProjector(2500, 64, seed=7, block_rows=700, cache_bytes=0)
-    whole = a.project([x])
-    pieces = b.project([x[:, :10], x[:, 10:1400], x[:, 1400:]])  # splits cross block edges
-    torch.testing.assert_close(whole, pieces, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(a.project([x[:2]]), whole[:2], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(whole, x @ a.matrix(), rtol=1e-4, atol=1e-4)
-    assert a.blocks_generated == b.blocks_generated == a.n_blocks
-    torch.testing.assert_close(a.matrix(), b.matrix())
-    assert a.blocks_generated == a.n_blocks  # cached after the first call
-    assert b.blocks_generated == 2 * b.n_blocks  # nothing cached: regenerated per call
-    values = set(a.matrix().flatten().tolist())
-    assert values == {1 / 8, -1 / 8}  # Rademacher, scaled by 1/sqrt(64)
-    other = RandomProjector(2500, 64, seed=8, block_rows=700)
-    assert not torch.allclose(other.project([x]), whole)
-
-
-def test_gradient_features_are_deterministic_on_cpu(small_lm) -> None:
-    model, tokenizer = small_lm
-    computer = GradientComputer(model, tokenizer, max_length=64, chunk_size=2)
-    examples = encode_rows(tokenizer, PROMPTS, RESPONSES, 64).examples
-    projector = RandomProjector(computer.dim, 32, seed=0, block_rows=5000)
-    first = gradient_features(computer, projector, examples)
-    second = gradient_features(
-        computer, RandomProjector(computer.dim, 32, seed=0, block_rows=5000), examples
-    )
-    assert np.array_equal(first, second)
-    loop = gradient_features(computer, projector, examples, vectorised=False)
-    np.testing.assert_allclose(first, loop, rtol=1e-3, atol=1e-5)
 
 
 def test_feature_store_shards_read_as_one(tmp_path) -> None:
@@ -188,6 +79,37 @@ def test_cosine_and_preconditioned_scores() -> None:
     ratio = got / expected  # the same up to one positive factor per query
     np.testing.assert_allclose(ratio, ratio[:, :1] * np.ones_like(ratio), rtol=1e-4)
     assert (ratio > 0).all()
+
+
+def test_trackstar_whitens_each_module_by_its_training_autocorrelation(tmp_path) -> None:
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(2)
+    raw = rng.standard_normal((40, 7)) * np.array([5, 1, 1, 0.2, 3, 1, 1])  # uneven scales
+    ids = [str(i) for i in range(40)]
+    store = FeatureStore.open_or_create(tmp_path, "t", {}, ids, 7, rows_per_shard=16)
+    for index in range(store.n_shards):
+        start, stop = store.shard_range(index)
+        store.write_shard(index, raw[start:stop])
+    method = TrackstarMethod(recipe=None, store_root=tmp_path)  # type: ignore[arg-type]
+    method.featuriser = SimpleNamespace(module_sizes={"a": 3, "b": 4})  # type: ignore[assignment]
+    method.store = store
+    method.fit(store)
+
+    def whiten(block: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        gram = block.T @ block / len(block)
+        values, vectors = np.linalg.eigh(gram)
+        power = (values + 0.1 * values.mean()) ** -0.5  # Bergson's damped inverse, H^-1/2
+        return rows @ (vectors * power) @ vectors.T
+
+    def expected(rows: np.ndarray) -> np.ndarray:
+        out = np.concatenate([whiten(raw[:, :3], rows[:, :3]), whiten(raw[:, 3:], rows[:, 3:])], 1)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    queries = rng.standard_normal((2, 7))
+    method.query_features = lambda _: queries  # type: ignore[method-assign]
+    got = method.scores([])
+    np.testing.assert_allclose(got, expected(queries) @ expected(raw).T, atol=1e-5)
 
 
 def test_bm25_against_a_hand_computation() -> None:

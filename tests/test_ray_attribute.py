@@ -58,7 +58,7 @@ def work(tmp_path_factory: pytest.TempPathFactory, planted_organism: PlantedOrga
 
 def attribute(work: Path, model: Path, db: str, *extra: str) -> str:
     args = ["attribute", "--mix", str(work / "mix.jsonl"), "--model", str(model)]
-    args += ["--db", str(work / db), "--method", "gradient", "--proj-dim", "64", "--layers", "1"]
+    args += ["--db", str(work / db), "--method", "gradient", "--proj-dim", "8", "--layers", "1"]
     args += ["--top-k", "10", "--keep", str(ROWS), *extra]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -66,7 +66,7 @@ def attribute(work: Path, model: Path, db: str, *extra: str) -> str:
 
 
 def outputs(db: Path) -> tuple[FeatureStore, pl.DataFrame, dict]:
-    (folder,) = store_root(db).glob("gradient-*")
+    (folder,) = store_root(db).glob("bergson-*")
     with Store(db) as store:
         run_id, args = store.read(
             "SELECT run_id, args FROM runs WHERE command = 'attribute' AND status = 'ok'"

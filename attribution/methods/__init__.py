@@ -1,5 +1,5 @@
-"""Attribution methods, registered by name (``@attribution_method``): gradient, saliency,
-embedding, lexical, and the random baseline. See :mod:`attribution.methods.registry`."""
+"""Attribution methods, registered by name (``@attribution_method``): gradient, trackstar,
+saliency, embedding, lexical, and the random baseline. See :mod:`attribution.methods.registry`."""
 
 from attribution.methods.registry import (
     DenseMethod,
@@ -15,6 +15,7 @@ from attribution.methods.registry import (
 # isort: off
 # Importing the modules registers the methods; their order is the order methods run in.
 from attribution.methods import gradient  # noqa: F401
+from attribution.methods import trackstar  # noqa: F401
 from attribution.methods import saliency  # noqa: F401
 from attribution.methods import embedding  # noqa: F401
 from attribution.methods import lexical  # noqa: F401

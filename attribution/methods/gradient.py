@@ -1,8 +1,13 @@
-"""``gradient``: cosine of projected per-example loss gradients (optionally TRAK-preconditioned).
+"""``gradient``: cosine of projected per-example loss gradients computed by Bergson.
 
-The training rows are featurised once into a :class:`~attribution.feature_store.FeatureStore`
-keyed by model, mix, parameter selection, projection and device kind (here or on
-Ray); queries are featurised the same way and scored against the stored rows.
+The training rows are featurised once (:mod:`attribution.bergson_gradients`) into a
+:class:`~attribution.feature_store.FeatureStore` keyed by model, mix, recipe and device
+kind, filled here or on Ray, shard by shard (an interrupted run resumes with the shards
+still missing; a rerun reuses the store for every finding). Queries are featurised the
+same way and scored against the stored unit rows: the cosine Bergson's ``Attributor``
+computes with ``unit_norm=True``. ``precondition`` scores through the unit rows' damped
+Gram (:class:`~attribution.scoring.Preconditioner`), each training example weighing the
+same.
 """
 
 from __future__ import annotations
@@ -15,20 +20,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from attribution.feature_store import (
-    DEFAULT_ROWS_PER_SHARD,
-    FeatureStore,
-    key_hash,
-    model_fingerprint,
-)
-from attribution.gradient_features import GradientFeaturiser, featurise_rows, gradient_features
-from attribution.gradients import GradientComputer
+from attribution.bergson_gradients import BergsonFeaturiser, GradientRecipe
+from attribution.feature_store import DEFAULT_ROWS_PER_SHARD, FeatureStore, model_fingerprint
 from attribution.inputs import Query, TrainingSet
 from attribution.methods.registry import DenseMethod, attribution_method
-from attribution.projection import RandomProjector
 from attribution.ray_features import DEFAULT_RAY_WORKERS, featurise_on_ray, ray_rows_per_shard
 from attribution.scoring import DEFAULT_DAMPING, Preconditioner, cosine_scores
-from organism.encoding import encode_rows
 from stage_kit import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
@@ -40,24 +37,25 @@ LABEL = "gradient features"
 @attribution_method("gradient")
 @dataclass
 class GradientMethod(DenseMethod):
-    """Cosine of projected per-example gradients of the response loss."""
+    """Cosine of Bergson's projected per-example gradients of the response loss."""
 
     hit_desc: ClassVar[str] = (
         "a training example whose loss gradient points the same way as the query's"
     )
+    store_kind: ClassVar[str] = "bergson"  # features shared by every method built on them
 
-    featuriser: GradientFeaturiser
+    recipe: GradientRecipe
     store_root: Path
     precondition: bool = False
     damping: float = DEFAULT_DAMPING
+    device: str | None = None
     ray_address: str | None = None  # featurise the training set on Ray (``local``: this machine)
     ray_workers: int = DEFAULT_RAY_WORKERS  # CPU actors when the cluster has no GPU
     featurised: int = 0  # training rows featurised by the last prepare (0: all reused)
     ray_shards: int = 0  # store shards the last prepare featurised on Ray
     seconds: float = 0.0
     store: FeatureStore | None = field(default=None, repr=False)
-    computer: GradientComputer | None = field(default=None, repr=False)
-    projector: RandomProjector | None = field(default=None, repr=False)
+    featuriser: BergsonFeaturiser | None = field(default=None, repr=False)
     preconditioner: Preconditioner | None = field(default=None, repr=False)
 
     @classmethod
@@ -65,75 +63,71 @@ class GradientMethod(DenseMethod):
         cls, model_path: str | Path, config: AttributionConfig, store_root: Path
     ) -> GradientMethod:
         """The method as ``config`` sets it up."""
-        featuriser = GradientFeaturiser(
-            model_path,
+        recipe = GradientRecipe(
+            str(model_path),
             selection=config.selection,
             proj_dim=config.proj_dim,
             projection=config.projection,
             seed=config.seed,
-            device=config.device,
-            chunk_size=config.chunk_size,
             response_tokens=config.response_tokens,
+            precision=config.precision,
         )
         return cls(
-            featuriser,
+            recipe,
             Path(store_root),
             precondition=config.precondition,
             damping=config.damping,
+            device=config.device,
             ray_address=config.ray_address,
             ray_workers=config.ray_workers,
         )
 
     def prepare(self, train: TrainingSet, progress: Progress = NO_PROGRESS) -> None:
-        """Featurise the training rows the store lacks (here or on Ray)."""
+        """Featurise the training rows the store lacks (here or on Ray), then fit the
+        method's preconditioner."""
         started = time.perf_counter()
-        self.computer, self.projector = computer, projector = self.featuriser.build()
-        device = str(computer.device)
-        gradient_key = computer.key()
-        gradient_key["shapes"] = key_hash({"shapes": gradient_key["shapes"]})
+        self.featuriser = featuriser = self.recipe.build(self.device)
         key = {
-            "model": model_fingerprint(self.featuriser.model_path),
+            "model": model_fingerprint(self.recipe.model_path),
             "mix": train.fingerprint,
-            "gradient": gradient_key,
-            "projection": projector.key(),
-            "device": device.split(":")[0],
+            "gradient": featuriser.key(),
+            "device": featuriser.device.split(":")[0],
         }
         rows_per_shard = DEFAULT_ROWS_PER_SHARD
         if self.ray_address is not None:  # enough shards to keep every worker busy
             rows_per_shard = ray_rows_per_shard(len(train), self.ray_workers)
-        self.store = FeatureStore.open_or_create(
-            self.store_root,
-            "gradient",
-            key,
-            train.example_ids,
-            self.featuriser.proj_dim,
-            rows_per_shard,
+        self.store = store = FeatureStore.open_or_create(
+            self.store_root, self.store_kind, key, train.example_ids, featuriser.dim, rows_per_shard
         )
         self.featurised = 0
-        missing = self.store.missing_shards()
+        missing = store.missing_shards()
         if missing and self.ray_address is not None:
             self.featurised = featurise_on_ray(
-                self.featuriser,
+                self.recipe,
                 train,
-                self.store,
+                store,
                 missing,
                 address=self.ray_address,
                 workers=self.ray_workers,
                 progress=progress,
             )
             self.ray_shards = len(missing)
-        else:
-            self._featurise_here(train, self.store, missing, progress)
-        self.preconditioner = (
-            Preconditioner.from_store(self.store, self.damping) if self.precondition else None
-        )
+        elif missing:
+            self._featurise_here(train, store, missing, progress)
+        self.fit(store)
         self.seconds = time.perf_counter() - started
+
+    def fit(self, store: FeatureStore) -> None:
+        """Whatever the scores need from the whole training set (here: the Gram)."""
+        self.preconditioner = (
+            Preconditioner.from_store(store, self.damping) if self.precondition else None
+        )
 
     def _featurise_here(
         self, train: TrainingSet, store: FeatureStore, missing: Sequence[int], progress: Progress
     ) -> None:
         """Fill the ``missing`` shards in this process."""
-        assert self.computer is not None and self.projector is not None
+        assert self.featuriser is not None
         total = sum(store.shard_range(i)[1] - store.shard_range(i)[0] for i in missing)
 
         def advance(n: int) -> None:
@@ -142,25 +136,15 @@ class GradientMethod(DenseMethod):
 
         for index in missing:
             start, stop = store.shard_range(index)
-            features = featurise_rows(
-                self.computer,
-                self.projector,
-                train.prompts[start:stop],
-                train.responses[start:stop],
-                advance,
+            features = self.featuriser.featurise(
+                train.prompts[start:stop], train.responses[start:stop], advance
             )
             store.write_shard(index, features)
 
     def query_features(self, queries: Sequence[Query]) -> np.ndarray:
         """Projected gradients of the queries (not normalised)."""
-        assert self.computer is not None and self.projector is not None, "call prepare() first"
-        encoded = encode_rows(
-            self.computer.tokenizer,
-            [q.prompt for q in queries],
-            [q.response for q in queries],
-            self.computer.max_length,
-        )
-        return gradient_features(self.computer, self.projector, encoded.examples)
+        assert self.featuriser is not None, "call prepare() first"
+        return self.featuriser.featurise([q.prompt for q in queries], [q.response for q in queries])
 
     def scores(self, queries: Sequence[Query]) -> np.ndarray:
         """Cosine (or preconditioned) scores against every training row."""

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from attribution.feature_store import key_hash, model_fingerprint
-from attribution.gradients import load_model, training_max_length
 from attribution.inputs import Query, TrainingSet
 from attribution.methods.registry import DenseMethod, attribution_method
+from attribution.model_loading import load_model, training_max_length
 from attribution.saliency import (
     DEFAULT_RESPONSE_TOKENS,
     SaliencyComputer,
