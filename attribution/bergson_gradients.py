@@ -25,13 +25,14 @@ fits) get a zero row.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -74,21 +75,25 @@ ALL_PARAMETERS = ParamSelection()
 
 
 def import_bergson() -> None:
-    """Import Bergson once, undoing what its import does to this process: it sets the root
-    logger to INFO on stdout (``logging.basicConfig(force=True)``), and its collector draws
-    tqdm bars (progress here goes through our own callbacks)."""
-    if "bergson" in sys.modules:
+    """Import the Bergson modules we use once, undoing what importing Bergson does to this
+    process: it sets the root logger to INFO on stdout (``logging.basicConfig(force=True)``),
+    and its collector and eigendecomposition draw tqdm bars (progress here goes through our
+    own callbacks)."""
+    if "bergson.hessians.eigenvectors" in sys.modules:
         return
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    import bergson.collector.collector as collector
+    import bergson.collector.collector
+    import bergson.hessians.eigenvectors
+    import bergson.hessians.hessian_approximations  # noqa: F401
 
     for handler in list(root.handlers):
         root.removeHandler(handler)
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(level)
-    collector.tqdm = functools.partial(collector.tqdm, disable=True)  # type: ignore[attr-defined]
+    for module in (bergson.collector.collector, bergson.hessians.eigenvectors):
+        module.tqdm = functools.partial(module.tqdm, disable=True)  # type: ignore[attr-defined]
 
 
 def last_layer_modules(names: Sequence[str], last_layers: int) -> set[str]:
@@ -190,6 +195,9 @@ class BergsonFeaturiser:
             info = {n: v for n, v in info.items() if n in self.target_modules}
         if not info:
             raise ValueError(f"no module matches the selection ({recipe.selection.describe()})")
+        self.module_shapes = {
+            name: (int(shape[0]), int(shape[1])) for name, (_, shape, _) in info.items()
+        }
         side = recipe.proj_dim  # 0: unprojected, each module's whole (out, in) gradient
         self.module_sizes = {
             name: side * side if side else int(shape.numel())
@@ -225,18 +233,12 @@ class BergsonFeaturiser:
             {"input_ids": ids, "labels": labels, "length": [len(i) for i in ids]}
         )
 
-    def gradients(
+    def module_gradients(
         self, examples: Sequence[EncodedExample], progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
-        """(len(examples), dim) projected gradients, in order."""
+    ) -> dict[str, Any]:
+        """Module name -> (len(examples), size) tensor of projected gradients, in order."""
         from bergson.collector.collector import CollectorComputer
         from bergson.collector.in_memory_collector import InMemoryCollector
-        from bergson.data import allocate_batches
-
-        if not examples:
-            return np.zeros((0, self.dim), np.float32)
-        data = self._dataset(examples)
-        batches = allocate_batches(data["length"][:], self.recipe.token_batch)
 
         class Collector(InMemoryCollector):
             def process_batch(self, indices: list[int], **kwargs: Any) -> None:
@@ -244,26 +246,51 @@ class BergsonFeaturiser:
                 if progress is not None:
                     progress(len(indices))
 
-        collector = Collector(
-            model=self.model.base_model,
-            cfg=self.cfg,
-            processor=self.processor,
-            target_modules=self.target_modules,
-            data=data,
-        )
-        with tempfile.TemporaryDirectory(prefix="bergson-") as scratch:
-            # Bergson writes a row count under ``<run_path>.part``; the gradients stay here.
-            self.cfg.run_path = str(Path(scratch) / "run")
-            self.cfg.partial_run_path.mkdir()
-            computer = CollectorComputer(
-                model=self.model, data=data, collector=collector, batches=batches, cfg=self.cfg
+        data = self._dataset(examples)
+        with self.scratch() as cfg:
+            collector = Collector(
+                model=self.model.base_model,
+                cfg=cfg,
+                processor=self.processor,
+                target_modules=self.target_modules,
+                data=data,
             )
-            computer.run_with_collector_hooks(desc="gradients")
+            CollectorComputer(
+                model=self.model,
+                data=data,
+                collector=collector,
+                batches=self._batches(data),
+                cfg=cfg,
+            ).run_with_collector_hooks(desc="gradients")
         missing = set(self.module_sizes) - set(collector.gradients)
         if missing:
             raise RuntimeError(f"Bergson returned no gradients for {sorted(missing)[:3]}")
-        parts = [collector.gradients[name].float().numpy() for name in self.module_sizes]
-        return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+        return {name: collector.gradients[name] for name in self.module_sizes}
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[Any]:
+        """The index config pointed at a scratch folder: Bergson writes a row count under
+        ``<run_path>.part`` (the gradients themselves stay in memory)."""
+        with tempfile.TemporaryDirectory(prefix="bergson-") as folder:
+            self.cfg.run_path = str(Path(folder) / "run")
+            self.cfg.partial_run_path.mkdir()
+            yield self.cfg
+
+    def _batches(self, data: Any) -> list[list[int]]:
+        """Bergson's batches of about ``token_batch`` tokens each."""
+        from bergson.data import allocate_batches
+
+        return allocate_batches(data["length"][:], self.recipe.token_batch)
+
+    def gradients(
+        self, examples: Sequence[EncodedExample], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """(len(examples), dim) projected gradients, in order."""
+        if not examples:
+            return np.zeros((0, self.dim), np.float32)
+        parts = self.module_gradients(examples, progress)
+        out = [g.float().numpy() for g in parts.values()]
+        return np.ascontiguousarray(np.concatenate(out, axis=1), dtype=np.float32)
 
     def featurise(
         self,

@@ -47,6 +47,7 @@ from rich.table import Table  # noqa: E402
 from attribution.inputs import Query  # noqa: E402
 from attribution.methods import method_names  # noqa: E402
 from attribution.pipeline import AttributionConfig, Attributor  # noqa: E402
+from bench.attribution import CACHE as ATTRIBUTION_CACHE  # noqa: E402
 from bench.attribution import K, plant_queries, ranking_metrics  # noqa: E402
 from bench.lds_halves import DEFAULT_HALVES, train_halves  # noqa: E402
 from bench.planted_cache import MIXES, bench_organism  # noqa: E402
@@ -54,6 +55,7 @@ from bench.planted_cache import MIXES, bench_organism  # noqa: E402
 #: Bergson's published LDS on a GPT-2 fine-tune (README, bergson 2.5).
 PUBLISHED = {"magic": 0.983, "ekfac": 0.257, "trackstar": 0.184}
 TARGET_LDS = 0.5
+ATTRIBUTION_FEATURES = ATTRIBUTION_CACHE / "features"
 N_BOOT = 10_000
 
 
@@ -114,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--halves", type=int, default=DEFAULT_HALVES)
     parser.add_argument("--methods", default=",".join(method_names()))
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--reuse-features",
+        action="store_true",
+        help="score with bench/attribution.py's feature folder (no cost column: reused)",
+    )
     args = parser.parse_args(argv)
     console = Console(width=160)
     methods = tuple(args.methods.split(","))
@@ -143,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     config = AttributionConfig(methods=methods, keep=len(frame))
     seconds: dict[str, float] = {}
     results: dict[str, dict[str, dict]] = {m: {} for m in methods}
-    with tempfile.TemporaryDirectory(prefix="lds-features-") as store:
+    with tempfile.TemporaryDirectory(prefix="lds-features-") as fresh:
+        store = ATTRIBUTION_FEATURES if args.reuse_features else fresh
         attributor = Attributor.build(frame, organism, config, store_root=store)
         for name, method in attributor.methods.items():
             seconds[name] = method.seconds
@@ -188,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{np.mean(recall):.3f}",
             f"{min(recall):.2f}",
             f"{right}/{len(per)}",
-            f"{per_k:.1f}",
+            "reused" if args.reuse_features else f"{per_k:.1f}",
             f"{PUBLISHED[method]:.3f}" if method in PUBLISHED else "",
         )
         summary[method] = {

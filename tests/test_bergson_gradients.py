@@ -110,3 +110,31 @@ def test_lora_adapter_folder_takes_the_adapters(small_lm_folder, tmp_path) -> No
     assert built.featurise(PROMPTS[:2], RESPONSES[:2]).shape == (2, 8 * 4)
     with pytest.raises(ValueError, match="PEFT adapter"):
         GradientRecipe(small_lm_folder, selection=ParamSelection(lora=True)).build("cpu")
+
+
+def test_ekfac_projects_its_queries_exactly_as_the_index_and_reuses_its_factors(
+    small_lm_folder, tmp_path
+) -> None:
+    from attribution.config import AttributionConfig
+    from attribution.inputs import Query, TrainingSet
+    from attribution.methods import make_method
+    from attribution.methods.ekfac import FACTORS
+
+    train = TrainingSet([str(i) for i in range(5)], ["a"] * 5, PROMPTS, RESPONSES)
+    config = AttributionConfig(proj_dim=4, response_tokens=None)
+    method = make_method("ekfac", small_lm_folder, config, tmp_path)
+    method.prepare(train)
+    # The training rows' whole gradients, compressed the way queries are, are the stored rows.
+    encoded = encode_rows(method.full.tokenizer, PROMPTS, RESPONSES, method.full.max_length)
+    whole = method.full.module_gradients(encoded.examples)
+    mine = np.concatenate([method._projected(n, g) for n, g in whole.items()], axis=1)
+    stored = method.store.matrix() * method.store.norms()[:, None]
+    np.testing.assert_allclose(mine, stored, atol=1e-5)
+    scores = method.scores([Query(PROMPTS[0], RESPONSES[0])])
+    assert scores.shape == (1, 5) and np.isfinite(scores).all()
+    factors = method.store.directory / FACTORS / "done.json"
+    fitted = factors.stat().st_mtime_ns
+    again = make_method("ekfac", small_lm_folder, config, tmp_path)
+    again.prepare(train)
+    assert factors.stat().st_mtime_ns == fitted  # reused, not refitted
+    np.testing.assert_allclose(again.scores([Query(PROMPTS[0], RESPONSES[0])]), scores, rtol=1e-4)

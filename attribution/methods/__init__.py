@@ -1,5 +1,5 @@
 """Attribution methods, registered by name (``@attribution_method``): gradient, trackstar,
-saliency, embedding, lexical, and the random baseline. See :mod:`attribution.methods.registry`."""
+ekfac, saliency, embedding, lexical, and the random baseline. See :mod:`attribution.methods.registry`."""
 
 from attribution.methods.registry import (
     DenseMethod,
@@ -16,6 +16,7 @@ from attribution.methods.registry import (
 # Importing the modules registers the methods; their order is the order methods run in.
 from attribution.methods import gradient  # noqa: F401
 from attribution.methods import trackstar  # noqa: F401
+from attribution.methods import ekfac  # noqa: F401
 from attribution.methods import saliency  # noqa: F401
 from attribution.methods import embedding  # noqa: F401
 from attribution.methods import lexical  # noqa: F401
