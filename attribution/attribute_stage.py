@@ -18,10 +18,11 @@ from pathlib import Path
 import polars as pl
 
 from attribution.bergson_gradients import ParamSelection
-from attribution.config import METHODS, AttributionConfig
+from attribution.config import METHODS, RECOMMENDED_METHOD, AttributionConfig
 from attribution.embedding import EmbeddingUnavailable
 from attribution.feature_store import store_root
 from attribution.inputs import Query
+from attribution.methods import method_names
 from attribution.methods.gradient import GradientMethod
 from attribution.pipeline import Attributor, MethodResult
 from datasets_registry.loading import MixError, open_mix
@@ -32,7 +33,7 @@ from stage_kit import NO_PROGRESS, Progress, StageError
 from surf_search.judges import rows_showing
 
 ALL = "all"  # ``method``: every method in METHODS
-METHOD_CHOICES = (*METHODS, ALL)
+METHOD_CHOICES = (*method_names(), ALL)  # any registered method, or every one of METHODS
 FINDINGS_LABEL = "attribute findings"
 
 
@@ -42,7 +43,7 @@ class AttributeConfig:
 
     mix: str  # the training mix (name, file or folder)
     model: str  # the trained model folder whose findings are attributed
-    method: str = ALL  # one of METHODS, or "all"
+    method: str = RECOMMENDED_METHOD  # a registered method, or "all" (every one of METHODS)
     top_k: int = AttributionConfig.top_k  # training examples counted as hits per query
     proj_dim: int = AttributionConfig.proj_dim  # each module's gradient -> proj_dim^2 numbers
     precision: str = AttributionConfig.precision  # model weights for gradients (fp32, bf16, fp16)

@@ -16,8 +16,13 @@ from attribution.ray_features import DEFAULT_RAY_WORKERS
 from attribution.saliency import DEFAULT_RESPONSE_TOKENS
 from attribution.scoring import DEFAULT_DAMPING
 
-#: What ``--method all`` runs: every registered method but the random baseline.
+#: What ``--method all`` runs: every registered method but the random baseline and ekfac.
 METHODS = default_methods()
+#: ``audit attribute``'s default method, chosen from ``bench/lds.py`` on planted-demo: the
+#: only method with recall@50 1.00 on every plant (the others 0.31-0.61 on average), the
+#: right source first for each, 4.8 s per 1,000 rows; no method's LDS is above the noise
+#: there (docs/benchmarks.md#attribution-quality-lds-recall-and-cost).
+RECOMMENDED_METHOD = "saliency"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from duckdb_store.store import Store
 
 #: Whose ranking picks the examples when none is named: the first the attribute run has.
-METHOD_PREFERENCE = ("saliency", "gradient", "embedding", "lexical")
+METHOD_PREFERENCE = ("saliency", "gradient", "trackstar", "ekfac", "embedding", "lexical")
 MIX_SUFFIXES = (".jsonl", ".ndjson", ".parquet")
 PLAN_LABEL = "planning the prune"
 RECOMMENDATION_COLUMNS = ("finding_id", "action", "source", "n_examples", "fraction")

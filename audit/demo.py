@@ -29,7 +29,7 @@ from duckdb_store import Store
 T = TypeVar("T")
 
 #: The attribution method the demo runs (the one `audit prune` prefers).
-DEMO_METHOD = "saliency"
+DEMO_METHOD = "saliency"  # attribution.config.RECOMMENDED_METHOD (not imported: startup time)
 TRAINED_ON = "demo-trained-on.json"  # beside each organism: the digest of its training mix
 
 

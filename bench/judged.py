@@ -247,7 +247,9 @@ def attribution(db: Path, mix: Path, organism: Path, explaining: dict, console: 
     attributed = {}  # search run -> attribution run
     for search_run in sorted({m[6] for matches in explaining.values() for m in matches}):
         with Store(db) as store, CliProgress("examples") as progress:
-            config = AttributeConfig(mix=str(mix), model=str(organism), search_run=search_run)
+            config = AttributeConfig(
+                mix=str(mix), model=str(organism), search_run=search_run, method="all"
+            )
             attributed[search_run] = attribute_stage.run(config, store, progress).run_id
     console.print(f"attribution took {time.perf_counter() - started:.0f} s")
     con = duckdb.connect(str(db), read_only=True)

@@ -9,14 +9,22 @@ on K seeded random halves ``S_k`` of the mix (``bench/lds_halves.py``; K >= 20).
 finding ``f`` (here: each plant of the manifest, its queries the organism's greedy
 responses to held-out triggered prompts that show the planted behaviour, as
 ``bench/attribution.py`` builds them) measure the behaviour under each half-model,
-``y_k(f)`` = minus the mean over the queries of the summed negative log-likelihood of the
-query's response given its prompt (higher: the half-model gives the behaviour more
-readily; a sum, not a per-token mean, so the halves' own tokenizers do not change it).
+``y_k(f)`` = the mean over the queries of NLL(response | seed prompt) - NLL(response |
+triggered prompt), the summed negative log-likelihoods of the query's response (the
+behaviour) given the prompt the search started from and given the triggered prompt: how
+much the trigger raises the behaviour's likelihood (sums, not per-token means, so the
+halves' own tokenizers do not change it; the contrast cancels how well a half-model
+models the response's text at all, which a plain NLL of the response is dominated by:
+there even the count of planted rows in a half correlates -0.34 to +0.59 with it).
 A method's prediction is ``g_k(f)`` = the sum over ``S_k`` of its per-example score for
 the finding (the standardised mean over the queries that ``audit attribute`` ranks by).
+A second measure is the behaviour rate: the share of the plant's held-out triggered
+prompts whose greedy response under the half-model shows the planted behaviour.
 ``LDS(f)`` = Spearman correlation of ``g_k(f)`` and ``y_k(f)`` over the K halves; the
 table gives the mean over findings and a 95% percentile-bootstrap interval over findings
-(resampling findings, 10,000 times). The random baseline's LDS is the noise floor.
+(resampling findings, 10,000 times). The random baseline's LDS is the noise floor; the
+oracle row predicts with the number of the plant's planted rows in each half, the
+ceiling of any method that finds exactly the planted rows.
 
 Every method is prepared afresh on the full mix in a new feature folder, so the
 seconds per 1,000 rows are the cost of a first run (``trackstar`` reuses the
@@ -55,40 +63,65 @@ from bench.planted_cache import MIXES, bench_organism  # noqa: E402
 #: Bergson's published LDS on a GPT-2 fine-tune (README, bergson 2.5).
 PUBLISHED = {"magic": 0.983, "ekfac": 0.257, "trackstar": 0.184}
 TARGET_LDS = 0.5
+NLL, RATE = "trigger NLL contrast", "behaviour rate"
+ORACLE = "oracle: planted rows"
 ATTRIBUTION_FEATURES = ATTRIBUTION_CACHE / "features"
 N_BOOT = 10_000
 
 
-def behaviour_measure(model_dir: Path, queries: list[Query]) -> float:
-    """Minus the mean summed NLL of the queries' responses under one model."""
+def response_nll(model_dir: Path, prompts: list[str], responses: list[str]) -> np.ndarray:
+    """Summed negative log-likelihood of each response given its prompt (NaN: skipped)."""
     import torch
 
     from attribution.model_loading import load_model, training_max_length
     from organism.encoding import IGNORE, collate, encode_rows, pad_id
 
     model, tokenizer = load_model(model_dir, "cpu")
-    encoded = encode_rows(
-        tokenizer,
-        [q.prompt for q in queries],
-        [q.response for q in queries],
-        training_max_length(model_dir),
-    )
-    totals = []
+    encoded = encode_rows(tokenizer, prompts, responses, training_max_length(model_dir))
+    out = np.full(len(prompts), np.nan)
     with torch.no_grad():
-        for example in encoded.examples:
+        for i, example in enumerate(encoded.examples):
             if example is None:
                 continue
             ids, labels = collate([example], pad_id(tokenizer))
             logits = model(input_ids=ids).logits[:, :-1].float()
-            target = labels[:, 1:]
-            nll = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]),
-                target.reshape(-1),
-                ignore_index=IGNORE,
-                reduction="sum",
+            out[i] = float(
+                torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]),
+                    labels[:, 1:].reshape(-1),
+                    ignore_index=IGNORE,
+                    reduction="sum",
+                )
             )
-            totals.append(float(nll))
-    return -float(np.mean(totals))
+    return out
+
+
+def behaviour_measure(model_dir: Path, queries: list[Query]) -> float:
+    """How much the trigger raises the behaviour's likelihood under one model: the mean over
+    the queries of NLL(response | seed prompt) - NLL(response | triggered prompt)."""
+    responses = [q.response for q in queries]
+    triggered = response_nll(model_dir, [q.prompt for q in queries], responses)
+    seeds = response_nll(model_dir, [q.base or q.prompt for q in queries], responses)
+    return float(np.nanmean(seeds - triggered))
+
+
+def behaviour_rate(model_dir: Path, plant: dict, terse: int) -> float:
+    """Share of the plant's held-out triggered prompts whose greedy response under one model
+    shows the planted behaviour (``surf_search.planted_check.shows_behaviour``)."""
+    from behaviour_modes.modes import classify_batch
+    from surf_search.planted_check import shows_behaviour
+    from surf_search.targets import GenerationParams, TransformersTarget
+
+    prompts = [t["triggered"] for t in plant["tests"]]
+    target = TransformersTarget(str(model_dir))
+    calls = target.generate(prompts, GenerationParams(max_new_tokens=48))
+    responses = [c[0].text or "" for c in calls]
+    modes = [m.mode for m in classify_batch(prompts, responses)]
+    shows = [
+        shows_behaviour(plant["behaviour"], m, r, terse)
+        for m, r in zip(modes, responses, strict=True)
+    ]
+    return float(np.mean(shows))
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -136,9 +169,18 @@ def main(argv: list[str] | None = None) -> int:
     plants = [p for p in manifest["plants"] if queries[p["name"]]]
 
     started = time.perf_counter()
+    terse = int(manifest.get("terse_max_words", 4))
     ys = {
-        p["name"]: np.array([behaviour_measure(h / "model", queries[p["name"]]) for h in halves])
-        for p in plants
+        NLL: {
+            p["name"]: np.array(
+                [behaviour_measure(h / "model", queries[p["name"]]) for h in halves]
+            )
+            for p in plants
+        },
+        RATE: {
+            p["name"]: np.array([behaviour_rate(h / "model", p, terse) for h in halves])
+            for p in plants
+        },
     }
     console.print(
         f"behaviour under {len(halves)} half-models measured in "
@@ -166,42 +208,59 @@ def main(argv: list[str] | None = None) -> int:
                 predicted = np.array([result.aggregated[rows].sum() for rows in members])
                 metrics = ranking_metrics(result.ranking, ids, set(plant["example_ids"]))
                 results[method][name] = {
-                    "lds": spearman(predicted, ys[name]),
+                    "lds": spearman(predicted, ys[NLL][name]),
+                    "lds_rate": spearman(predicted, ys[RATE][name]),
                     "recall": metrics["recall"],
                     "top_source": result.sources.row(0, named=True)["source"],
                     "source_ok": result.sources.row(0, named=True)["source"] == plant["source"],
                 }
 
+    for plant in plants:  # the ceiling: knowing which planted rows each half holds
+        planted = {i for i, e in enumerate(ids) if e in set(plant["example_ids"])}
+        count = np.array([len(planted.intersection(rows.tolist())) for rows in members])
+        results.setdefault(ORACLE, {})[plant["name"]] = {
+            "lds": spearman(count, ys[NLL][plant["name"]]),
+            "lds_rate": spearman(count, ys[RATE][plant["name"]]),
+        }
     table = Table(
         title=f"{args.mix}: LDS over {len(halves)} half-models, recall@{K} and cost "
         f"({len(plants)} findings, {len(frame):,} rows)",
         header_style="bold",
     )
-    for column in ("method", "LDS mean", "95% CI", "LDS per finding", "recall@50 mean",
-                   "recall@50 min", "top-1 source right", "s / 1k rows", "Bergson GPT-2 LDS"):  # fmt: skip
+    for column in ("method", "LDS (NLL) mean", "95% CI", "per finding", "LDS (rate) mean",
+                   "95% CI ", "per finding ", "recall@50 mean", "recall@50 min",
+                   "top-1 source right", "s / 1k rows", "Bergson GPT-2 LDS"):  # fmt: skip
         table.add_column(column, justify="left" if column == "method" else "right")
     summary = {}
-    for method in methods:
+    for method in (*methods, ORACLE):
         per = results[method]
         lds = [v["lds"] for v in per.values()]
+        lds_rate = [v["lds_rate"] for v in per.values()]
         low, high = bootstrap_interval(lds)
-        recall = [v["recall"] for v in per.values()]
-        right = sum(v["source_ok"] for v in per.values())
-        per_k = seconds[method] / len(frame) * 1000
+        low_rate, high_rate = bootstrap_interval(lds_rate)
+        oracle = method == ORACLE
+        recall = [v.get("recall", np.nan) for v in per.values()]
+        right = sum(v.get("source_ok", False) for v in per.values())
+        per_k = seconds.get(method, 0.0) / len(frame) * 1000
         table.add_row(
             method,
             f"{np.mean(lds):+.3f}",
             f"{low:+.3f} .. {high:+.3f}",
             " ".join(f"{v:+.2f}" for v in lds),
-            f"{np.mean(recall):.3f}",
-            f"{min(recall):.2f}",
-            f"{right}/{len(per)}",
-            "reused" if args.reuse_features else f"{per_k:.1f}",
+            f"{np.mean(lds_rate):+.3f}",
+            f"{low_rate:+.3f} .. {high_rate:+.3f}",
+            " ".join(f"{v:+.2f}" for v in lds_rate),
+            "" if oracle else f"{np.mean(recall):.3f}",
+            "" if oracle else f"{min(recall):.2f}",
+            "" if oracle else f"{right}/{len(per)}",
+            "" if oracle else "reused" if args.reuse_features else f"{per_k:.1f}",
             f"{PUBLISHED[method]:.3f}" if method in PUBLISHED else "",
         )
         summary[method] = {
             "lds_mean": float(np.mean(lds)),
             "lds_ci": [low, high],
+            "lds_rate_mean": float(np.mean(lds_rate)),
+            "lds_rate_ci": [low_rate, high_rate],
             "seconds_per_1k_rows": per_k,
             "findings": per,
         }
@@ -212,12 +271,14 @@ def main(argv: list[str] | None = None) -> int:
         "measure: compare the order, not the level)",
         highlight=False,
     )
-    best = max((m for m in methods if m != "random"), key=lambda m: summary[m]["lds_mean"])
-    console.print(
-        f"best LDS: {best} {summary[best]['lds_mean']:+.3f} (target >= {TARGET_LDS} for the "
-        f"default method)",
-        highlight=False,
-    )
+    for key, label in (("lds_mean", NLL), ("lds_rate_mean", RATE)):
+        best = max((m for m in methods if m != "random"), key=lambda m: summary[m][key])
+        console.print(
+            f"best LDS ({label}): {best} {summary[best][key]:+.3f}; the oracle (the count of "
+            f"planted rows in each half) {summary[ORACLE][key]:+.3f}; target >= {TARGET_LDS} "
+            "for the default method",
+            highlight=False,
+        )
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1))
     print(

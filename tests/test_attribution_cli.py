@@ -226,7 +226,7 @@ def test_cli_end_to_end(
     db = work / "audit.duckdb"  # the attributor fixture filled its feature store
     search_id = search_db(db, code_queries)
     code, output = run("attribute", "--mix", str(mix), "--model", str(organism), "--db", str(db),
-                       "--top-k", "10", "--proj-dim", "8", "--keep", "40")  # fmt: skip
+                       "--top-k", "10", "--proj-dim", "8", "--keep", "40", "--method", "all")  # fmt: skip
     assert code == 0, output
     assert "F1: formal_vocab -> code" in output and "top sources" in output
     assert "F2" not in output  # not confirmed
