@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         help="score with bench/attribution.py's feature folder (no cost column: reused)",
     )
     args = parser.parse_args(argv)
-    console = Console(width=160)
+    console = Console(width=230)
     methods = tuple(args.methods.split(","))
 
     from datasets_registry.loading import open_mix
