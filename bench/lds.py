@@ -2,6 +2,7 @@
 with recall@50 of the planted rows, the top-1 source and seconds per 1,000 rows.
 
     .venv/bin/python bench/lds.py                          # planted-demo, 20 halves
+    .venv/bin/python bench/lds.py --seeds-per-half 3       # 3 models per half, averaged
     .venv/bin/python bench/lds.py --mix public-canaries --halves 20
 
 LDS (Park et al. 2023, TRAK; the figure Bergson publishes): train the organism's recipe
@@ -57,7 +58,7 @@ from attribution.methods import method_names  # noqa: E402
 from attribution.pipeline import AttributionConfig, Attributor  # noqa: E402
 from bench.attribution import CACHE as ATTRIBUTION_CACHE  # noqa: E402
 from bench.attribution import K, plant_queries, ranking_metrics  # noqa: E402
-from bench.lds_halves import DEFAULT_HALVES, train_halves  # noqa: E402
+from bench.lds_halves import DEFAULT_HALVES, half_models, train_halves  # noqa: E402
 from bench.planted_cache import MIXES, bench_organism  # noqa: E402
 
 #: Bergson's published LDS on a GPT-2 fine-tune (README, bergson 2.5).
@@ -147,6 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=6000, help="planted-demo rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--halves", type=int, default=DEFAULT_HALVES)
+    parser.add_argument(
+        "--seeds-per-half", type=int, default=1, help="models per half, behaviour averaged"
+    )
     parser.add_argument("--methods", default=",".join(method_names()))
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
@@ -164,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     mix, organism = bench_organism(args.mix, args.size, args.seed, console)
     manifest = load_manifest(mix)
     frame, _ = open_mix(str(mix)).frame()
-    halves = train_halves(mix, organism, args.halves, console)
+    halves = train_halves(mix, organism, args.halves, console, args.seeds_per_half)
+    models = [half_models(h, args.seeds_per_half) for h in halves]
     queries = plant_queries(organism, manifest)
     plants = [p for p in manifest["plants"] if queries[p["name"]]]
 
@@ -173,12 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     ys = {
         NLL: {
             p["name"]: np.array(
-                [behaviour_measure(h / "model", queries[p["name"]]) for h in halves]
+                [np.mean([behaviour_measure(m, queries[p["name"]]) for m in ms]) for ms in models]
             )
             for p in plants
         },
         RATE: {
-            p["name"]: np.array([behaviour_rate(h / "model", p, terse) for h in halves])
+            p["name"]: np.array(
+                [np.mean([behaviour_rate(m, p, terse) for m in ms]) for ms in models]
+            )
             for p in plants
         },
     }
@@ -223,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             "lds_rate": spearman(count, ys[RATE][plant["name"]]),
         }
     table = Table(
-        title=f"{args.mix}: LDS over {len(halves)} half-models, recall@{K} and cost "
+        title=f"{args.mix}: LDS over {len(halves)} halves x {args.seeds_per_half} models, "
+        f"recall@{K} and cost "
         f"({len(plants)} findings, {len(frame):,} rows)",
         header_style="bold",
     )

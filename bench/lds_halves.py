@@ -7,7 +7,7 @@ seed 0 for the weights), so the halves differ only in their data. Each half is k
 under ``bench/.cache/lds/<mix folder>/half-<k>/`` with the rows it holds
 (``rows.npy``) and is reused while the mix is unchanged.
 
-    .venv/bin/python bench/lds_halves.py --halves 20      # train the missing halves
+    .venv/bin/python bench/lds_halves.py --halves 20 --seeds-per-half 3   # train the missing
 """
 
 from __future__ import annotations
@@ -46,20 +46,32 @@ def halves_root(mix: Path) -> Path:
     return CACHE / "lds" / f"{mix.parent.parent.name}-{digest}"
 
 
-def train_halves(mix: Path, organism: Path, n_halves: int, console: Console) -> list[Path]:
-    """The organism folders of halves ``0..n_halves-1`` of ``mix`` (training the missing)."""
+def half_models(folder: Path, seeds: int) -> list[Path]:
+    """The model folders of one half: seed 0 (the organism's) then seeds 1..seeds-1."""
+    return [folder / "model"] + [folder / f"model-s{s}" for s in range(1, seeds)]
+
+
+def train_halves(
+    mix: Path, organism: Path, n_halves: int, console: Console, seeds: int = 1
+) -> list[Path]:
+    """The folders of halves ``0..n_halves-1`` of ``mix``, each with ``seeds`` models trained
+    with weight and order seeds 0..seeds-1 (the missing ones are trained, seed by seed)."""
     from datasets_registry.loading import open_mix
     from organism.training import ResponseStart, train_model
 
     frame, _ = open_mix(str(mix)).frame()
     recipe = json.loads((organism / "training.json").read_text())
     root = halves_root(mix)
-    out = []
-    for k in range(n_halves):
-        folder = root / f"half-{k:02d}"
-        rows = half_rows(frame.height, k)
-        done = folder / "done.json"
-        if not done.exists():
+    folders = [root / f"half-{k:02d}" for k in range(n_halves)]
+    for seed in range(seeds):
+        for k, folder in enumerate(folders):
+            rows = half_rows(frame.height, k)
+            model = half_models(folder, seed + 1)[seed]
+            done = model.with_name(model.name + ".done.json")
+            if seed == 0 and (folder / "done.json").exists():
+                continue  # the first layout: half-kk/done.json for seed 0
+            if done.exists():
+                continue
             started = time.perf_counter()
             folder.mkdir(parents=True, exist_ok=True)
             np.save(folder / "rows.npy", rows)
@@ -70,8 +82,8 @@ def train_halves(mix: Path, organism: Path, n_halves: int, console: Console) -> 
                 )
             result = train_model(
                 frame[rows.tolist()],
-                folder / "model",
-                seed=int(recipe["seed"]),
+                model,
+                seed=int(recipe["seed"]) + seed,
                 epochs=int(recipe["epochs"]),
                 lr=float(recipe["lr"]),
                 batch_size=int(recipe["batch_size"]),
@@ -84,12 +96,11 @@ def train_halves(mix: Path, organism: Path, n_halves: int, console: Console) -> 
             seconds = time.perf_counter() - started
             done.write_text(json.dumps({"seconds": seconds, "loss": result.final_loss}))
             console.print(
-                f"half {k:2d}: {len(rows):,} rows trained in {seconds:.0f} s, "
+                f"half {k:2d} seed {seed}: {len(rows):,} rows trained in {seconds:.0f} s, "
                 f"loss {result.final_loss:.3f}",
                 highlight=False,
             )
-        out.append(folder)
-    return out
+    return folders
 
 
 def main() -> None:
@@ -98,10 +109,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=6000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--halves", type=int, default=DEFAULT_HALVES)
+    parser.add_argument("--seeds-per-half", type=int, default=1)
     args = parser.parse_args()
     console = Console()
     mix, organism = bench_organism(args.mix, args.size, args.seed, console)
-    train_halves(mix, organism, args.halves, console)
+    train_halves(mix, organism, args.halves, console, args.seeds_per_half)
 
 
 if __name__ == "__main__":
