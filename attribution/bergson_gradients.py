@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from attribution.model_loading import PRECISIONS, load_model, torch_dtype, training_max_length
-from organism.encoding import IGNORE, EncodedExample, encode_rows
+from organism.encoding import IGNORE, EncodedExample, EncodedRows, encode_rows
 
 DEFAULT_PROJ_DIM = 16  # Bergson's per-module side: 16 x 16 numbers per module
 RADEMACHER = "rademacher"
@@ -292,6 +292,10 @@ class BergsonFeaturiser:
         out = [g.float().numpy() for g in parts.values()]
         return np.ascontiguousarray(np.concatenate(out, axis=1), dtype=np.float32)
 
+    def encode(self, prompts: Sequence[str], responses: Sequence[str]) -> EncodedRows:
+        """The rows tokenised as training tokenised them (skipped rows: ``None``)."""
+        return encode_rows(self.tokenizer, prompts, responses, self.max_length)
+
     def featurise(
         self,
         prompts: Sequence[str],
@@ -299,7 +303,7 @@ class BergsonFeaturiser:
         progress: Callable[[int], None] | None = None,
     ) -> np.ndarray:
         """Projected gradients of rows; rows training would skip stay zero (counted done)."""
-        encoded = encode_rows(self.tokenizer, prompts, responses, self.max_length)
+        encoded = self.encode(prompts, responses)
         kept = encoded.kept
         out = np.zeros((len(prompts), self.dim), np.float32)
         present = [e for e in encoded.examples if e is not None]

@@ -94,7 +94,7 @@ def test_trackstar_whitens_each_module_by_its_training_autocorrelation(tmp_path)
     method = TrackstarMethod(recipe=None, store_root=tmp_path)  # type: ignore[arg-type]
     method.featuriser = SimpleNamespace(module_sizes={"a": 3, "b": 4})  # type: ignore[assignment]
     method.store = store
-    method.fit(store)
+    method.fit(store, None)  # type: ignore[arg-type]  # the Gram needs the store only
 
     def whiten(block: np.ndarray, rows: np.ndarray) -> np.ndarray:
         gram = block.T @ block / len(block)

@@ -125,7 +125,7 @@ def test_ekfac_projects_its_queries_exactly_as_the_index_and_reuses_its_factors(
     method = make_method("ekfac", small_lm_folder, config, tmp_path)
     method.prepare(train)
     # The training rows' whole gradients, compressed the way queries are, are the stored rows.
-    encoded = encode_rows(method.full.tokenizer, PROMPTS, RESPONSES, method.full.max_length)
+    encoded = method.full.encode(PROMPTS, RESPONSES)
     whole = method.full.module_gradients(encoded.examples)
     mine = np.concatenate([method._projected(n, g) for n, g in whole.items()], axis=1)
     stored = method.store.matrix() * method.store.norms()[:, None]

@@ -34,8 +34,6 @@ from attribution.feature_store import FeatureStore
 from attribution.inputs import Query, TrainingSet
 from attribution.methods.gradient import GradientMethod
 from attribution.methods.registry import attribution_method
-from organism.encoding import encode_rows
-from stage_kit import NO_PROGRESS, Progress
 
 FACTORS = "ekfac-factors"
 QUERY_CHUNK = 16  # unprojected query gradients held at a time
@@ -52,23 +50,16 @@ class EkfacMethod(GradientMethod):
 
     full: BergsonFeaturiser | None = field(default=None, repr=False)
     inverse: Any = field(default=None, repr=False)
-    train: TrainingSet | None = field(default=None, repr=False)
 
-    def prepare(self, train: TrainingSet, progress: Progress = NO_PROGRESS) -> None:
-        """The shared projected features, then the EK-FAC factors (fitted once)."""
-        self.train = train
-        super().prepare(train, progress)
-
-    def fit(self, store: FeatureStore) -> None:
+    def fit(self, store: FeatureStore, train: TrainingSet) -> None:
         """Fit (or reuse) the EK-FAC factors of the training rows."""
         from bergson.config import InversionConfig
         from bergson.hessians.preconditioner import FactoredPreconditioner
 
-        assert self.featuriser is not None and self.train is not None
         self.full = full = BergsonFeaturiser(replace(self.recipe, proj_dim=0), self.device)
         path = store.directory / FACTORS
         if not (path / "done.json").exists():
-            self._fit_factors(full, self.train, path)
+            self._fit_factors(full, train, path)
         self.inverse = FactoredPreconditioner.from_path(
             path, inversion_cfg=InversionConfig(), power=-1.0, ev_correction=True
         )
@@ -78,7 +69,7 @@ class EkfacMethod(GradientMethod):
         from bergson.config.config import HessianConfig
         from bergson.hessians.hessian_approximations import fit_factored_hessians
 
-        encoded = encode_rows(full.tokenizer, train.prompts, train.responses, full.max_length)
+        encoded = full.encode(train.prompts, train.responses)
         data = full._dataset([e for e in encoded.examples if e is not None])
         shutil.rmtree(path, ignore_errors=True)
         part = path.with_name(path.name + ".part")
@@ -120,14 +111,10 @@ class EkfacMethod(GradientMethod):
 
     def query_features(self, queries: Sequence[Query]) -> np.ndarray:
         """``P H^-1 q`` per query, in the stored features' layout."""
-        assert self.full is not None and self.inverse is not None, "call prepare() first"
-        encoded = encode_rows(
-            self.full.tokenizer,
-            [q.prompt for q in queries],
-            [q.response for q in queries],
-            self.full.max_length,
-        )
-        out = np.zeros((len(queries), self.full_dim), np.float32)
+        assert self.featuriser is not None, "call prepare() first"
+        assert self.full is not None and self.inverse is not None
+        encoded = self.full.encode([q.prompt for q in queries], [q.response for q in queries])
+        out = np.zeros((len(queries), self.featuriser.dim), np.float32)
         kept = encoded.kept
         for start in range(0, len(kept), QUERY_CHUNK):
             rows = kept[start : start + QUERY_CHUNK]
@@ -135,12 +122,6 @@ class EkfacMethod(GradientMethod):
             grads = self.inverse.apply(grads)
             out[rows] = np.concatenate([self._projected(n, g) for n, g in grads.items()], axis=1)
         return out
-
-    @property
-    def full_dim(self) -> int:
-        """Numbers in one projected row (as stored)."""
-        assert self.featuriser is not None
-        return self.featuriser.dim
 
     def scores(self, queries: Sequence[Query]) -> np.ndarray:
         """``<P H^-1 q, P g_i>`` against the raw stored training gradients."""

@@ -114,10 +114,10 @@ class GradientMethod(DenseMethod):
             self.ray_shards = len(missing)
         elif missing:
             self._featurise_here(train, store, missing, progress)
-        self.fit(store)
+        self.fit(store, train)
         self.seconds = time.perf_counter() - started
 
-    def fit(self, store: FeatureStore) -> None:
+    def fit(self, store: FeatureStore, train: TrainingSet) -> None:
         """Whatever the scores need from the whole training set (here: the Gram)."""
         self.preconditioner = (
             Preconditioner.from_store(store, self.damping) if self.precondition else None

@@ -20,7 +20,7 @@ from typing import ClassVar
 import numpy as np
 
 from attribution.feature_store import FeatureStore, normalise_rows
-from attribution.inputs import Query
+from attribution.inputs import Query, TrainingSet
 from attribution.methods.gradient import GradientMethod
 from attribution.methods.registry import attribution_method
 from attribution.scoring import DEFAULT_DAMPING
@@ -37,7 +37,7 @@ class TrackstarMethod(GradientMethod):
 
     whiten: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
-    def fit(self, store: FeatureStore) -> None:
+    def fit(self, store: FeatureStore, train: TrainingSet) -> None:
         """Each module's ``H^-1/2`` from the stored training gradients."""
         import torch
         from bergson.hessians.inversion import invert_psd_matrix
