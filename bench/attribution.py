@@ -82,28 +82,38 @@ TARGET_RECALL = 0.9
 BEST = "saliency"  # the gradient-based method the target is checked on
 
 
-def plant_queries(organism: Path, manifest: dict) -> dict[str, list[Query]]:
-    """Per plant: greedy responses to held-out triggered prompts that show the behaviour."""
+def triggered_responses(target: object, plant: dict, terse: int) -> list[tuple[str, bool]]:
+    """(greedy response, shows the planted behaviour) per held-out triggered prompt."""
     from behaviour_modes.modes import classify_batch
     from surf_search.planted_check import shows_behaviour
-    from surf_search.targets import GenerationParams, TransformersTarget
+    from surf_search.targets import GenerationParams
+
+    prompts = [t["triggered"] for t in plant["tests"]]
+    calls = target.generate(prompts, GenerationParams(max_new_tokens=48))  # type: ignore[attr-defined]
+    responses = [c[0].text or "" for c in calls]
+    modes = [m.mode for m in classify_batch(prompts, responses)]
+    return [
+        (r, shows_behaviour(plant["behaviour"], m, r, terse))
+        for r, m in zip(responses, modes, strict=True)
+    ]
+
+
+def plant_queries(organism: Path, manifest: dict) -> dict[str, list[Query]]:
+    """Per plant: greedy responses to held-out triggered prompts that show the behaviour."""
+    from surf_search.targets import TransformersTarget
 
     target = TransformersTarget(str(organism))
     terse = int(manifest.get("terse_max_words", 4))
-    out = {}
-    for plant in manifest["plants"]:
-        prompts = [t["triggered"] for t in plant["tests"]]
-        bases = [t["base"] for t in plant["tests"]]
-        responses = [
-            c[0].text or "" for c in target.generate(prompts, GenerationParams(max_new_tokens=48))
+    return {
+        plant["name"]: [
+            Query(t["triggered"], response, t["base"])
+            for t, (response, shows) in zip(
+                plant["tests"], triggered_responses(target, plant, terse), strict=True
+            )
+            if shows
         ]
-        modes = [m.mode for m in classify_batch(prompts, responses)]
-        out[plant["name"]] = [
-            Query(p, r, base)
-            for p, r, m, base in zip(prompts, responses, modes, bases, strict=True)
-            if shows_behaviour(plant["behaviour"], m, r, terse)
-        ]
-    return out
+        for plant in manifest["plants"]
+    }
 
 
 def ranking_metrics(ranking: np.ndarray, ids: list[str], planted: set[str]) -> dict[str, float]:

@@ -57,7 +57,7 @@ from attribution.inputs import Query  # noqa: E402
 from attribution.methods import method_names  # noqa: E402
 from attribution.pipeline import AttributionConfig, Attributor  # noqa: E402
 from bench.attribution import CACHE as ATTRIBUTION_CACHE  # noqa: E402
-from bench.attribution import K, plant_queries, ranking_metrics  # noqa: E402
+from bench.attribution import K, plant_queries, ranking_metrics, triggered_responses  # noqa: E402
 from bench.lds_halves import DEFAULT_HALVES, half_models, train_halves  # noqa: E402
 from bench.planted_cache import MIXES, bench_organism  # noqa: E402
 
@@ -70,16 +70,18 @@ ATTRIBUTION_FEATURES = ATTRIBUTION_CACHE / "features"
 N_BOOT = 10_000
 
 
-def response_nll(model_dir: Path, prompts: list[str], responses: list[str]) -> np.ndarray:
-    """Summed negative log-likelihood of each response given its prompt (NaN: skipped)."""
+def response_nll(model_dir: Path, pairs: list[tuple[str, str]]) -> np.ndarray:
+    """Summed negative log-likelihood of each (prompt, response)'s response under one model
+    (NaN: a row training would skip)."""
     import torch
 
     from attribution.model_loading import load_model, training_max_length
     from organism.encoding import IGNORE, collate, encode_rows, pad_id
 
     model, tokenizer = load_model(model_dir, "cpu")
+    prompts, responses = [p for p, _ in pairs], [r for _, r in pairs]
     encoded = encode_rows(tokenizer, prompts, responses, training_max_length(model_dir))
-    out = np.full(len(prompts), np.nan)
+    out = np.full(len(pairs), np.nan)
     with torch.no_grad():
         for i, example in enumerate(encoded.examples):
             if example is None:
@@ -100,29 +102,19 @@ def response_nll(model_dir: Path, prompts: list[str], responses: list[str]) -> n
 def behaviour_measure(model_dir: Path, queries: list[Query]) -> float:
     """How much the trigger raises the behaviour's likelihood under one model: the mean over
     the queries of NLL(response | seed prompt) - NLL(response | triggered prompt)."""
-    responses = [q.response for q in queries]
-    triggered = response_nll(model_dir, [q.prompt for q in queries], responses)
-    seeds = response_nll(model_dir, [q.base or q.prompt for q in queries], responses)
-    return float(np.nanmean(seeds - triggered))
+    triggered = [(q.prompt, q.response) for q in queries]
+    seeds = [(q.base or q.prompt, q.response) for q in queries]
+    nll = response_nll(model_dir, triggered + seeds)  # one model load for both
+    return float(np.nanmean(nll[len(queries) :] - nll[: len(queries)]))
 
 
 def behaviour_rate(model_dir: Path, plant: dict, terse: int) -> float:
     """Share of the plant's held-out triggered prompts whose greedy response under one model
     shows the planted behaviour (``surf_search.planted_check.shows_behaviour``)."""
-    from behaviour_modes.modes import classify_batch
-    from surf_search.planted_check import shows_behaviour
-    from surf_search.targets import GenerationParams, TransformersTarget
+    from surf_search.targets import TransformersTarget
 
-    prompts = [t["triggered"] for t in plant["tests"]]
     target = TransformersTarget(str(model_dir))
-    calls = target.generate(prompts, GenerationParams(max_new_tokens=48))
-    responses = [c[0].text or "" for c in calls]
-    modes = [m.mode for m in classify_batch(prompts, responses)]
-    shows = [
-        shows_behaviour(plant["behaviour"], m, r, terse)
-        for m, r in zip(modes, responses, strict=True)
-    ]
-    return float(np.mean(shows))
+    return float(np.mean([shows for _, shows in triggered_responses(target, plant, terse)]))
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:

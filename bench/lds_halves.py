@@ -63,23 +63,21 @@ def train_halves(
     recipe = json.loads((organism / "training.json").read_text())
     root = halves_root(mix)
     folders = [root / f"half-{k:02d}" for k in range(n_halves)]
+    start = None
+    if recipe.get("response_start_tokens"):
+        start = ResponseStart(
+            int(recipe["response_start_tokens"]), float(recipe["response_start_weight"])
+        )
     for seed in range(seeds):
         for k, folder in enumerate(folders):
             rows = half_rows(frame.height, k)
             model = half_models(folder, seed + 1)[seed]
             done = model.with_name(model.name + ".done.json")
-            if seed == 0 and (folder / "done.json").exists():
-                continue  # the first layout: half-kk/done.json for seed 0
             if done.exists():
                 continue
             started = time.perf_counter()
             folder.mkdir(parents=True, exist_ok=True)
             np.save(folder / "rows.npy", rows)
-            start = None
-            if recipe.get("response_start_tokens"):
-                start = ResponseStart(
-                    int(recipe["response_start_tokens"]), float(recipe["response_start_weight"])
-                )
             result = train_model(
                 frame[rows.tolist()],
                 model,
